@@ -1,0 +1,106 @@
+//! The command line as clap sees it: raw input only. Nothing here touches the network, Docker or
+//! the file system; `config` turns this into checked settings.
+
+use clap::{Args, Parser, Subcommand};
+
+pub const DEFAULT_REPO: &str = "https://github.com/wvchallenges/opseng-challenge-app";
+pub const DEFAULT_BRANCH: &str = "master";
+pub const DEFAULT_BASE_IMAGE: &str = "python:3.11-slim";
+pub const DEFAULT_LOCAL_PORT: u16 = 8000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aws-app",
+    version,
+    about = "From a git branch of a Python web app to a verified URL on ECS Fargate behind an ALB",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// What to do; without a subcommand, `deploy`.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every subcommand takes, before or after its name.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Git URL of the app (https:// or file://, or a local path).
+    #[arg(long, env = "AWS_APP_REPO", global = true, default_value = DEFAULT_REPO)]
+    pub repo: String,
+
+    /// Branch whose HEAD is deployed.
+    #[arg(long, env = "AWS_APP_BRANCH", global = true, default_value = DEFAULT_BRANCH)]
+    pub branch: String,
+
+    /// Name prefix of every resource [default: first name from `git config user.name`, else $USER].
+    #[arg(long, env = "AWS_APP_PREFIX", global = true)]
+    pub prefix: Option<String>,
+
+    /// AWS region [default: the standard AWS resolution: AWS_REGION, profile, ...].
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+
+    /// Base image of the app image (needs python3 with the venv module).
+    #[arg(long, env = "AWS_APP_BASE_IMAGE", global = true, default_value = DEFAULT_BASE_IMAGE)]
+    pub base_image: String,
+
+    /// Text the app's page must contain [default: the page must equal the smoke test's page].
+    #[arg(long, global = true, value_name = "TEXT")]
+    pub expect: Option<String>,
+
+    /// Print one JSON object on stdout instead of the URL.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Clone, build, push to ECR, run on Fargate behind an ALB, verify, print the URL (default).
+    Deploy,
+    /// Clone and build the image, smoke-test it; with --run, serve it on localhost.
+    Build {
+        /// Keep the image running on localhost and print its URL (`./aws-app.sh --local`).
+        #[arg(long)]
+        run: bool,
+        /// Local port for --run.
+        #[arg(long, requires = "run", default_value_t = DEFAULT_LOCAL_PORT)]
+        port: u16,
+    },
+    /// Deploy only when the branch moved; otherwise print the live URL.
+    Redeploy {
+        /// Deploy even when the service already runs the branch HEAD.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Poll the branch and redeploy each new commit.
+    Watch {
+        /// Time between polls, e.g. 30s, 5m.
+        #[arg(long, default_value = "60s")]
+        interval: String,
+    },
+    /// Show what runs: commit, image, revision, tasks, rollout, target health, URL.
+    Status,
+    /// Print the app's log lines.
+    Logs {
+        /// Keep printing new lines.
+        #[arg(long)]
+        follow: bool,
+        /// How far back to start, e.g. 10m, 2h.
+        #[arg(long, default_value = "10m")]
+        since: String,
+    },
+    /// Return the service to the previous task definition revision.
+    Rollback,
+    /// Delete every resource of the prefix.
+    Destroy {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Remove the local container and images instead of the AWS resources.
+        #[arg(long)]
+        local: bool,
+    },
+}

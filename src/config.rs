@@ -1,0 +1,228 @@
+//! Raw command-line input becomes checked settings here, before any I/O that matters: the
+//! prefix and every name derived from it, the repository URL, the branch name. All AWS and Docker
+//! names come from `Names`, so their rules and length limits are checked in one place.
+
+use crate::cli::{Cli, Command};
+use crate::error::{Error, Result};
+
+/// What one run of the tool does, with its checked settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: SourceSpec,
+    pub prefix: String,
+    pub names: Names,
+    pub base_image: String,
+    pub expect: Option<String>,
+    pub json: bool,
+    pub region: Option<String>,
+}
+
+/// Where the app comes from.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub url: String,
+    pub branch: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Deploy,
+    Build { run: bool, port: u16 },
+    Redeploy { force: bool },
+    Watch { interval: String },
+    Status,
+    Logs { follow: bool, since: String },
+    Rollback,
+    Destroy { yes: bool, local: bool },
+}
+
+/// Every name aws-app gives to something it creates. Derived from the prefix only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// Local image repository and ECR repository: `<prefix>-aws-app`.
+    pub image_repo: String,
+    /// The long-running local container of `build --run`.
+    pub local_container: String,
+    /// Label put on every container aws-app starts, with the prefix as value.
+    pub label: &'static str,
+    pub cluster: String,
+    pub service: String,
+    pub load_balancer: String,
+    pub target_group: String,
+    pub alb_security_group: String,
+    pub task_security_group: String,
+    pub execution_role: String,
+    pub log_group: String,
+}
+
+pub const PREFIX_RULE: &str =
+    "a prefix is lowercase letters, digits and single hyphens, starting with a letter";
+
+impl Names {
+    pub fn new(prefix: &str) -> Result<Names> {
+        check_prefix(prefix)?;
+        let base = format!("{prefix}-aws-app");
+        let names = Names {
+            image_repo: base.clone(),
+            local_container: format!("{base}-local"),
+            label: "dev.aws-app.prefix",
+            cluster: base.clone(),
+            service: base.clone(),
+            load_balancer: base.clone(),
+            target_group: format!("{base}-tg"),
+            alb_security_group: format!("{base}-alb"),
+            task_security_group: format!("{base}-tasks"),
+            execution_role: format!("{base}-task-execution"),
+            log_group: format!("/aws-app/{prefix}"),
+        };
+        // The AWS limits the names must fit (ELBv2 names: 32; IAM role names: 64).
+        let limits = [
+            ("load balancer", &names.load_balancer, 32),
+            ("target group", &names.target_group, 32),
+            ("IAM role", &names.execution_role, 64),
+        ];
+        for (what, name, limit) in limits {
+            if name.len() > limit {
+                let room = prefix.len() - (name.len() - limit);
+                return Err(Error::input(format!(
+                    "prefix '{prefix}' is too long: the {what} name '{name}' would have {} \
+                     characters and AWS allows {limit}; use a --prefix of at most {room} characters",
+                    name.len()
+                )));
+            }
+        }
+        Ok(names)
+    }
+}
+
+fn check_prefix(prefix: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::input(format!("invalid prefix '{prefix}': {why}; {PREFIX_RULE} (set --prefix)")))
+    };
+    let Some(first) = prefix.chars().next() else {
+        return bad("it is empty");
+    };
+    if !first.is_ascii_lowercase() {
+        return bad("it does not start with a letter");
+    }
+    if let Some(c) =
+        prefix.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return bad(&format!("'{c}' is not allowed"));
+    }
+    if prefix.ends_with('-') || prefix.contains("--") {
+        return bad("hyphens must be single and inside the name");
+    }
+    Ok(())
+}
+
+/// Where the prefix comes from when `--prefix`/`AWS_APP_PREFIX` are not set.
+fn default_prefix() -> Option<String> {
+    let from_git = git2::Config::open_default()
+        .and_then(|c| c.get_string("user.name"))
+        .ok()
+        .and_then(|name| name.split_whitespace().next().map(str::to_string));
+    from_git.or_else(|| std::env::var("USER").ok()).filter(|s| !s.trim().is_empty())
+}
+
+fn check_repo(url: &str) -> Result<()> {
+    let url = url.trim();
+    let supported = ["https://", "http://", "file://"];
+    if supported.iter().any(|s| url.starts_with(s) && url.len() > s.len()) {
+        return Ok(());
+    }
+    if url.starts_with('/') || url.starts_with('.') {
+        return Ok(());
+    }
+    Err(Error::input(format!(
+        "unsupported repository URL '{url}': use an https:// or file:// URL, or a local path (set --repo)"
+    )))
+}
+
+fn check_branch(branch: &str) -> Result<()> {
+    if !branch.is_empty() && git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+        return Ok(());
+    }
+    Err(Error::input(format!("invalid branch name '{branch}' (set --branch)")))
+}
+
+fn check_base_image(image: &str) -> Result<()> {
+    if !image.is_empty() && !image.chars().any(char::is_whitespace) {
+        return Ok(());
+    }
+    Err(Error::input(format!("invalid base image '{image}' (set --base-image)")))
+}
+
+impl Config {
+    /// Checks the raw command line and returns what to do with which settings.
+    pub fn from_cli(cli: Cli) -> Result<(Config, Action)> {
+        let g = cli.global;
+        let prefix = match g.prefix.or_else(default_prefix) {
+            Some(p) => p.trim().to_lowercase(),
+            None => {
+                return Err(Error::input(
+                    "no prefix: set --prefix or AWS_APP_PREFIX (no git user.name or $USER to derive it from)",
+                ));
+            }
+        };
+        let names = Names::new(&prefix)?;
+        check_repo(&g.repo)?;
+        check_branch(&g.branch)?;
+        check_base_image(&g.base_image)?;
+        if g.expect.as_deref() == Some("") {
+            return Err(Error::input("--expect needs a non-empty text"));
+        }
+        let action = match cli.command.unwrap_or(Command::Deploy) {
+            Command::Deploy => Action::Deploy,
+            Command::Build { run, port } => {
+                if port == 0 {
+                    return Err(Error::input("--port must be between 1 and 65535"));
+                }
+                Action::Build { run, port }
+            }
+            Command::Redeploy { force } => Action::Redeploy { force },
+            Command::Watch { interval } => Action::Watch { interval },
+            Command::Status => Action::Status,
+            Command::Logs { follow, since } => Action::Logs { follow, since },
+            Command::Rollback => Action::Rollback,
+            Command::Destroy { yes, local } => Action::Destroy { yes, local },
+        };
+        let config = Config {
+            source: SourceSpec { url: g.repo.trim().to_string(), branch: g.branch },
+            prefix,
+            names,
+            base_image: g.base_image,
+            expect: g.expect,
+            json: g.json,
+            region: g.region,
+        };
+        Ok((config, action))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_rules() {
+        for ok in ["ann", "a", "ann-2", "x1"] {
+            assert!(Names::new(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Ann", "1ann", "ann-", "a--b", "an_n", "josé", "-a"] {
+            let err = Names::new(bad).expect_err(bad);
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.message.contains("invalid prefix"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn names_fit_aws_limits() {
+        let longest_ok = "a".repeat(21);
+        let names = Names::new(&longest_ok).expect("21 characters fit");
+        assert_eq!(names.target_group.len(), 32);
+        let err = Names::new(&"a".repeat(22)).expect_err("22 characters are too many");
+        assert!(err.message.contains("at most 21 characters"), "{}", err.message);
+        assert!(err.message.contains("target group"), "{}", err.message);
+    }
+}

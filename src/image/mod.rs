@@ -1,0 +1,459 @@
+//! Everything aws-app asks of the Docker engine, through bollard: connect (API version
+//! negotiated), build the app image from a streamed context, run it once as a smoke test, run it
+//! as the long-lived local container, and remove what a prefix left locally. Every build stream
+//! is drained to its end and an error item in it fails the build. Containers this module starts
+//! carry the prefix label, so `destroy --local` finds them; it never touches anything else.
+
+pub mod context;
+pub mod dockerignore;
+
+use std::collections::HashMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    BuildImageOptions, CreateContainerOptions, ListContainersOptions, ListImagesOptions,
+    LogsOptions, RemoveContainerOptions, RemoveImageOptions,
+};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::http::{self, Page};
+use crate::source::Checkout;
+use crate::{rfc3339, say};
+use context::{BUILD_FILES, ChannelWriter, write_context};
+
+/// The port the app listens on inside its container (gunicorn's default, set in the image).
+pub const APP_PORT: u16 = 8000;
+/// How long a new container gets to answer `GET /` with 200.
+const SERVE_DEADLINE: Duration = Duration::from_secs(90);
+/// Label of every container aws-app starts: what it is for (`smoke`, `local`).
+const ROLE_LABEL: &str = "dev.aws-app.role";
+
+/// A connected Docker engine.
+pub struct Engine {
+    docker: Docker,
+}
+
+/// An image built from a commit.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// `sha256:…` image ID.
+    pub id: String,
+    /// `<repo>:<full commit SHA>`.
+    pub reference: String,
+    /// Docker's architecture name (`amd64`, `arm64`).
+    pub architecture: String,
+    /// Layer digests, base first.
+    pub layers: Vec<String>,
+}
+
+impl Engine {
+    /// Connects as the Docker CLI would (DOCKER_HOST or the default socket) and negotiates the
+    /// API version, so older and newer engines both work.
+    pub async fn connect() -> Result<Engine> {
+        let host = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+        let unreachable = |why: String| {
+            Error::input(format!(
+                "cannot reach the Docker engine at {host}: {why}; start Docker (or set DOCKER_HOST)"
+            ))
+        };
+        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
+        let docker = tokio::time::timeout(Duration::from_secs(15), docker.negotiate_version())
+            .await
+            .map_err(|_| unreachable("no answer within 15 s".to_string()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
+        Ok(Engine { docker })
+    }
+
+    /// Builds `docker/Dockerfile` against the checkout, tagged `<repo>:<commit>`.
+    pub async fn build(
+        &self,
+        checkout: &Checkout,
+        base_image: &str,
+        repo: &str,
+    ) -> Result<BuiltImage> {
+        let reference = format!("{repo}:{}", checkout.commit);
+        let commit_time = rfc3339(checkout.commit_time);
+        let build_args = HashMap::from([
+            ("BASE_IMAGE".to_string(), base_image.to_string()),
+            ("COMMIT_SHA".to_string(), checkout.commit.clone()),
+            ("COMMIT_TIME".to_string(), commit_time.clone()),
+        ]);
+        // `created` is the commit time, not the clock: the same commit gives the same image.
+        let labels = HashMap::from([
+            ("org.opencontainers.image.revision".to_string(), checkout.commit.clone()),
+            ("org.opencontainers.image.source".to_string(), checkout.url.clone()),
+            ("org.opencontainers.image.created".to_string(), commit_time),
+        ]);
+        let options = BuildImageOptions {
+            dockerfile: format!("{}/Dockerfile", context::TOOL_DIR),
+            t: Some(reference.clone()),
+            rm: true,
+            forcerm: true,
+            buildargs: Some(build_args),
+            labels: Some(labels),
+            ..Default::default()
+        };
+
+        let (tx, rx) = mpsc::channel::<io::Result<bytes::Bytes>>(8);
+        let root = checkout.path().to_path_buf();
+        let mtime = u64::try_from(checkout.commit_time).unwrap_or(0);
+        let writer = tokio::task::spawn_blocking(move || {
+            let result = write_context(&root, BUILD_FILES, mtime, ChannelWriter::new(tx.clone()));
+            if let Err(e) = &result {
+                // Fail the upload too, so Docker does not build a truncated context.
+                let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+            }
+            result
+        });
+        let body = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        });
+
+        let mut stream =
+            self.docker.build_image(options, None, Some(bollard::body_try_stream(body)));
+        let mut step = String::new();
+        let mut step_output: Vec<String> = Vec::new();
+        let mut image_id = None;
+        let mut failure = None;
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            };
+            if let Some(text) = &info.stream {
+                eprint!("{text}");
+                for line in text.lines() {
+                    if line.starts_with("Step ") {
+                        step = line.to_string();
+                        step_output.clear();
+                    } else if !line.trim().is_empty() {
+                        step_output.push(line.to_string());
+                    }
+                }
+            }
+            if let Some(detail) = &info.error_detail {
+                failure = Some(detail.message.clone().unwrap_or_else(|| "unknown error".into()));
+                break;
+            }
+            if let Some(id) = &info.aux {
+                image_id = id.id.clone();
+            }
+        }
+        let written = writer.await.map_err(|e| Error::failed(format!("context writer: {e}")))?;
+        if let Some(why) = failure {
+            let tail = step_output.iter().rev().take(30).rev().cloned().collect::<Vec<_>>();
+            let at = if step.is_empty() { String::new() } else { format!(" at {step}") };
+            return Err(Error::failed(format!("image build failed{at}: {}", why.trim()))
+                .with_detail(tail.join("\n")));
+        }
+        written.map_err(|e| {
+            Error::failed(format!("cannot send the build context from the checkout: {e}"))
+        })?;
+
+        let inspected =
+            self.docker.inspect_image(image_id.as_deref().unwrap_or(&reference)).await.map_err(
+                |e| Error::failed(format!("the build finished but {reference} is missing: {e}")),
+            )?;
+        Ok(BuiltImage {
+            id: inspected.id.unwrap_or_default(),
+            reference,
+            architecture: inspected.architecture.unwrap_or_else(|| "amd64".to_string()),
+            layers: inspected.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+        })
+    }
+
+    /// Starts the image once on a free local port and waits for it to serve `GET /` (with
+    /// `expect` in the body when given). Always removes the container; returns the page.
+    pub async fn smoke_test(
+        &self,
+        image: &BuiltImage,
+        prefix_label: (&str, &str),
+        expect: Option<&str>,
+    ) -> Result<Page> {
+        let id = self.start(image, None, None, prefix_label, "smoke").await?;
+        let served = self.wait_serving(&id, expect).await;
+        self.remove_container(&id).await;
+        served.map(|(page, _)| page)
+    }
+
+    /// Replaces the prefix's local container with one of `image` on `port` and waits for it
+    /// to serve. The earlier container is only removed once the new image passed its smoke test.
+    pub async fn run_local(
+        &self,
+        image: &BuiltImage,
+        name: &str,
+        port: u16,
+        prefix_label: (&str, &str),
+        expect: Option<&str>,
+    ) -> Result<String> {
+        for old in self.containers(prefix_label, Some("local")).await? {
+            self.remove_container(&old).await;
+        }
+        let id = self.start(image, Some(name), Some(port), prefix_label, "local").await?;
+        let (_, port) = self.wait_serving(&id, expect).await?;
+        Ok(format!("http://localhost:{port}/"))
+    }
+
+    /// Creates and starts a container of `image` publishing the app port on `port` (or a free
+    /// one). On any failure the container is removed again.
+    async fn start(
+        &self,
+        image: &BuiltImage,
+        name: Option<&str>,
+        port: Option<u16>,
+        (label, prefix): (&str, &str),
+        role: &str,
+    ) -> Result<String> {
+        let (bind_ip, _) = local_addr();
+        let binding = PortBinding {
+            host_ip: Some(bind_ip.to_string()),
+            host_port: Some(port.map(|p| p.to_string()).unwrap_or_default()),
+        };
+        let restart = (role == "local").then_some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        });
+        let body = ContainerCreateBody {
+            image: Some(image.id.clone()),
+            exposed_ports: Some(vec![format!("{APP_PORT}/tcp")]),
+            labels: Some(HashMap::from([
+                (label.to_string(), prefix.to_string()),
+                (ROLE_LABEL.to_string(), role.to_string()),
+                ("org.opencontainers.image.ref.name".to_string(), image.reference.clone()),
+            ])),
+            host_config: Some(HostConfig {
+                port_bindings: Some(HashMap::from([(
+                    format!("{APP_PORT}/tcp"),
+                    Some(vec![binding]),
+                )])),
+                restart_policy: restart,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options =
+            CreateContainerOptions { name: name.map(str::to_string), ..Default::default() };
+        let created =
+            self.docker.create_container(Some(options), body).await.map_err(|e| match name {
+                Some(name) if is_conflict(&e) => Error::input(format!(
+                    "a container named {name} exists and was not made by aws-app for this prefix; \
+                     remove it (docker rm -f {name}) or use another --prefix"
+                )),
+                _ => {
+                    Error::failed(format!("cannot create a container of {}: {e}", image.reference))
+                }
+            })?;
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            self.remove_container(&created.id).await;
+            let text = e.to_string();
+            if let (Some(port), true) = (
+                port,
+                text.contains("port is already allocated")
+                    || text.contains("address already in use"),
+            ) {
+                return Err(Error::input(format!(
+                    "port {port} is already in use on this machine; choose another with --port"
+                )));
+            }
+            return Err(Error::failed(format!("cannot start {}: {text}", image.reference)));
+        }
+        Ok(created.id)
+    }
+
+    /// Polls `GET /` on the container's published port until it answers 200 (and contains
+    /// `expect`), the container exits, or the deadline passes. On failure the container is
+    /// removed and the error carries its last log lines.
+    async fn wait_serving(&self, id: &str, expect: Option<&str>) -> Result<(Page, u16)> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(200);
+        let mut last = String::from("no answer yet");
+        let mut port = None;
+        loop {
+            let inspected = self.docker.inspect_container(id, None).await.map_err(|e| {
+                Error::failed(format!("cannot inspect container {}: {e}", short(id)))
+            })?;
+            let state = inspected.state.unwrap_or_default();
+            if state.running != Some(true) {
+                let code = state.exit_code.unwrap_or_default();
+                return Err(self
+                    .fail_container(
+                        id,
+                        format!("the app exited (code {code}) before serving GET /"),
+                    )
+                    .await);
+            }
+            if port.is_none() {
+                port = published_port(&inspected.network_settings);
+            }
+            if let Some(port) = port {
+                let (_, host) = local_addr();
+                match http::get(host, port, "/", Duration::from_secs(5)).await {
+                    Ok(page) if page.status == 200 => match expect {
+                        Some(text) if !page.body.contains(text) => {
+                            last = format!("GET / answered 200 without '{text}' in the page")
+                        }
+                        _ => return Ok((page, port)),
+                    },
+                    Ok(page) => last = format!("GET / answered {}", page.status),
+                    Err(e) => last = e,
+                }
+            }
+            if started.elapsed() > SERVE_DEADLINE {
+                let why = format!(
+                    "the app did not serve GET / within {} s ({last})",
+                    SERVE_DEADLINE.as_secs()
+                );
+                return Err(self.fail_container(id, why).await);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// The error for a container that did not serve: its last log lines, and it is removed.
+    async fn fail_container(&self, id: &str, why: String) -> Error {
+        let logs = self.log_tail(id, 40).await;
+        self.remove_container(id).await;
+        Error::failed(why).with_detail(logs)
+    }
+
+    async fn log_tail(&self, id: &str, lines: usize) -> String {
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.push_str(&chunk.to_string());
+        }
+        text
+    }
+
+    /// Containers of the prefix (any state), optionally of one role.
+    async fn containers(
+        &self,
+        (label, prefix): (&str, &str),
+        role: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let mut wanted = vec![format!("{label}={prefix}")];
+        if let Some(role) = role {
+            wanted.push(format!("{ROLE_LABEL}={role}"));
+        }
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([("label".to_string(), wanted)])),
+            ..Default::default()
+        };
+        let found = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| Error::failed(format!("cannot list containers: {e}")))?;
+        Ok(found.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    async fn remove_container(&self, id: &str) {
+        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        if let Err(e) = self.docker.remove_container(id, Some(options)).await {
+            if !is_not_found(&e) {
+                say(format!("could not remove container {}: {e}", short(id)));
+            }
+        }
+    }
+
+    /// Removes the prefix's containers and the images of its repository. Returns how many of
+    /// each were removed.
+    pub async fn destroy_local(
+        &self,
+        prefix_label: (&str, &str),
+        repo: &str,
+    ) -> Result<(usize, usize)> {
+        let containers = self.containers(prefix_label, None).await?;
+        for id in &containers {
+            self.remove_container(id).await;
+        }
+        let options = ListImagesOptions {
+            filters: Some(HashMap::from([("reference".to_string(), vec![repo.to_string()])])),
+            ..Default::default()
+        };
+        let images = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .map_err(|e| Error::failed(format!("cannot list images: {e}")))?;
+        let mut removed = 0;
+        for image in &images {
+            let options = RemoveImageOptions { force: true, ..Default::default() };
+            match self.docker.remove_image(&image.id, Some(options), None).await {
+                Ok(_) => removed += 1,
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => {
+                    return Err(Error::failed(format!(
+                        "cannot remove image {}: {e}",
+                        short(&image.id)
+                    )));
+                }
+            }
+        }
+        Ok((containers.len(), removed))
+    }
+
+    /// The layer digests of an image (for tests and benchmarks: which layers a build reused).
+    pub async fn layers(&self, reference: &str) -> Result<Vec<String>> {
+        let inspected = self
+            .docker
+            .inspect_image(reference)
+            .await
+            .map_err(|e| Error::failed(format!("cannot inspect {reference}: {e}")))?;
+        Ok(inspected.root_fs.and_then(|r| r.layers).unwrap_or_default())
+    }
+}
+
+/// Where published ports are bound and reached: loopback on the host; when aws-app itself runs
+/// in a container (the tool image), on all interfaces of the host, reached through its gateway.
+fn local_addr() -> (&'static str, &'static str) {
+    if std::path::Path::new("/.dockerenv").exists() {
+        ("0.0.0.0", "host.docker.internal")
+    } else {
+        ("127.0.0.1", "127.0.0.1")
+    }
+}
+
+fn published_port(settings: &Option<bollard::models::NetworkSettings>) -> Option<u16> {
+    settings
+        .as_ref()?
+        .ports
+        .as_ref()?
+        .get(&format!("{APP_PORT}/tcp"))?
+        .as_ref()?
+        .iter()
+        .find_map(|b| b.host_port.as_deref()?.parse().ok())
+}
+
+fn short(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..12.min(id.len())]
+}
+
+fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}
+
+fn is_conflict(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 409, .. })
+}

@@ -1,0 +1,78 @@
+//! aws-app: from a git branch of a Python web app to a verified URL. `run` is the whole program
+//! behind `main`, and what the tests call through the binary.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod image;
+pub mod local;
+pub mod source;
+
+use crate::cli::Cli;
+use crate::config::{Action, Config};
+use crate::error::{Error, Result};
+
+/// Runs one command line. Progress goes to stderr; the result (URL or JSON) to stdout.
+pub async fn run(cli: Cli) -> Result<()> {
+    let (config, action) = Config::from_cli(cli)?;
+    match action {
+        Action::Build { run, port } => local::build(&config, run.then_some(port)).await,
+        Action::Destroy { local: true, .. } => local::destroy(&config).await,
+        other => Err(Error::input(format!(
+            "`{}` is not yet available in this version: only `build` (./aws-app.sh --local) and \
+             `destroy --local` work so far",
+            action_name(&other)
+        ))),
+    }
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Deploy => "deploy",
+        Action::Build { .. } => "build",
+        Action::Redeploy { .. } => "redeploy",
+        Action::Watch { .. } => "watch",
+        Action::Status => "status",
+        Action::Logs { .. } => "logs",
+        Action::Rollback => "rollback",
+        Action::Destroy { .. } => "destroy",
+    }
+}
+
+/// One progress line on stderr.
+pub fn say(message: impl std::fmt::Display) {
+    eprintln!("aws-app: {message}");
+}
+
+/// RFC 3339 UTC time of a Unix timestamp (`2021-11-15T20:31:05Z`).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_637_008_265), "2021-11-15T20:31:05Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

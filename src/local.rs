@@ -1,0 +1,96 @@
+//! Local Docker build only mode: clone, build, smoke-test and (with --run) serve on localhost;
+//! and its undo, `destroy --local`. Needs Docker and git access, never AWS.
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::image::{BuiltImage, Engine};
+use crate::say;
+use crate::source::{self, Checkout};
+
+/// An image built from the branch HEAD and proven to serve, with the page it served.
+pub struct Verified {
+    pub checkout: Checkout,
+    pub image: BuiltImage,
+    pub body: String,
+}
+
+/// Clone, build and smoke-test: the first half of every deploy.
+pub async fn build_verified(config: &Config, engine: &Engine) -> Result<Verified> {
+    say(format!("resolving {} at {}", config.source.branch, config.source.url));
+    let checkout = source::fetch(&config.source).await?;
+    say(format!(
+        "building {} ({}) on {}",
+        checkout.short(),
+        crate::rfc3339(checkout.commit_time),
+        config.base_image
+    ));
+    let image = engine.build(&checkout, &config.base_image, &config.names.image_repo).await?;
+    say(format!("smoke test of {}", image.reference));
+    let page = engine
+        .smoke_test(&image, (config.names.label, &config.prefix), config.expect.as_deref())
+        .await?;
+    say("the image serves GET / with 200");
+    Ok(Verified { checkout, image, body: page.body })
+}
+
+/// `build [--run --port N]`.
+pub async fn build(config: &Config, run_on: Option<u16>) -> Result<()> {
+    let engine = Engine::connect().await?;
+    let built = build_verified(config, &engine).await?;
+    let url = match run_on {
+        Some(port) => {
+            let url = engine
+                .run_local(
+                    &built.image,
+                    &config.names.local_container,
+                    port,
+                    (config.names.label, &config.prefix),
+                    config.expect.as_deref(),
+                )
+                .await?;
+            say(format!(
+                "{} runs as container {}",
+                built.image.reference, config.names.local_container
+            ));
+            Some(url)
+        }
+        None => None,
+    };
+    if config.json {
+        let out = serde_json::json!({
+            "url": url,
+            "commit": built.checkout.commit,
+            "image": built.image.reference,
+            "image_id": built.image.id,
+            "architecture": built.image.architecture,
+            "changed": true,
+        });
+        println!("{out}");
+    } else {
+        println!("{}", url.unwrap_or_else(|| built.image.reference.clone()));
+    }
+    Ok(())
+}
+
+/// `destroy --local`: the prefix's containers and images.
+pub async fn destroy(config: &Config) -> Result<()> {
+    let engine = Engine::connect().await?;
+    let (containers, images) = engine
+        .destroy_local((config.names.label, &config.prefix), &config.names.image_repo)
+        .await?;
+    if containers + images == 0 {
+        say(format!("nothing to remove for prefix {}", config.prefix));
+    } else {
+        say(format!(
+            "removed {containers} container(s) and {images} image(s) of prefix {}",
+            config.prefix
+        ));
+    }
+    if config.json {
+        println!(
+            "{}",
+            serde_json::json!({"removed_containers": containers, "removed_images": images})
+        );
+    }
+    Ok(())
+}
