@@ -81,13 +81,15 @@ impl Names {
             ("target group", &names.target_group, 32),
             ("IAM role", &names.execution_role, 64),
         ];
+        // The longest prefix every name has room for, to say in the error.
+        let room = limits.iter().map(|(_, name, limit)| limit + prefix.len() - name.len()).min();
         for (what, name, limit) in limits {
             if name.len() > limit {
-                let room = prefix.len() - (name.len() - limit);
                 return Err(Error::input(format!(
                     "prefix '{prefix}' is too long: the {what} name '{name}' would have {} \
-                     characters and AWS allows {limit}; use a --prefix of at most {room} characters",
-                    name.len()
+                     characters and AWS allows {limit}; use a --prefix of at most {} characters",
+                    name.len(),
+                    room.unwrap_or(0)
                 )));
             }
         }

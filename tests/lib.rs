@@ -1,1 +1,10 @@
+//! Integration tests: one binary, a module per area. They drive the real `aws-app` binary
+//! against the machine's real Docker engine; `tests/run.sh` (the README's test command) installs
+//! and starts everything they need.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod bad_input;
+mod local_build;

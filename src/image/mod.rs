@@ -226,7 +226,7 @@ impl Engine {
             maximum_retry_count: None,
         });
         let body = ContainerCreateBody {
-            image: Some(image.id.clone()),
+            image: Some(image.reference.clone()),
             exposed_ports: Some(vec![format!("{APP_PORT}/tcp")]),
             labels: Some(HashMap::from([
                 (label.to_string(), prefix.to_string()),
@@ -299,7 +299,7 @@ impl Engine {
             }
             if let Some(port) = port {
                 let (_, host) = local_addr();
-                match http::get(host, port, "/", Duration::from_secs(5)).await {
+                match http::get(&host, port, "/", Duration::from_secs(5)).await {
                     Ok(page) if page.status == 200 => match expect {
                         Some(text) if !page.body.contains(text) => {
                             last = format!("GET / answered 200 without '{text}' in the page")
@@ -424,13 +424,15 @@ impl Engine {
     }
 }
 
-/// Where published ports are bound and reached: loopback on the host; when aws-app itself runs
-/// in a container (the tool image), on all interfaces of the host, reached through its gateway.
-fn local_addr() -> (&'static str, &'static str) {
-    if std::path::Path::new("/.dockerenv").exists() {
-        ("0.0.0.0", "host.docker.internal")
-    } else {
-        ("127.0.0.1", "127.0.0.1")
+/// Where published ports are bound and where aws-app reaches them: loopback by default. When
+/// aws-app itself runs in a container (the tool image sets AWS_APP_LOCAL_HOST to the Docker
+/// host's name), ports are bound on the host's interfaces and reached through that name.
+fn local_addr() -> (&'static str, String) {
+    match std::env::var("AWS_APP_LOCAL_HOST") {
+        Ok(host) if !host.is_empty() && host != "127.0.0.1" && host != "localhost" => {
+            ("0.0.0.0", host)
+        }
+        _ => ("127.0.0.1", "127.0.0.1".to_string()),
     }
 }
 

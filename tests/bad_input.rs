@@ -1,0 +1,70 @@
+//! Bad input: exit 2 and one line that names the problem and the remedy, before anything is
+//! built or started.
+
+use crate::support::*;
+
+/// The error is the last stderr line, it is one line, and nothing was built.
+fn assert_input_error(run: &Run, needle: &str) {
+    assert_eq!(run.code, 2, "{run:?}");
+    let line = run.last_stderr_line();
+    assert!(line.starts_with("aws-app: error: "), "{run:?}");
+    assert!(line.contains(needle), "expected '{needle}' in: {line}");
+    assert!(!run.stderr.contains("Step 1/"), "nothing was built: {run:?}");
+    assert!(!run.stderr.contains("panicked"), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+}
+
+#[test]
+fn invalid_prefix() {
+    let run = aws_app(&["build", "--prefix", "Bad_Name"], &[]);
+    assert_input_error(&run, "invalid prefix 'bad_name': '_' is not allowed");
+    let run = aws_app(&["build", "--prefix", "a-very-long-operator-name"], &[]);
+    assert_input_error(&run, "use a --prefix of at most 21 characters");
+}
+
+#[test]
+fn unreachable_repo() {
+    let prefix = Prefix::new("norepo");
+    let run = aws_app(
+        &["build", "--repo", "file:///nonexistent/aws-app-repo", "--prefix", prefix.as_str()],
+        &[],
+    );
+    assert_input_error(&run, "cannot read the repository file:///nonexistent/aws-app-repo");
+}
+
+#[test]
+fn unknown_branch_lists_the_branches() {
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("nobranch");
+    let url = fixture.url();
+    let run =
+        aws_app(&["build", "--repo", &url, "--branch", "main", "--prefix", prefix.as_str()], &[]);
+    assert_input_error(&run, "branch 'main' not found");
+    assert!(run.last_stderr_line().contains("its branches: master"), "{run:?}");
+}
+
+#[test]
+fn docker_not_reachable() {
+    let fixture = Fixture::new(APP_PY);
+    let url = fixture.url();
+    let run = aws_app(
+        &["build", "--repo", &url, "--prefix", "nodocker"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_input_error(&run, "cannot reach the Docker engine at unix:///nonexistent/docker.sock");
+    assert!(run.last_stderr_line().contains("start Docker"), "{run:?}");
+}
+
+#[test]
+fn aws_commands_say_they_are_not_there_yet() {
+    let run = aws_app(&["status", "--prefix", "ann"], &[]);
+    assert_input_error(&run, "`status` is not yet available");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let run = aws_app(&["build", "--port", "80"], &[]);
+    assert_eq!(run.code, 2, "--port needs --run: {run:?}");
+    let run = aws_app(&["frobnicate"], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+}

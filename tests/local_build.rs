@@ -1,0 +1,140 @@
+//! Local Docker build only mode against the real engine: `build --run` end to end, layer reuse
+//! on a one-line change, an app that fails at import, and `destroy --local`.
+
+use crate::support::*;
+
+#[test]
+fn build_run_serves_the_app_and_destroy_local_removes_it() {
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("e2e");
+    let port = free_port().to_string();
+    let url = fixture.url();
+    let args = ["build", "--run", "--port", &port, "--repo", &url, "--prefix", prefix.as_str()];
+    let run = aws_app(&args, &[("AWS_APP_BASE_IMAGE", base_image())]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let printed = run.last_stdout_line();
+    assert_eq!(printed, format!("http://localhost:{port}/"), "{run:?}");
+    let (status, body) = http_get(printed);
+    assert_eq!(status, 200);
+    assert!(body.contains("<h1>Hello World!</h1>"), "{body}");
+    assert!(body.contains("I'm being run from <code>/app</code>"), "{body}");
+
+    // The container stays up, named and labelled, running the commit's image as a non-root user.
+    let name = format!("{}-aws-app-local", prefix.as_str());
+    let inspect = docker(&[
+        "inspect",
+        "--format",
+        "{{.State.Running}} {{.Config.User}} {{.Config.Image}}",
+        &name,
+    ]);
+    assert_eq!(
+        inspect.trim(),
+        format!("true 10001:10001 {}-aws-app:{}", prefix.as_str(), fixture.head())
+    );
+    let labels = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"org.opencontainers.image.revision\"}} {{index .Config.Labels \"org.opencontainers.image.created\"}}",
+        &format!("{}-aws-app:{}", prefix.as_str(), fixture.head()),
+    ]);
+    assert_eq!(labels.trim(), format!("{} 2021-11-16T10:00:00Z", fixture.head()));
+    assert_eq!(containers_of(prefix.as_str()).len(), 1, "only the local container remains");
+
+    // A second --run replaces the container instead of adding one.
+    let again = aws_app(&args, &[("AWS_APP_BASE_IMAGE", base_image())]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(containers_of(prefix.as_str()).len(), 1);
+
+    let destroy = aws_app(&["destroy", "--local", "--prefix", prefix.as_str()], &[]);
+    assert_eq!(destroy.code, 0, "{destroy:?}");
+    assert!(destroy.stderr.contains("removed 1 container(s) and 1 image(s)"), "{destroy:?}");
+    assert!(containers_of(prefix.as_str()).is_empty());
+    let images = docker(&["images", "-q", &format!("{}-aws-app", prefix.as_str())]);
+    assert!(images.trim().is_empty(), "images left: {images}");
+    let twice = aws_app(&["destroy", "--local", "--prefix", prefix.as_str()], &[]);
+    assert_eq!(twice.code, 0, "{twice:?}");
+    assert!(twice.stderr.contains("nothing to remove"), "{twice:?}");
+}
+
+#[test]
+fn a_one_line_app_change_rebuilds_only_the_app_layer() {
+    let mut fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("layers");
+    let url = fixture.url();
+    let build = |fixture: &Fixture| {
+        let run = aws_app(
+            &["build", "--json", "--repo", &url, "--prefix", prefix.as_str()],
+            &[("AWS_APP_BASE_IMAGE", base_image())],
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        let json = run.json();
+        assert_eq!(json["commit"], fixture.head());
+        assert_eq!(json["url"], serde_json::Value::Null, "no --run, no URL");
+        json["image"].as_str().expect("image").to_string()
+    };
+    let first = build(&fixture);
+
+    fixture.write("app.py", &APP_PY.replace("Hello World!", "Hello again!"));
+    fixture.commit("Change the greeting");
+    let second = build(&fixture);
+    assert_ne!(first, second, "a new commit is a new tag");
+
+    let (a, b) = (layers(&first), layers(&second));
+    let base = layers(base_image());
+    assert_eq!(a.len(), b.len(), "same Dockerfile, same number of layers");
+    assert!(a.len() > base.len() + 1, "base + dependency layers + app layer");
+    assert_eq!(a[..a.len() - 1], b[..b.len() - 1], "base and dependency layers are reused");
+    assert_ne!(a.last(), b.last(), "the app layer holds the change");
+    assert!(containers_of(prefix.as_str()).is_empty(), "smoke containers are removed");
+}
+
+#[test]
+fn an_app_that_fails_at_import_fails_the_build_and_leaves_no_container() {
+    let broken = APP_PY.replace("import os\n", "import os\nimport module_that_does_not_exist\n");
+    let fixture = Fixture::new(&broken);
+    let prefix = Prefix::new("broken");
+    let url = fixture.url();
+    let run = aws_app(
+        &[
+            "build",
+            "--run",
+            "--port",
+            &free_port().to_string(),
+            "--repo",
+            &url,
+            "--prefix",
+            prefix.as_str(),
+        ],
+        &[("AWS_APP_BASE_IMAGE", base_image())],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.trim().is_empty(), "no URL is printed: {run:?}");
+    assert!(
+        run.stderr.contains("ModuleNotFoundError: No module named 'module_that_does_not_exist'"),
+        "the container's logs show the import error: {run:?}"
+    );
+    assert!(run.last_stderr_line().starts_with("aws-app: error: the app exited"), "{run:?}");
+    assert!(containers_of(prefix.as_str()).is_empty(), "no container is left");
+}
+
+#[test]
+fn expect_text_missing_from_the_page_fails_the_smoke_test() {
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("expect");
+    let url = fixture.url();
+    let base = ["build", "--repo", &url, "--prefix", prefix.as_str()];
+    let ok = aws_app(
+        &[&base[..], &["--expect", "Hello World!"]].concat(),
+        &[("AWS_APP_BASE_IMAGE", base_image())],
+    );
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let missing = aws_app(
+        &[&base[..], &["--expect", "Goodbye"]].concat(),
+        &[("AWS_APP_BASE_IMAGE", base_image())],
+    );
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(missing.last_stderr_line().contains("without 'Goodbye' in the page"), "{missing:?}");
+    assert!(containers_of(prefix.as_str()).is_empty());
+}
