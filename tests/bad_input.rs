@@ -68,3 +68,27 @@ fn usage_errors_exit_2() {
     let run = aws_app(&["frobnicate"], &[]);
     assert_eq!(run.code, 2, "{run:?}");
 }
+
+/// `aws-app.sh` maps its short forms onto subcommands (run with the binary under test).
+fn script(args: &[&str]) -> Run {
+    let script = repo_root().join("aws-app.sh");
+    let script = script.to_str().expect("utf-8 path");
+    let mut all = vec!["bash", script];
+    all.extend_from_slice(args);
+    run_command(&all, &[("AWS_APP_BIN", BIN)])
+}
+
+#[test]
+fn aws_app_sh_maps_short_forms_onto_subcommands() {
+    // No arguments, or options only: deploy.
+    let run = script(&["--prefix", "ann"]);
+    assert_input_error(&run, "`deploy` is not yet available");
+    // --local anywhere: build --run (--port is only accepted with --run).
+    let run = script(&["--prefix", "ann", "--local", "--port", "0"]);
+    assert_input_error(&run, "--port must be between 1 and 65535");
+    // A subcommand first: passed through as is, options after it included.
+    let run = script(&["status", "--json", "--prefix", "ann"]);
+    assert_input_error(&run, "`status` is not yet available");
+    let run = script(&["destroy", "--local", "--prefix", "Bad!"]);
+    assert_input_error(&run, "invalid prefix 'bad!'");
+}

@@ -137,8 +137,15 @@ impl std::fmt::Debug for Run {
 
 /// Runs `aws-app ARGS` with a clean aws-app environment plus `env`.
 pub fn aws_app(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
+    let mut all = vec![BIN];
+    all.extend_from_slice(args);
+    run_command(&all, env)
+}
+
+/// Runs a command with the aws-app variables of the test's own environment removed.
+pub fn run_command(argv: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]);
     for var in ["AWS_APP_REPO", "AWS_APP_BRANCH", "AWS_APP_PREFIX", "AWS_APP_BASE_IMAGE"] {
         cmd.env_remove(var);
     }
