@@ -1,6 +1,8 @@
 //! Local Docker build only mode: clone, build, smoke-test and (with --run) serve on localhost;
 //! and its undo, `destroy --local`. Needs Docker and git access, never AWS.
 
+use std::time::Instant;
+
 use crate::config::Config;
 use crate::error::Result;
 use crate::image::{BuiltImage, Engine};
@@ -16,21 +18,31 @@ pub struct Verified {
 
 /// Clone, build and smoke-test: the first half of every deploy.
 pub async fn build_verified(config: &Config, engine: &Engine) -> Result<Verified> {
-    say(format!("resolving {} at {}", config.source.branch, config.source.url));
+    let clock = Instant::now();
+    say(format!("fetching {} of {}", config.source.branch, config.source.url));
     let checkout = source::fetch(&config.source).await?;
     say(format!(
-        "building {} ({}) on {}",
+        "fetched {} ({}) in {}",
         checkout.short(),
         crate::rfc3339(checkout.commit_time),
-        config.base_image
+        seconds(clock)
     ));
+
+    let clock = Instant::now();
+    say(format!("building on {}", config.base_image));
     let image = engine.build(&checkout, &config.base_image, &config.names.image_repo).await?;
-    say(format!("smoke test of {}", image.reference));
-    let page = engine
-        .smoke_test(&image, (config.names.label, &config.prefix), config.expect.as_deref())
-        .await?;
-    say("the image serves GET / with 200");
+    say(format!("built {} ({}) in {}", image.reference, image.architecture, seconds(clock)));
+
+    let clock = Instant::now();
+    let prefix_label = (config.names.label, config.prefix.as_str());
+    let page = engine.smoke_test(&image, prefix_label, config.expect.as_deref()).await?;
+    say(format!("smoke test passed: GET / answered 200 in {}", seconds(clock)));
     Ok(Verified { checkout, image, body: page.body })
+}
+
+/// `1.2 s` since `start`, for progress lines (the benchmark reads them too).
+pub fn seconds(start: Instant) -> String {
+    format!("{:.1} s", start.elapsed().as_secs_f64())
 }
 
 /// `build [--run --port N]`.

@@ -2,16 +2,24 @@
 # Builds the base image the tests pass as --base-image, since no registry image can be pulled
 # here: a minimal Debian made with debootstrap, with python3 + venv, and the host's CA bundle
 # (pip inside builds must trust the TLS-intercepting proxy of this network). The tag carries a
-# hash of this script and of the CA bundle, so a second run finds it and returns at once.
+# hash of the recipe (suite, packages, settings) and of the CA bundle, so a second run finds it
+# and returns at once.
 # Prints the image tag on stdout.
 set -euo pipefail
 
 log() { echo "env/base-image: $*" >&2; }
 
 suite=bookworm
+packages=python3,python3-venv,ca-certificates
+changes=(
+  "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt"
+  "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
+  "ENV LANG=C.UTF-8"
+  'CMD ["python3"]'
+)
 ca=/etc/ssl/certs/ca-certificates.crt
 [ -f "$ca" ] || { log "no CA bundle at $ca"; exit 1; }
-hash=$(cat "$0" "$ca" | sha256sum | cut -c1-12)
+hash=$( { echo "$suite $packages ${changes[*]}"; cat "$ca"; } | sha256sum | cut -c1-12)
 tag="aws-app-test/base:${suite}-${hash}"
 
 if docker image inspect "$tag" >/dev/null 2>&1; then
@@ -22,7 +30,9 @@ fi
 
 if ! command -v debootstrap >/dev/null 2>&1; then
   log "installing debootstrap"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq debootstrap >/dev/null
 fi
 
 # The Debian mirror this machine's apt already uses (no host is written into the project).
@@ -35,17 +45,14 @@ mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null
 root=$(mktemp -d /var/tmp/aws-app-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 log "debootstrap $suite from $mirror (a few minutes, once)"
-debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+debootstrap --variant=minbase --include="$packages" \
   "$suite" "$root" "$mirror" >"$root.log" 2>&1 || { tail -n 20 "$root.log" >&2; exit 1; }
 rm -f "$root.log"
 cp "$ca" "$root/etc/ssl/certs/ca-certificates.crt"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 
-tar -C "$root" -c . | docker import \
-  --change "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt" \
-  --change "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" \
-  --change "ENV LANG=C.UTF-8" \
-  --change 'CMD ["python3"]' \
-  - "$tag" >/dev/null
+import_args=()
+for c in "${changes[@]}"; do import_args+=(--change "$c"); done
+tar -C "$root" -c . | docker import "${import_args[@]}" - "$tag" >/dev/null
 log "built $tag"
 echo "$tag"

@@ -9,19 +9,10 @@ use std::sync::OnceLock;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_aws-app");
 
-/// The upstream app's shape: a Flask `app` in app.py, the same two pins, the same page.
-pub const APP_PY: &str = r#"import os
-
-from flask import Flask
-
-app = Flask(__name__)
-
-
-@app.route("/")
-def index():
-    return "<h1>Hello World!</h1>\n<p>I'm being run from <code>{}</code>.</p>\n".format(os.getcwd())
-"#;
-pub const REQUIREMENTS: &str = "flask==2.0.2\ngunicorn==20.1.0\n";
+/// The upstream app's shape (our own files): a Flask `app` in app.py, the same two pins, the
+/// same page. `bench/` builds the same fixture.
+pub const APP_PY: &str = include_str!("../fixtures/flask-app/app.py");
+pub const REQUIREMENTS: &str = include_str!("../fixtures/flask-app/requirements.txt");
 
 /// The base image every build in the tests uses (no registry can be reached here): the one
 /// the test command exported, else built (or found cached) by tests/env/base-image.sh.
