@@ -10,6 +10,8 @@ pub enum Kind {
     Input,
     /// The work itself failed (build, smoke test, rollout, verification): exit 1.
     Failed,
+    /// Stopped by SIGINT/SIGTERM after cleaning up what it had started: exit 130.
+    Interrupted,
 }
 
 #[derive(Debug)]
@@ -30,6 +32,10 @@ impl Error {
         Error { kind: Kind::Failed, message: message.into(), detail: None }
     }
 
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        Error { kind: Kind::Interrupted, message: message.into(), detail: None }
+    }
+
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         let detail = detail.into();
         if !detail.trim().is_empty() {
@@ -42,6 +48,7 @@ impl Error {
         match self.kind {
             Kind::Input => 2,
             Kind::Failed => 1,
+            Kind::Interrupted => 130,
         }
     }
 }

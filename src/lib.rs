@@ -7,6 +7,7 @@ pub mod error;
 pub mod http;
 pub mod image;
 pub mod local;
+pub mod signals;
 pub mod source;
 
 use crate::cli::Cli;

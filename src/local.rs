@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::image::{BuiltImage, Engine};
 use crate::say;
 use crate::source::{self, Checkout};
@@ -45,28 +45,32 @@ pub fn seconds(start: Instant) -> String {
     format!("{:.1} s", start.elapsed().as_secs_f64())
 }
 
-/// `build [--run --port N]`.
+/// `build [--run --port N]`. SIGINT/SIGTERM stop it after removing the smoke-test container.
 pub async fn build(config: &Config, run_on: Option<u16>) -> Result<()> {
     let engine = Engine::connect().await?;
-    let built = build_verified(config, &engine).await?;
-    let url = match run_on {
-        Some(port) => {
-            let url = engine
-                .run_local(
-                    &built.image,
-                    &config.names.local_container,
-                    port,
-                    (config.names.label, &config.prefix),
-                    config.expect.as_deref(),
-                )
-                .await?;
-            say(format!(
-                "{} runs as container {}",
-                built.image.reference, config.names.local_container
-            ));
-            Some(url)
+    let prefix_label = (config.names.label, config.prefix.as_str());
+    let work = async {
+        let built = build_verified(config, &engine).await?;
+        let url = match run_on {
+            Some(port) => {
+                let name = &config.names.local_container;
+                let expect = config.expect.as_deref();
+                let url = engine.run_local(&built.image, name, port, prefix_label, expect).await?;
+                say(format!("{} runs as container {name}", built.image.reference));
+                Some(url)
+            }
+            None => None,
+        };
+        Ok::<_, Error>((built, url))
+    };
+    let (built, url) = tokio::select! {
+        done = work => done?,
+        signal = crate::signals::stop_requested() => {
+            let removed = engine.remove_role(prefix_label, "smoke").await;
+            return Err(Error::interrupted(format!(
+                "stopped by {signal}; removed {removed} smoke-test container(s)"
+            )));
         }
-        None => None,
     };
     if config.json {
         let out = serde_json::json!({

@@ -138,3 +138,68 @@ fn expect_text_missing_from_the_page_fails_the_smoke_test() {
     assert!(missing.last_stderr_line().contains("without 'Goodbye' in the page"), "{missing:?}");
     assert!(containers_of(prefix.as_str()).is_empty());
 }
+
+#[test]
+fn a_failing_build_step_fails_with_that_steps_output() {
+    let mut fixture = Fixture::new(APP_PY);
+    fixture.write("requirements.txt", "flask==2.0.2\naws-app-no-such-package==1.0\n");
+    fixture.commit("Depend on a package that does not exist");
+    let prefix = Prefix::new("badpin");
+    let url = fixture.url();
+    let run = aws_app(
+        &["build", "--repo", &url, "--prefix", prefix.as_str()],
+        &[("AWS_APP_BASE_IMAGE", base_image())],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let last = run.last_stderr_line();
+    assert!(last.starts_with("aws-app: error: image build failed at Step "), "{run:?}");
+    assert!(last.contains("RUN "), "the failing step is named: {last}");
+    assert!(last.contains("non-zero code"), "the daemon's error is kept: {last}");
+    // Once as the build streams, once again with the error: the step's output is part of it.
+    let pip_error = "No matching distribution found for aws-app-no-such-package==1.0";
+    assert!(run.stderr.matches(pip_error).count() >= 2, "{run:?}");
+    assert!(containers_of(prefix.as_str()).is_empty());
+}
+
+#[test]
+fn sigterm_during_the_smoke_test_removes_its_container() {
+    use std::io::{BufRead, BufReader};
+    // An app that takes long to import keeps the smoke test waiting.
+    let slow = APP_PY.replace("import os\n", "import os\nimport time\ntime.sleep(60)\n");
+    let fixture = Fixture::new(&slow);
+    let prefix = Prefix::new("sigterm");
+    let url = fixture.url();
+    let mut child = std::process::Command::new(BIN)
+        .args(["build", "--repo", &url, "--prefix", prefix.as_str()])
+        .env("AWS_APP_BASE_IMAGE", base_image())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start aws-app");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).expect("read stderr") > 0, "ended early: {seen}");
+        seen.push_str(&line);
+        if line.starts_with("aws-app: built ") {
+            break;
+        }
+    }
+    // The smoke container is up once the label filter sees it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while containers_of(prefix.as_str()).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no smoke container appeared");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success()
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read stderr");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains("stopped by SIGTERM; removed 1 smoke-test container(s)"), "{rest}");
+    assert!(containers_of(prefix.as_str()).is_empty(), "nothing is left running");
+}

@@ -301,8 +301,12 @@ impl Engine {
                 let (_, host) = local_addr();
                 match http::get(&host, port, "/", Duration::from_secs(5)).await {
                     Ok(page) if page.status == 200 => match expect {
+                        // A fresh container's first page is its page: no point in waiting.
                         Some(text) if !page.body.contains(text) => {
-                            last = format!("GET / answered 200 without '{text}' in the page")
+                            let why = format!("GET / answered 200 without '{text}' in the page");
+                            let shown: String = page.body.chars().take(2000).collect();
+                            let error = self.fail_container(id, why).await;
+                            return Err(error.with_detail(format!("the page was:\n{shown}")));
                         }
                         _ => return Ok((page, port)),
                     },
@@ -365,6 +369,15 @@ impl Engine {
             .await
             .map_err(|e| Error::failed(format!("cannot list containers: {e}")))?;
         Ok(found.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Removes the prefix's containers of one role (e.g. a smoke test cut short); how many.
+    pub async fn remove_role(&self, prefix_label: (&str, &str), role: &str) -> usize {
+        let ids = self.containers(prefix_label, Some(role)).await.unwrap_or_default();
+        for id in &ids {
+            self.remove_container(id).await;
+        }
+        ids.len()
     }
 
     async fn remove_container(&self, id: &str) {

@@ -221,3 +221,35 @@ pub fn http_get(url: &str) -> (u16, String) {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A smart-HTTP git server (tests/env/git-http-server.py) serving one fixture on 127.0.0.1.
+pub struct GitHttp {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl GitHttp {
+    pub fn serve(fixture: &Fixture) -> GitHttp {
+        use std::io::{BufRead, BufReader};
+        let script = repo_root().join("tests/env/git-http-server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(fixture.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start git-http-server.py");
+        let mut port = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut port)
+            .expect("read port");
+        let url = format!("http://127.0.0.1:{}/.git", port.trim());
+        GitHttp { child, url }
+    }
+}
+
+impl Drop for GitHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,53 @@
+//! The source step over git's smart HTTP protocol (as from a hosting service; depth-1 fetch),
+//! against `git http-backend`.
+
+use crate::support::*;
+
+#[test]
+fn builds_the_branch_head_fetched_over_http() {
+    let mut fixture = Fixture::new(APP_PY);
+    fixture.write("app.py", &APP_PY.replace("Hello World!", "Hello over HTTP!"));
+    let head = fixture.commit("Second commit: only HEAD is fetched");
+    let server = GitHttp::serve(&fixture);
+    let prefix = Prefix::new("http");
+    let run = aws_app(
+        &[
+            "build",
+            "--json",
+            "--expect",
+            "Hello over HTTP!",
+            "--repo",
+            &server.url,
+            "--prefix",
+            prefix.as_str(),
+        ],
+        &[("AWS_APP_BASE_IMAGE", base_image())],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["commit"], head);
+    assert_eq!(run.json()["image"], format!("{}-aws-app:{head}", prefix.as_str()));
+}
+
+#[test]
+fn unknown_branch_over_http_lists_the_branches() {
+    let fixture = Fixture::new(APP_PY);
+    let server = GitHttp::serve(&fixture);
+    let run =
+        aws_app(&["build", "--repo", &server.url, "--branch", "release", "--prefix", "ann"], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.last_stderr_line().contains("branch 'release' not found"), "{run:?}");
+    assert!(run.last_stderr_line().contains("its branches: master"), "{run:?}");
+}
+
+#[test]
+fn a_closed_port_is_an_unreachable_repository() {
+    let url = format!("http://127.0.0.1:{}/app.git", free_port());
+    let run = aws_app(&["build", "--repo", &url, "--prefix", "ann"], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let last = run.last_stderr_line();
+    assert!(
+        last.starts_with(&format!("aws-app: error: cannot read the repository {url}")),
+        "{last}"
+    );
+    assert!(last.ends_with("check --repo and your network"), "{last}");
+}
