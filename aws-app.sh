@@ -72,6 +72,18 @@ if command -v docker >/dev/null 2>&1; then
   while IFS='=' read -r name _; do
     case "$name" in AWS_*) run+=(-e "$name") ;; esac
   done < <(env)
+  # A local repository (--repo PATH or file://PATH) is mounted at the same path, read-only.
+  repo=${AWS_APP_REPO:-}
+  prev=""
+  for a in "$@"; do
+    case "$a" in --repo=*) repo=${a#--repo=} ;; esac
+    [ "$prev" = "--repo" ] && repo=$a
+    prev=$a
+  done
+  repo_path=${repo#file://}
+  case "$repo_path" in
+    /*) [ -e "$repo_path" ] && run+=(-v "$repo_path:$repo_path:ro") ;;
+  esac
   # The prefix defaults to the operator's git first name, which the container cannot see.
   if [ -z "${AWS_APP_PREFIX:-}" ]; then
     user_name=$(git config user.name 2>/dev/null || true)
