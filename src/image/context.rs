@@ -1,7 +1,8 @@
 //! The build context: a tar stream with the app's checkout under `app/` (filtered by its root
-//! `.dockerignore`, never `.git`) and aws-app's own build files under `aws-app/`. Entries keep
-//! their file modes (the execute bit matters) and carry the commit time as mtime, so the same
-//! commit gives the same layers wherever it is built. The stream is written on a blocking thread
+//! `.dockerignore`, never `.git`) and aws-app's own build files under `aws-app/`. Modes are
+//! git's: 0755 for directories and executables, 0644 for other files, whatever the operator's
+//! umask did to the checkout (a 0600 app.py would be unreadable to the image's non-root user).
+//! Every entry carries the commit time as mtime and uid/gid 0. The stream is written on a blocking thread
 //! and handed to Docker chunk by chunk; nothing is staged on disk.
 
 use std::fs;
@@ -47,7 +48,9 @@ pub fn write_context(
     out: impl Write,
 ) -> io::Result<()> {
     let ignore = match fs::read_to_string(checkout.join(".dockerignore")) {
-        Ok(text) => DockerIgnore::parse(&text),
+        Ok(text) => {
+            DockerIgnore::parse(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => DockerIgnore::default(),
         Err(e) => return Err(e),
     };
@@ -111,20 +114,21 @@ fn walk<W: Write>(
         let path = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
         let excluded = ignore.is_excluded(&path);
         let meta = fs::symlink_metadata(entry.path())?;
-        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+        let executable = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
+        let mode = if meta.is_dir() || executable { 0o755 } else { 0o644 };
         let target = format!("{APP_DIR}/{path}");
         if meta.is_dir() {
             if !excluded {
                 append_dir_entry(tar, &target, mode, mtime)?;
             }
             // Inside an excluded directory only a `!` pattern can bring files back.
-            if !excluded || ignore.has_exclusions() {
+            if !excluded || ignore.may_reinclude_below(&path) {
                 walk(tar, &entry.path(), &path, ignore, mtime)?;
             }
         } else if excluded {
             continue;
         } else if meta.file_type().is_symlink() {
-            let mut header = header(tar::EntryType::Symlink, mode, mtime);
+            let mut header = header(tar::EntryType::Symlink, 0o777, mtime);
             tar.append_link(&mut header, &target, fs::read_link(entry.path())?)?;
         } else if meta.is_file() {
             let mut header = header(tar::EntryType::Regular, mode, mtime);
@@ -213,7 +217,9 @@ mod tests {
         write(root, "app.py", "print('hi')\n");
         write(root, "requirements.txt", "flask==2.0.2\n");
         write(root, "run.sh", "#!/bin/sh\n");
-        fs::set_permissions(root.join("run.sh"), fs::Permissions::from_mode(0o755)).expect("chmod");
+        // As a checkout under umask 077 leaves them: modes are normalised to git's.
+        fs::set_permissions(root.join("run.sh"), fs::Permissions::from_mode(0o700)).expect("chmod");
+        fs::set_permissions(root.join("app.py"), fs::Permissions::from_mode(0o600)).expect("chmod");
         write(root, ".git/HEAD", "ref: refs/heads/master\n");
         write(root, "notes.md", "x");
         write(root, "README.md", "x");
@@ -253,9 +259,19 @@ mod tests {
             "*.md is anchored to the root, so docs/guide.md stays; .git never goes"
         );
         assert_eq!(found["app/run.sh"].0, 0o755, "the execute bit is kept");
-        assert_eq!(found["app/app.py"].0, 0o644);
+        assert_eq!(found["app/app.py"].0, 0o644, "readable by the image's non-root user");
+        assert_eq!(found["app/docs/"].0, 0o755);
         assert_eq!(found["app/build/keep.txt"].2, "keep");
         assert!(found.values().all(|(_, mtime, _)| *mtime == 1_637_000_000));
+    }
+
+    #[test]
+    fn an_invalid_dockerignore_fails_the_context() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "app.py", "x");
+        write(dir.path(), ".dockerignore", "!\n");
+        let err = write_context(dir.path(), &[], 0, Vec::new()).expect_err("invalid");
+        assert!(err.to_string().contains(".dockerignore line 1"), "{err}");
     }
 
     #[test]

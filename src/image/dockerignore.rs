@@ -3,10 +3,13 @@
 //! - one file, at the context root; `#` lines are comments; blank lines are skipped;
 //! - patterns are cleaned paths relative to the root (a leading `/` is dropped): `foo` matches
 //!   only the top-level `foo`, never `a/foo`;
-//! - `*` and `?` stay within one path segment, `**` spans any number of them, `[...]` is a class,
+//! - `*` and `?` stay within one path segment, `**` spans any number of them, `[...]` is a
+//!   character class as in Go's regexp (`[^...]` negates; `!` inside is a plain character),
 //!   `\` escapes;
-//! - a pattern that matches a directory excludes everything below it;
-//! - `!pattern` re-includes, and the last matching pattern wins.
+//! - a pattern that matches a directory excludes everything below it, and the walk skips such a
+//!   directory unless a `!` pattern starts with its path;
+//! - `!pattern` re-includes, and the last matching pattern wins;
+//! - a lone `!` or an unclosed `[` is an error, as it fails `docker build`.
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -29,6 +32,8 @@ enum Token {
 #[derive(Debug, Clone)]
 struct Pattern {
     exclusion: bool,
+    /// The cleaned pattern text, for Docker's "may re-include below this directory" test.
+    text: String,
     tokens: Vec<Token>,
 }
 
@@ -38,9 +43,11 @@ pub struct DockerIgnore {
 }
 
 impl DockerIgnore {
-    pub fn parse(text: &str) -> DockerIgnore {
+    /// Parses a `.dockerignore`; an invalid line is an error naming it, as in `docker build`.
+    pub fn parse(text: &str) -> Result<DockerIgnore, String> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut patterns = Vec::new();
-        for line in text.lines() {
+        for (number, line) in text.lines().enumerate() {
             if line.starts_with('#') {
                 continue;
             }
@@ -48,23 +55,27 @@ impl DockerIgnore {
             if pattern.is_empty() {
                 continue;
             }
+            let bad = |why: &str| format!(".dockerignore line {}: {why}: {line:?}", number + 1);
             let exclusion = pattern.starts_with('!');
             if exclusion {
                 pattern = pattern[1..].trim();
                 if pattern.is_empty() {
-                    continue;
+                    return Err(bad("illegal exclusion pattern"));
                 }
             }
             let cleaned = clean(pattern);
             let cleaned = cleaned.strip_prefix('/').filter(|s| !s.is_empty()).unwrap_or(&cleaned);
-            patterns.push(Pattern { exclusion, tokens: compile(cleaned) });
+            let tokens = compile(cleaned).ok_or_else(|| bad("syntax error in pattern"))?;
+            patterns.push(Pattern { exclusion, text: cleaned.to_string(), tokens });
         }
-        DockerIgnore { patterns }
+        Ok(DockerIgnore { patterns })
     }
 
-    /// Whether any pattern re-includes (`!`): then an excluded directory must still be walked.
-    pub fn has_exclusions(&self) -> bool {
-        self.patterns.iter().any(|p| p.exclusion)
+    /// Whether the walk must still enter the excluded directory `dir`: Docker does so only when
+    /// a `!` pattern starts with the directory's path.
+    pub fn may_reinclude_below(&self, dir: &str) -> bool {
+        let dir = format!("{dir}/");
+        self.patterns.iter().any(|p| p.exclusion && format!("{}/", p.text).starts_with(&dir))
     }
 
     /// Whether `path` (relative, `/`-separated, no leading `/`) is left out of the context.
@@ -114,7 +125,7 @@ fn clean(path: &str) -> String {
     }
 }
 
-fn compile(pattern: &str) -> Vec<Token> {
+fn compile(pattern: &str) -> Option<Vec<Token>> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -135,24 +146,22 @@ fn compile(pattern: &str) -> Vec<Token> {
                 tokens.push(Token::Literal(chars[i]));
             }
             '[' => {
-                if let Some((class, next)) = compile_class(&chars, i) {
-                    tokens.push(class);
-                    i = next;
-                    continue;
-                }
-                tokens.push(Token::Literal('['));
+                let (class, next) = compile_class(&chars, i)?;
+                tokens.push(class);
+                i = next;
+                continue;
             }
             c => tokens.push(Token::Literal(c)),
         }
         i += 1;
     }
-    tokens
+    Some(tokens)
 }
 
 /// Parses `[...]` starting at `start`; returns the class and the index after `]`.
 fn compile_class(chars: &[char], start: usize) -> Option<(Token, usize)> {
     let mut i = start + 1;
-    let negated = matches!(chars.get(i), Some('^') | Some('!'));
+    let negated = chars.get(i) == Some(&'^');
     if negated {
         i += 1;
     }
@@ -181,30 +190,52 @@ fn compile_class(chars: &[char], start: usize) -> Option<(Token, usize)> {
 
 fn matches(tokens: &[Token], text: &str) -> bool {
     let text: Vec<char> = text.chars().collect();
-    match_at(tokens, &text)
+    // Memo of (token index, text index) -> result: patterns with several `*` stay linear-ish
+    // instead of exponential on long names.
+    let mut memo = vec![None; (tokens.len() + 1) * (text.len() + 1)];
+    Matcher { tokens, text: &text, memo: &mut memo }.at(0, 0)
 }
 
-fn match_at(tokens: &[Token], text: &[char]) -> bool {
-    let Some((token, rest)) = tokens.split_first() else {
-        return text.is_empty();
-    };
-    match token {
-        Token::Literal(c) => text.first() == Some(c) && match_at(rest, &text[1..]),
-        Token::One => text.first().is_some_and(|c| *c != '/') && match_at(rest, &text[1..]),
-        Token::Class { negated, ranges } => {
-            text.first().is_some_and(|c| {
-                *c != '/' && ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated
-            }) && match_at(rest, &text[1..])
+struct Matcher<'a> {
+    tokens: &'a [Token],
+    text: &'a [char],
+    memo: &'a mut Vec<Option<bool>>,
+}
+
+impl Matcher<'_> {
+    fn at(&mut self, t: usize, p: usize) -> bool {
+        let key = t * (self.text.len() + 1) + p;
+        if let Some(known) = self.memo[key] {
+            return known;
         }
-        Token::Star => {
-            let run = text.iter().take_while(|c| **c != '/').count();
-            (0..=run).any(|n| match_at(rest, &text[n..]))
-        }
-        Token::Rest => true,
-        Token::AnySegments => {
+        let result = self.compute(t, p);
+        self.memo[key] = Some(result);
+        result
+    }
+
+    fn compute(&mut self, t: usize, p: usize) -> bool {
+        let Some(token) = self.tokens.get(t) else {
+            return p == self.text.len();
+        };
+        let here = self.text.get(p).copied();
+        match token {
+            Token::Literal(c) => here == Some(*c) && self.at(t + 1, p + 1),
+            Token::One => here.is_some_and(|c| c != '/') && self.at(t + 1, p + 1),
+            // A Go regexp class: it may match `/` too.
+            Token::Class { negated, ranges } => {
+                here.is_some_and(|c| ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negated)
+                    && self.at(t + 1, p + 1)
+            }
+            // Stop here, or eat one more character of the segment and stay on `*`.
+            Token::Star => {
+                self.at(t + 1, p) || (here.is_some_and(|c| c != '/') && self.at(t, p + 1))
+            }
+            Token::Rest => true,
             // Zero segments, or any prefix that ends just after a `/`.
-            match_at(rest, text)
-                || (0..text.len()).any(|i| text[i] == '/' && match_at(rest, &text[i + 1..]))
+            Token::AnySegments => {
+                self.at(t + 1, p)
+                    || (p..self.text.len()).any(|i| self.text[i] == '/' && self.at(t + 1, i + 1))
+            }
         }
     }
 }
@@ -213,8 +244,12 @@ fn match_at(tokens: &[Token], text: &[char]) -> bool {
 mod tests {
     use super::DockerIgnore;
 
+    fn parse(rules: &str) -> DockerIgnore {
+        DockerIgnore::parse(rules).expect("valid .dockerignore")
+    }
+
     fn excluded(rules: &str, path: &str) -> bool {
-        DockerIgnore::parse(rules).is_excluded(path)
+        parse(rules).is_excluded(path)
     }
 
     #[test]
@@ -235,7 +270,10 @@ mod tests {
         assert!(excluded("te?t", "test"));
         assert!(!excluded("te?t", "te/t"));
         assert!(excluded("[a-c]*.log", "b1.log"));
-        assert!(!excluded("[!a-c]*.log", "b1.log"));
+        assert!(!excluded("[^a-c]*.log", "b1.log"));
+        assert!(excluded("[^a-c]*.log", "x1.log"));
+        assert!(excluded("[!a-c]*.log", "b1.log"), "as in Go's regexp, ! is a plain member");
+        assert!(excluded("a[^x]b", "a/b"), "a negated class may match /, as in Docker");
         assert!(excluded("\\*star", "*star"));
         assert!(!excluded("\\*star", "xstar"));
     }
@@ -250,8 +288,31 @@ mod tests {
         let rules = "build\n!build/keep.txt\n";
         assert!(excluded(rules, "build/other.txt"));
         assert!(!excluded(rules, "build/keep.txt"));
-        assert!(DockerIgnore::parse(rules).has_exclusions());
-        assert!(!DockerIgnore::parse("build\n").has_exclusions());
+    }
+
+    #[test]
+    fn excluded_directories_are_entered_only_for_a_reinclusion_below_them() {
+        let ignore = parse("build\n!build/keep.txt\n");
+        assert!(ignore.may_reinclude_below("build"));
+        assert!(!ignore.may_reinclude_below("dist"));
+        let ignore = parse("build\n!**/keep.txt\n");
+        assert!(!ignore.may_reinclude_below("build"), "Docker skips build/ for this pattern");
+        assert!(!parse("build\n").may_reinclude_below("build"));
+    }
+
+    #[test]
+    fn invalid_lines_are_errors_and_a_bom_is_ignored() {
+        let err = DockerIgnore::parse("ok\n!\n").expect_err("a lone ! is illegal");
+        assert!(err.contains("line 2: illegal exclusion pattern"), "{err}");
+        let err = DockerIgnore::parse("[abc\n").expect_err("unclosed class");
+        assert!(err.contains("line 1: syntax error in pattern"), "{err}");
+        assert!(excluded("\u{feff}app.py\n", "app.py"));
+    }
+
+    #[test]
+    fn many_stars_on_a_long_name_stay_fast() {
+        let name = "a".repeat(5000);
+        assert!(!excluded("*a*a*a*a*a*a*a*a*a*a*b", &name));
     }
 
     #[test]
