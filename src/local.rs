@@ -1,6 +1,7 @@
 //! Local Docker build only mode: clone, build, smoke-test and (with --run) serve on localhost;
 //! and its undo, `destroy --local`. Needs Docker and git access, never AWS.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::config::Config;
@@ -45,17 +46,21 @@ pub fn seconds(start: Instant) -> String {
     format!("{:.1} s", start.elapsed().as_secs_f64())
 }
 
-/// `build [--run --port N]`. SIGINT/SIGTERM stop it after removing the smoke-test container.
+/// `build [--run --port N]`. SIGINT/SIGTERM stop it after removing the containers it started:
+/// the smoke test's, and a local container that was not yet verified.
 pub async fn build(config: &Config, run_on: Option<u16>) -> Result<()> {
     let engine = Engine::connect().await?;
     let prefix_label = (config.names.label, config.prefix.as_str());
+    let starting_local = AtomicBool::new(false);
     let work = async {
         let built = build_verified(config, &engine).await?;
         let url = match run_on {
             Some(port) => {
                 let name = &config.names.local_container;
                 let expect = config.expect.as_deref();
+                starting_local.store(true, Ordering::SeqCst);
                 let url = engine.run_local(&built.image, name, port, prefix_label, expect).await?;
+                starting_local.store(false, Ordering::SeqCst);
                 say(format!("{} runs as container {name}", built.image.reference));
                 Some(url)
             }
@@ -66,9 +71,12 @@ pub async fn build(config: &Config, run_on: Option<u16>) -> Result<()> {
     let (built, url) = tokio::select! {
         done = work => done?,
         signal = crate::signals::stop_requested() => {
-            let removed = engine.remove_role(prefix_label, "smoke").await;
+            let mut removed = engine.remove_role(prefix_label, "smoke").await;
+            if starting_local.load(Ordering::SeqCst) {
+                removed += engine.remove_role(prefix_label, "local").await;
+            }
             return Err(Error::interrupted(format!(
-                "stopped by {signal}; removed {removed} smoke-test container(s)"
+                "stopped by {signal}; removed the {removed} container(s) it had started"
             )));
         }
     };

@@ -34,13 +34,14 @@ fn unreachable_repo() {
 
 #[test]
 fn unknown_branch_lists_the_branches() {
-    let fixture = Fixture::new(APP_PY);
+    let mut fixture = Fixture::new(APP_PY);
+    fixture.branch("release-1");
     let prefix = Prefix::new("nobranch");
     let url = fixture.url();
     let run =
         aws_app(&["build", "--repo", &url, "--branch", "main", "--prefix", prefix.as_str()], &[]);
     assert_input_error(&run, "branch 'main' not found");
-    assert!(run.last_stderr_line().contains("its branches: master"), "{run:?}");
+    assert!(run.last_stderr_line().contains("its branches: master, release-1"), "{run:?}");
 }
 
 #[test]
@@ -70,25 +71,42 @@ fn usage_errors_exit_2() {
 }
 
 /// `aws-app.sh` maps its short forms onto subcommands (run with the binary under test).
-fn script(args: &[&str]) -> Run {
+fn script(args: &[&str], env: &[(&str, &str)]) -> Run {
     let script = repo_root().join("aws-app.sh");
     let script = script.to_str().expect("utf-8 path");
-    let mut all = vec!["bash", script];
+    let mut all = vec!["/bin/bash", script];
     all.extend_from_slice(args);
-    run_command(&all, &[("AWS_APP_BIN", BIN)])
+    let mut env = env.to_vec();
+    env.push(("AWS_APP_BIN", BIN));
+    run_command(&all, &env)
 }
 
 #[test]
 fn aws_app_sh_maps_short_forms_onto_subcommands() {
     // No arguments, or options only: deploy.
-    let run = script(&["--prefix", "ann"]);
+    let run = script(&[], &[("AWS_APP_PREFIX", "ann")]);
+    assert_input_error(&run, "`deploy` is not yet available");
+    let run = script(&["--prefix", "ann"], &[]);
     assert_input_error(&run, "`deploy` is not yet available");
     // --local anywhere: build --run (--port is only accepted with --run).
-    let run = script(&["--prefix", "ann", "--local", "--port", "0"]);
+    let run = script(&["--prefix", "ann", "--local", "--port", "0"], &[]);
     assert_input_error(&run, "--port must be between 1 and 65535");
-    // A subcommand first: passed through as is, options after it included.
-    let run = script(&["status", "--json", "--prefix", "ann"]);
+    let run = script(&["build", "--local", "--port", "0", "--prefix", "ann"], &[]);
+    assert_input_error(&run, "--port must be between 1 and 65535");
+    // A subcommand, first or after options (and their values): passed through as is.
+    let run = script(&["status", "--json", "--prefix", "ann"], &[]);
     assert_input_error(&run, "`status` is not yet available");
-    let run = script(&["destroy", "--local", "--prefix", "Bad!"]);
+    let run = script(&["--prefix", "ann", "--branch", "main", "status"], &[]);
+    assert_input_error(&run, "`status` is not yet available");
+    let run = script(&["--prefix=Bad!", "destroy", "--local"], &[]);
     assert_input_error(&run, "invalid prefix 'bad!'");
+}
+
+#[test]
+fn aws_app_sh_without_cargo_or_docker_says_what_to_install() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let path = empty.path().to_str().expect("utf-8");
+    let script = repo_root().join("aws-app.sh");
+    let run = run_command(&["/bin/bash", script.to_str().expect("utf-8")], &[("PATH", path)]);
+    assert_input_error(&run, "needs Rust (cargo, https://rustup.rs) or Docker");
 }

@@ -10,7 +10,7 @@ fn build_run_serves_the_app_and_destroy_local_removes_it() {
     let port = free_port().to_string();
     let url = fixture.url();
     let args = ["build", "--run", "--port", &port, "--repo", &url, "--prefix", prefix.as_str()];
-    let run = aws_app(&args, &[("AWS_APP_BASE_IMAGE", base_image())]);
+    let run = aws_app(&args, &build_env());
     assert_eq!(run.code, 0, "{run:?}");
 
     let printed = run.last_stdout_line();
@@ -43,9 +43,25 @@ fn build_run_serves_the_app_and_destroy_local_removes_it() {
     assert_eq!(containers_of(prefix.as_str()).len(), 1, "only the local container remains");
 
     // A second --run replaces the container instead of adding one.
-    let again = aws_app(&args, &[("AWS_APP_BASE_IMAGE", base_image())]);
+    let first_id = docker(&["inspect", "--format", "{{.Id}}", &name]);
+    let again = aws_app(&args, &build_env());
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(containers_of(prefix.as_str()).len(), 1);
+    assert_ne!(docker(&["inspect", "--format", "{{.Id}}", &name]), first_id, "replaced");
+    assert_eq!(http_get(printed).0, 200);
+
+    // A port another program holds: exit 2 before the running container is touched.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port().to_string();
+    let mut busy = args;
+    busy[3] = &taken_port;
+    let refused = aws_app(&busy, &build_env());
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.last_stderr_line().contains(&format!("port {taken_port} is already in use")),
+        "{refused:?}"
+    );
+    assert_eq!(http_get(printed).0, 200, "the earlier container still serves");
 
     let destroy = aws_app(&["destroy", "--local", "--prefix", prefix.as_str()], &[]);
     assert_eq!(destroy.code, 0, "{destroy:?}");
@@ -66,7 +82,7 @@ fn a_one_line_app_change_rebuilds_only_the_app_layer() {
     let build = |fixture: &Fixture| {
         let run = aws_app(
             &["build", "--json", "--repo", &url, "--prefix", prefix.as_str()],
-            &[("AWS_APP_BASE_IMAGE", base_image())],
+            &build_env(),
         );
         assert_eq!(run.code, 0, "{run:?}");
         let json = run.json();
@@ -107,7 +123,7 @@ fn an_app_that_fails_at_import_fails_the_build_and_leaves_no_container() {
             "--prefix",
             prefix.as_str(),
         ],
-        &[("AWS_APP_BASE_IMAGE", base_image())],
+        &build_env(),
     );
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.trim().is_empty(), "no URL is printed: {run:?}");
@@ -125,15 +141,9 @@ fn expect_text_missing_from_the_page_fails_the_smoke_test() {
     let prefix = Prefix::new("expect");
     let url = fixture.url();
     let base = ["build", "--repo", &url, "--prefix", prefix.as_str()];
-    let ok = aws_app(
-        &[&base[..], &["--expect", "Hello World!"]].concat(),
-        &[("AWS_APP_BASE_IMAGE", base_image())],
-    );
+    let ok = aws_app(&[&base[..], &["--expect", "Hello World!"]].concat(), &build_env());
     assert_eq!(ok.code, 0, "{ok:?}");
-    let missing = aws_app(
-        &[&base[..], &["--expect", "Goodbye"]].concat(),
-        &[("AWS_APP_BASE_IMAGE", base_image())],
-    );
+    let missing = aws_app(&[&base[..], &["--expect", "Goodbye"]].concat(), &build_env());
     assert_eq!(missing.code, 1, "{missing:?}");
     assert!(missing.last_stderr_line().contains("without 'Goodbye' in the page"), "{missing:?}");
     assert!(containers_of(prefix.as_str()).is_empty());
@@ -146,10 +156,7 @@ fn a_failing_build_step_fails_with_that_steps_output() {
     fixture.commit("Depend on a package that does not exist");
     let prefix = Prefix::new("badpin");
     let url = fixture.url();
-    let run = aws_app(
-        &["build", "--repo", &url, "--prefix", prefix.as_str()],
-        &[("AWS_APP_BASE_IMAGE", base_image())],
-    );
+    let run = aws_app(&["build", "--repo", &url, "--prefix", prefix.as_str()], &build_env());
     assert_eq!(run.code, 1, "{run:?}");
     let last = run.last_stderr_line();
     assert!(last.starts_with("aws-app: error: image build failed at Step "), "{run:?}");
@@ -171,7 +178,7 @@ fn sigterm_during_the_smoke_test_removes_its_container() {
     let url = fixture.url();
     let mut child = std::process::Command::new(BIN)
         .args(["build", "--repo", &url, "--prefix", prefix.as_str()])
-        .env("AWS_APP_BASE_IMAGE", base_image())
+        .envs(build_env())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -200,6 +207,9 @@ fn sigterm_during_the_smoke_test_removes_its_container() {
     std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read stderr");
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130), "{seen}{rest}");
-    assert!(rest.contains("stopped by SIGTERM; removed 1 smoke-test container(s)"), "{rest}");
+    assert!(
+        rest.contains("stopped by SIGTERM; removed the 1 container(s) it had started"),
+        "{rest}"
+    );
     assert!(containers_of(prefix.as_str()).is_empty(), "nothing is left running");
 }

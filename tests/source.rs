@@ -21,7 +21,7 @@ fn builds_the_branch_head_fetched_over_http() {
             "--prefix",
             prefix.as_str(),
         ],
-        &[("AWS_APP_BASE_IMAGE", base_image())],
+        &build_env(),
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["commit"], head);
@@ -30,13 +30,14 @@ fn builds_the_branch_head_fetched_over_http() {
 
 #[test]
 fn unknown_branch_over_http_lists_the_branches() {
-    let fixture = Fixture::new(APP_PY);
+    let mut fixture = Fixture::new(APP_PY);
+    fixture.branch("feature/x");
     let server = GitHttp::serve(&fixture);
     let run =
         aws_app(&["build", "--repo", &server.url, "--branch", "release", "--prefix", "ann"], &[]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.last_stderr_line().contains("branch 'release' not found"), "{run:?}");
-    assert!(run.last_stderr_line().contains("its branches: master"), "{run:?}");
+    assert!(run.last_stderr_line().contains("its branches: feature/x, master"), "{run:?}");
 }
 
 #[test]

@@ -152,15 +152,20 @@ impl Engine {
             }
         }
         let written = writer.await.map_err(|e| Error::failed(format!("context writer: {e}")))?;
+        let context_failed = |e: io::Error| {
+            Error::failed(format!("cannot send the build context from the checkout: {e}"))
+        };
+        // The context's own error (an unreadable file, a bad .dockerignore) explains a failed
+        // upload better than the transport error it caused; a broken pipe is Docker's doing.
+        match written {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(context_failed(e)),
+            Err(e) if failure.is_none() => return Err(context_failed(e)),
+            _ => {}
+        }
         if let Some(why) = failure {
             let tail = step_output.iter().rev().take(30).rev().cloned().collect::<Vec<_>>();
-            let at = if step.is_empty() { String::new() } else { format!(" at {step}") };
-            return Err(Error::failed(format!("image build failed{at}: {}", why.trim()))
-                .with_detail(tail.join("\n")));
+            return Err(build_failure(&step, &why).with_detail(tail.join("\n")));
         }
-        written.map_err(|e| {
-            Error::failed(format!("cannot send the build context from the checkout: {e}"))
-        })?;
 
         let inspected =
             self.docker.inspect_image(image_id.as_deref().unwrap_or(&reference)).await.map_err(
@@ -198,12 +203,25 @@ impl Engine {
         prefix_label: (&str, &str),
         expect: Option<&str>,
     ) -> Result<String> {
-        for old in self.containers(prefix_label, Some("local")).await? {
-            self.remove_container(&old).await;
+        let old = self.containers(prefix_label, Some("local")).await?;
+        // Fail before the earlier container goes if something else holds the port.
+        let ours =
+            old.iter().flat_map(|c| c.ports.iter().flatten()).any(|p| p.public_port == Some(port));
+        let here = endpoint();
+        if !ours
+            && here.bind_ip == "127.0.0.1"
+            && std::net::TcpListener::bind((here.bind_ip, port)).is_err()
+        {
+            return Err(Error::input(format!(
+                "port {port} is already in use on this machine; choose another with --port"
+            )));
+        }
+        for container in old.iter().filter_map(|c| c.id.as_deref()) {
+            self.remove_container(container).await;
         }
         let id = self.start(image, Some(name), Some(port), prefix_label, "local").await?;
         let (_, port) = self.wait_serving(&id, expect).await?;
-        Ok(format!("http://localhost:{port}/"))
+        Ok(format!("http://{}:{port}/", here.url_host))
     }
 
     /// Creates and starts a container of `image` publishing the app port on `port` (or a free
@@ -216,9 +234,8 @@ impl Engine {
         (label, prefix): (&str, &str),
         role: &str,
     ) -> Result<String> {
-        let (bind_ip, _) = local_addr();
         let binding = PortBinding {
-            host_ip: Some(bind_ip.to_string()),
+            host_ip: Some(endpoint().bind_ip.to_string()),
             host_port: Some(port.map(|p| p.to_string()).unwrap_or_default()),
         };
         let restart = (role == "local").then_some(RestartPolicy {
@@ -248,8 +265,8 @@ impl Engine {
         let created =
             self.docker.create_container(Some(options), body).await.map_err(|e| match name {
                 Some(name) if is_conflict(&e) => Error::input(format!(
-                    "a container named {name} exists and was not made by aws-app for this prefix; \
-                     remove it (docker rm -f {name}) or use another --prefix"
+                    "a container named {name} is in the way (another aws-app run for this prefix, \
+                     or not aws-app's): remove it with `docker rm -f {name}` and run again"
                 )),
                 _ => {
                     Error::failed(format!("cannot create a container of {}: {e}", image.reference))
@@ -298,8 +315,7 @@ impl Engine {
                 port = published_port(&inspected.network_settings);
             }
             if let Some(port) = port {
-                let (_, host) = local_addr();
-                match http::get(&host, port, "/", Duration::from_secs(5)).await {
+                match http::get(&endpoint().reach, port, "/", Duration::from_secs(5)).await {
                     Ok(page) if page.status == 200 => match expect {
                         // A fresh container's first page is its page: no point in waiting.
                         Some(text) if !page.body.contains(text) => {
@@ -353,7 +369,7 @@ impl Engine {
         &self,
         (label, prefix): (&str, &str),
         role: Option<&str>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<bollard::models::ContainerSummary>> {
         let mut wanted = vec![format!("{label}={prefix}")];
         if let Some(role) = role {
             wanted.push(format!("{ROLE_LABEL}={role}"));
@@ -368,16 +384,16 @@ impl Engine {
             .list_containers(Some(options))
             .await
             .map_err(|e| Error::failed(format!("cannot list containers: {e}")))?;
-        Ok(found.into_iter().filter_map(|c| c.id).collect())
+        Ok(found)
     }
 
     /// Removes the prefix's containers of one role (e.g. a smoke test cut short); how many.
     pub async fn remove_role(&self, prefix_label: (&str, &str), role: &str) -> usize {
-        let ids = self.containers(prefix_label, Some(role)).await.unwrap_or_default();
-        for id in &ids {
+        let found = self.containers(prefix_label, Some(role)).await.unwrap_or_default();
+        for id in found.iter().filter_map(|c| c.id.as_deref()) {
             self.remove_container(id).await;
         }
-        ids.len()
+        found.len()
     }
 
     async fn remove_container(&self, id: &str) {
@@ -397,7 +413,7 @@ impl Engine {
         repo: &str,
     ) -> Result<(usize, usize)> {
         let containers = self.containers(prefix_label, None).await?;
-        for id in &containers {
+        for id in containers.iter().filter_map(|c| c.id.as_deref()) {
             self.remove_container(id).await;
         }
         let options = ListImagesOptions {
@@ -437,16 +453,53 @@ impl Engine {
     }
 }
 
-/// Where published ports are bound and where aws-app reaches them: loopback by default. When
-/// aws-app itself runs in a container (the tool image sets AWS_APP_LOCAL_HOST to the Docker
-/// host's name), ports are bound on the host's interfaces and reached through that name.
-fn local_addr() -> (&'static str, String) {
-    match std::env::var("AWS_APP_LOCAL_HOST") {
-        Ok(host) if !host.is_empty() && host != "127.0.0.1" && host != "localhost" => {
-            ("0.0.0.0", host)
-        }
-        _ => ("127.0.0.1", "127.0.0.1".to_string()),
+/// One line for a failed build step: the step (cut to a readable length) and Docker's reason
+/// without the command it repeats.
+fn build_failure(step: &str, why: &str) -> Error {
+    let why = why.trim();
+    let why = match why.find("returned a non-zero code") {
+        Some(at) => format!("the command {}", &why[at..]),
+        None => why.to_string(),
+    };
+    let mut short: String = step.chars().take(90).collect();
+    if step.chars().count() > 90 {
+        short.push('…');
     }
+    let at = if short.is_empty() { String::new() } else { format!(" at {short}") };
+    Error::failed(format!("image build failed{at}: {why}"))
+}
+
+/// Where the app's published ports are bound, where aws-app reaches them, and the host named in
+/// the printed URL.
+struct Endpoint {
+    bind_ip: &'static str,
+    reach: String,
+    url_host: String,
+}
+
+fn is_loopback(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
+}
+
+/// Loopback by default. When aws-app itself runs in a container (the tool image sets
+/// AWS_APP_LOCAL_HOST to the Docker host's name), ports are bound on the host's interfaces and
+/// reached through that name. With a remote engine (`DOCKER_HOST=tcp://host:port`), the app runs
+/// on that host and is reached there.
+fn endpoint() -> Endpoint {
+    if let Ok(host) = std::env::var("AWS_APP_LOCAL_HOST") {
+        if !host.is_empty() && !is_loopback(&host) {
+            return Endpoint { bind_ip: "0.0.0.0", reach: host, url_host: "localhost".into() };
+        }
+    }
+    if let Ok(docker_host) = std::env::var("DOCKER_HOST") {
+        if let Some(rest) = docker_host.strip_prefix("tcp://") {
+            let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h).trim_end_matches('/');
+            if !host.is_empty() && !is_loopback(host) {
+                return Endpoint { bind_ip: "0.0.0.0", reach: host.into(), url_host: host.into() };
+            }
+        }
+    }
+    Endpoint { bind_ip: "127.0.0.1", reach: "127.0.0.1".into(), url_host: "localhost".into() }
 }
 
 fn published_port(settings: &Option<bollard::models::NetworkSettings>) -> Option<u16> {

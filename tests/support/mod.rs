@@ -29,6 +29,28 @@ pub fn base_image() -> &'static str {
     })
 }
 
+/// Builds the fixture once before any test builds: concurrent first builds of the same
+/// Dockerfile each make their own cache entries, and which one a later build reuses is Docker's
+/// choice; with the cache warm, every build in the suite reuses the same layers.
+pub fn warm_build_cache() {
+    static WARM: OnceLock<()> = OnceLock::new();
+    WARM.get_or_init(|| {
+        let fixture = Fixture::new(APP_PY);
+        let url = fixture.url();
+        let run = aws_app(
+            &["build", "--repo", &url, "--prefix", "it-cache"],
+            &[("AWS_APP_BASE_IMAGE", base_image())],
+        );
+        assert_eq!(run.code, 0, "warming the build cache: {run:?}");
+    });
+}
+
+/// The base image, with the build cache warm (what every building test needs).
+pub fn build_env() -> [(&'static str, &'static str); 1] {
+    warm_build_cache();
+    [("AWS_APP_BASE_IMAGE", base_image())]
+}
+
 /// A git repository made by the test, served to aws-app as a file:// URL.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
@@ -80,6 +102,11 @@ impl Fixture {
             .expect("git commit");
         assert!(status.success());
         self.head()
+    }
+
+    /// Adds a branch at HEAD (master stays checked out).
+    pub fn branch(&mut self, name: &str) {
+        self.git(&["branch", name]);
     }
 
     pub fn head(&self) -> String {
