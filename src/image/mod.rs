@@ -87,7 +87,7 @@ impl Engine {
             ("COMMIT_SHA".to_string(), checkout.commit.clone()),
             ("COMMIT_TIME".to_string(), commit_time.clone()),
         ]);
-        // `created` is the commit time, not the clock: the same commit gives the same image.
+        // `created` is the commit time, not the clock: rebuilding a commit keeps its labels.
         let labels = HashMap::from([
             ("org.opencontainers.image.revision".to_string(), checkout.commit.clone()),
             ("org.opencontainers.image.source".to_string(), checkout.url.clone()),
