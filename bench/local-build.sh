@@ -89,6 +89,7 @@ docker_build() { # tag
   t=$(now)
   DOCKER_BUILDKIT=0 docker build -q -f "$work/ctx/aws-app/Dockerfile" \
     --build-arg "BASE_IMAGE=$base" --build-arg "COMMIT_SHA=$sha" --build-arg "COMMIT_TIME=$time" \
+    --build-arg "SOURCE_URL=file://$work/repo" \
     -t "bench-docker:$1" "$work/ctx" >/dev/null 2>"$work/docker.err" || { tail -20 "$work/docker.err" >&2; exit 1; }
   since "$t"
 }

@@ -81,17 +81,13 @@ impl Engine {
         repo: &str,
     ) -> Result<BuiltImage> {
         let reference = format!("{repo}:{}", checkout.commit);
-        let commit_time = rfc3339(checkout.commit_time);
+        // The OCI labels come from these in the Dockerfile; `created` is the commit time, not
+        // the clock, so rebuilding a commit keeps its labels.
         let build_args = HashMap::from([
             ("BASE_IMAGE".to_string(), base_image.to_string()),
             ("COMMIT_SHA".to_string(), checkout.commit.clone()),
-            ("COMMIT_TIME".to_string(), commit_time.clone()),
-        ]);
-        // `created` is the commit time, not the clock: rebuilding a commit keeps its labels.
-        let labels = HashMap::from([
-            ("org.opencontainers.image.revision".to_string(), checkout.commit.clone()),
-            ("org.opencontainers.image.source".to_string(), checkout.url.clone()),
-            ("org.opencontainers.image.created".to_string(), commit_time),
+            ("COMMIT_TIME".to_string(), rfc3339(checkout.commit_time)),
+            ("SOURCE_URL".to_string(), checkout.url.clone()),
         ]);
         let options = BuildImageOptions {
             dockerfile: format!("{}/Dockerfile", context::TOOL_DIR),
@@ -99,7 +95,6 @@ impl Engine {
             rm: true,
             forcerm: true,
             buildargs: Some(build_args),
-            labels: Some(labels),
             ..Default::default()
         };
 
