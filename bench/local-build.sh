@@ -6,12 +6,12 @@
 #      and build args, as ratios of times taken in the same run, rounds alternating the order;
 #   3. the final image's size and the size of the layers above the base image.
 # "Cold" means no build cache for the Dockerfile's layers (dangling images are pruned: run this
-# on a machine whose Docker cache you can spare). Usage: bench/local-build.sh [ROUNDS]
+# on a machine whose Docker cache you can spare). Usage: bench/local-build.sh [ROUNDS] (default 5)
 # SKIP_CARGO=1 skips step 1 (uses the existing binary).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
-rounds=${1:-2}
+rounds=${1:-5}
 
 tests/env/docker.sh
 base=$(tests/env/base-image.sh)
@@ -100,6 +100,7 @@ run_aws_app() {
   read -r total step < <(aws_app_build); a_cold_total+=("$total"); a_cold+=("$step")
   change_repo
   read -r total step < <(aws_app_build); a_warm_total+=("$total"); a_warm+=("$step")
+  size=$(docker image inspect -f '{{.Size}}' "$prefix-aws-app:$(git -C "$work/repo" rev-parse HEAD)")
   echo "bench: aws-app cold ${a_cold[-1]} s (total ${a_cold_total[-1]} s), warm ${a_warm[-1]} s (total ${a_warm_total[-1]} s)" >&2
 }
 run_docker() {
@@ -114,22 +115,21 @@ for ((r = 1; r <= rounds; r++)); do
   if ((r % 2)); then run_aws_app; run_docker; else run_docker; run_aws_app; fi
 done
 
-mean() { printf '%s\n' "$@" | awk '{s += $1} END {printf "%.1f", s / NR}'; }
+# The median: one slow round (a busy network) does not move it.
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f", m}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
-image=$(docker images --format '{{.Repository}}:{{.Tag}}' "$prefix-aws-app" | head -n1)
-size=$(docker image inspect -f '{{.Size}}' "$image")
 base_size=$(docker image inspect -f '{{.Size}}' "$base")
 mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1000000}'; }
 
 cat <<REPORT
 
-| measure (means of $rounds rounds) | aws-app | docker build | ratio |
+| measure (medians of $rounds rounds) | aws-app | docker build | ratio |
 |---|---|---|---|
-| cold image build | $(mean "${a_cold[@]}") s | $(mean "${d_cold[@]}") s | $(ratio "$(mean "${a_cold[@]}")" "$(mean "${d_cold[@]}")") |
-| warm image build (one-line app.py change) | $(mean "${a_warm[@]}") s | $(mean "${d_warm[@]}") s | $(ratio "$(mean "${a_warm[@]}")" "$(mean "${d_warm[@]}")") |
-| whole \`aws-app build\`, cold (clone + build + smoke test) | $(mean "${a_cold_total[@]}") s | | |
-| whole \`aws-app build\`, warm | $(mean "${a_warm_total[@]}") s | | |
+| cold image build | $(median "${a_cold[@]}") s | $(median "${d_cold[@]}") s | $(ratio "$(median "${a_cold[@]}")" "$(median "${d_cold[@]}")") |
+| warm image build (one-line app.py change) | $(median "${a_warm[@]}") s | $(median "${d_warm[@]}") s | $(ratio "$(median "${a_warm[@]}")" "$(median "${d_warm[@]}")") |
+| whole \`aws-app build\`, cold (clone + build + smoke test) | $(median "${a_cold_total[@]}") s | | |
+| whole \`aws-app build\`, warm | $(median "${a_warm_total[@]}") s | | |
 
 | image | size |
 |---|---|
