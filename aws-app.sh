@@ -57,7 +57,19 @@ fi
 if [ -n "${AWS_APP_BIN:-}" ]; then
   exec "$AWS_APP_BIN" "$@"
 fi
+# The AWS SDK crates need Rust 1.94 or newer: an older toolchain is as good as none.
+cargo_ok=false
 if command -v cargo >/dev/null 2>&1; then
+  rust_minor=$(rustc --version 2>/dev/null | awk '{print $2}' | cut -d. -f2)
+  if [ "${rust_minor:-0}" -ge 94 ] 2>/dev/null; then
+    cargo_ok=true
+  elif ! command -v docker >/dev/null 2>&1; then
+    die "aws-app needs Rust 1.94 or newer (found $(rustc --version 2>/dev/null)): run \`rustup update\`"
+  else
+    echo "aws-app: Rust older than 1.94 here; running the tool image instead (or run \`rustup update\`)" >&2
+  fi
+fi
+if $cargo_ok; then
   bin="${CARGO_TARGET_DIR:-$here/target}/debug/aws-app"
   inputs=("$here/src" "$here/docker/Dockerfile" "$here/docker/gunicorn.conf.py" "$here/Cargo.toml" "$here/Cargo.lock")
   if [ ! -x "$bin" ] || [ -n "$(find "${inputs[@]}" -newer "$bin" -print 2>/dev/null | head -n1)" ]; then

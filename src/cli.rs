@@ -54,6 +54,18 @@ pub struct GlobalArgs {
     /// Print one JSON object on stdout instead of the URL.
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Fargate task CPU units (256, 512, 1024, 2048, 4096).
+    #[arg(long, env = "AWS_APP_CPU", global = true, default_value_t = 256)]
+    pub cpu: u32,
+
+    /// Fargate task memory in MiB (must suit --cpu, e.g. 512-2048 for 256).
+    #[arg(long, env = "AWS_APP_MEMORY", global = true, default_value_t = 512)]
+    pub memory: u32,
+
+    /// Number of tasks the service runs.
+    #[arg(long, env = "AWS_APP_COUNT", global = true, default_value_t = 1)]
+    pub count: u32,
 }
 
 #[derive(Debug, Subcommand)]

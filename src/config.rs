@@ -15,6 +15,51 @@ pub struct Config {
     pub expect: Option<String>,
     pub json: bool,
     pub region: Option<String>,
+    pub task: TaskSize,
+    /// The app's name for tags: the repository's last path segment.
+    pub app: String,
+}
+
+/// Fargate task size and count, checked against Fargate's valid combinations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskSize {
+    pub cpu: u32,
+    pub memory: u32,
+    pub count: u32,
+}
+
+impl TaskSize {
+    fn new(cpu: u32, memory: u32, count: u32) -> Result<TaskSize> {
+        let memory_range = match cpu {
+            256 => 512..=2048,
+            512 => 1024..=4096,
+            1024 => 2048..=8192,
+            2048 => 4096..=16384,
+            4096 => 8192..=30720,
+            _ => {
+                return Err(Error::input(format!(
+                    "--cpu {cpu} is not a Fargate size: use 256, 512, 1024, 2048 or 4096"
+                )));
+            }
+        };
+        let step_ok = if cpu == 256 {
+            memory == 512 || memory.is_multiple_of(1024)
+        } else {
+            memory.is_multiple_of(1024)
+        };
+        if !memory_range.contains(&memory) || !step_ok {
+            return Err(Error::input(format!(
+                "--memory {memory} does not fit --cpu {cpu}: Fargate allows {}-{} MiB in steps of 1024{}",
+                memory_range.start(),
+                memory_range.end(),
+                if cpu == 256 { " (or 512)" } else { "" }
+            )));
+        }
+        if !(1..=100).contains(&count) {
+            return Err(Error::input(format!("--count {count}: use 1 to 100 tasks")));
+        }
+        Ok(TaskSize { cpu, memory, count })
+    }
 }
 
 /// Where the app comes from.
@@ -47,6 +92,7 @@ pub struct Names {
     pub label: &'static str,
     pub cluster: String,
     pub service: String,
+    pub task_family: String,
     pub load_balancer: String,
     pub target_group: String,
     pub alb_security_group: String,
@@ -68,6 +114,7 @@ impl Names {
             label: "dev.aws-app.prefix",
             cluster: base.clone(),
             service: base.clone(),
+            task_family: base.clone(),
             load_balancer: base.clone(),
             target_group: format!("{base}-tg"),
             alb_security_group: format!("{base}-alb"),
@@ -141,6 +188,18 @@ fn check_repo(url: &str) -> Result<()> {
     )))
 }
 
+/// `https://host/org/my-app.git` -> `my-app`: the tag value naming the app.
+fn app_name(url: &str) -> String {
+    let last = url.trim_end_matches('/').rsplit(['/', ':']).next().unwrap_or("app");
+    let name: String = last
+        .trim_end_matches(".git")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+        .take(128)
+        .collect();
+    if name.is_empty() { "app".to_string() } else { name }
+}
+
 fn check_branch(branch: &str) -> Result<()> {
     if !branch.is_empty() && git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
         return Ok(());
@@ -189,6 +248,8 @@ impl Config {
             Command::Rollback => Action::Rollback,
             Command::Destroy { yes, local } => Action::Destroy { yes, local },
         };
+        let task = TaskSize::new(g.cpu, g.memory, g.count)?;
+        let app = app_name(&g.repo);
         let config = Config {
             source: SourceSpec { url: g.repo.trim().to_string(), branch: g.branch },
             prefix,
@@ -197,6 +258,8 @@ impl Config {
             expect: g.expect,
             json: g.json,
             region: g.region,
+            task,
+            app,
         };
         Ok((config, action))
     }
@@ -216,6 +279,27 @@ mod tests {
             assert_eq!(err.exit_code(), 2);
             assert!(err.message.contains("invalid prefix"), "{}", err.message);
         }
+    }
+
+    #[test]
+    fn task_sizes_follow_fargate() {
+        assert!(TaskSize::new(256, 512, 1).is_ok());
+        assert!(TaskSize::new(1024, 3072, 2).is_ok());
+        assert!(
+            TaskSize::new(300, 512, 1).expect_err("cpu").message.contains("not a Fargate size")
+        );
+        assert!(TaskSize::new(256, 4096, 1).expect_err("mem").message.contains("does not fit"));
+        assert!(TaskSize::new(256, 512, 0).is_err());
+    }
+
+    #[test]
+    fn app_name_is_the_repository_name() {
+        assert_eq!(
+            app_name("https://github.com/wvchallenges/opseng-challenge-app"),
+            "opseng-challenge-app"
+        );
+        assert_eq!(app_name("file:///tmp/x/my-app.git/"), "my-app");
+        assert_eq!(app_name("/"), "app");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! aws-app: from a git branch of a Python web app to a verified URL. `run` is the whole program
 //! behind `main`, and what the tests call through the binary.
 
+pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod http;
 pub mod image;
@@ -18,6 +20,7 @@ use crate::error::{Error, Result};
 pub async fn run(cli: Cli) -> Result<()> {
     let (config, action) = Config::from_cli(cli)?;
     match action {
+        Action::Deploy => deploy::deploy(&config).await,
         Action::Build { run, port } => local::build(&config, run.then_some(port)).await,
         Action::Destroy { local: true, .. } => local::destroy(&config).await,
         other => Err(Error::input(format!(

@@ -36,6 +36,17 @@ impl Checkout {
     }
 }
 
+/// The commit the branch points to on the remote: a listing only, nothing is fetched.
+pub async fn resolve_head(spec: &SourceSpec) -> Result<String> {
+    let task_spec = spec.clone();
+    blocking(&spec.url, FETCH_DEADLINE, move || {
+        let mut remote = Remote::create_detached(task_spec.url.as_str())
+            .map_err(|e| unreachable(&task_spec, &e))?;
+        head_of(&mut remote, &task_spec).map(|oid| oid.to_string())
+    })
+    .await
+}
+
 /// Fetches the branch HEAD into a new temporary directory and checks it out. The directory is
 /// owned here, on the async side, so it goes away even when the caller stops waiting.
 pub async fn fetch(spec: &SourceSpec) -> Result<Checkout> {

@@ -83,11 +83,12 @@ fn script(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 #[test]
 fn aws_app_sh_maps_short_forms_onto_subcommands() {
-    // No arguments, or options only: deploy.
+    // No arguments, or options only: deploy (which, with no AWS settings at all, stops at the
+    // missing region before anything else).
     let run = script(&[], &[("AWS_APP_PREFIX", "ann")]);
-    assert_input_error(&run, "`deploy` is not yet available");
+    assert_input_error(&run, "no AWS region");
     let run = script(&["--prefix", "ann"], &[]);
-    assert_input_error(&run, "`deploy` is not yet available");
+    assert_input_error(&run, "no AWS region");
     // --local anywhere: build --run (--port is only accepted with --run).
     let run = script(&["--prefix", "ann", "--local", "--port", "0"], &[]);
     assert_input_error(&run, "--port must be between 1 and 65535");

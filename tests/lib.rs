@@ -7,5 +7,6 @@
 mod support;
 
 mod bad_input;
+mod deploy;
 mod local_build;
 mod source;

@@ -393,10 +393,10 @@ impl Engine {
 
     async fn remove_container(&self, id: &str) {
         let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-        if let Err(e) = self.docker.remove_container(id, Some(options)).await {
-            if !is_not_found(&e) {
-                say(format!("could not remove container {}: {e}", short(id)));
-            }
+        if let Err(e) = self.docker.remove_container(id, Some(options)).await
+            && !is_not_found(&e)
+        {
+            say(format!("could not remove container {}: {e}", short(id)));
         }
     }
 
@@ -437,6 +437,88 @@ impl Engine {
         Ok((containers.len(), removed))
     }
 
+    /// The image `<registry>/<repo>:<tag>` if the registry has it (asked through the engine,
+    /// with the registry's credentials).
+    pub async fn find_in_registry(
+        &self,
+        registry: &crate::aws::ecr::Registry,
+        repo: &str,
+        tag: &str,
+    ) -> Option<Pushed> {
+        let target = format!("{}/{repo}", registry.host);
+        let found = self
+            .docker
+            .inspect_registry_image(&format!("{target}:{tag}"), registry.credentials.clone())
+            .await
+            .ok()?;
+        let digest = found.descriptor.digest?;
+        let architecture = found.platforms.first().and_then(|p| p.architecture.clone());
+        Some(Pushed { reference: format!("{target}@{digest}"), pushed: false, architecture })
+    }
+
+    /// Pushes the image as `<registry>/<repo>:<commit>` and returns `<registry>/<repo>@<digest>`,
+    /// the reference a task definition must use. When the registry already has the tag (tags
+    /// are immutable in ECR), nothing is pushed.
+    pub async fn push(
+        &self,
+        image: &BuiltImage,
+        registry: &crate::aws::ecr::Registry,
+        repo: &str,
+    ) -> Result<Pushed> {
+        let target = format!("{}/{repo}", registry.host);
+        let tag = image.reference.rsplit_once(':').map_or("latest", |(_, t)| t).to_string();
+        let tagged = format!("{target}:{tag}");
+        let creds = registry.credentials.clone();
+        if let Some(found) = self.find_in_registry(registry, repo, &tag).await {
+            return Ok(found);
+        }
+        let options = bollard::query_parameters::TagImageOptions {
+            repo: Some(target.clone()),
+            tag: Some(tag.clone()),
+        };
+        self.docker
+            .tag_image(&image.id, Some(options))
+            .await
+            .map_err(|e| Error::failed(format!("cannot tag the image as {tagged}: {e}")))?;
+        let options = bollard::query_parameters::PushImageOptions {
+            tag: Some(tag.clone()),
+            ..Default::default()
+        };
+        let mut stream = self.docker.push_image(&target, Some(options), creds.clone());
+        let mut last_status = String::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| Error::failed(format!("pushing {tagged} failed: {e}")))?;
+            if let Some(detail) = info.error_detail {
+                let why = detail.message.unwrap_or_else(|| "unknown error".to_string());
+                return Err(Error::failed(format!("pushing {tagged} failed: {}", why.trim())));
+            }
+            if let Some(status) = info.status
+                && status != last_status
+                && !status.starts_with("Pushing")
+            {
+                eprintln!("  {status}");
+                last_status = status;
+            }
+        }
+        let digest = self
+            .docker
+            .inspect_registry_image(&tagged, creds)
+            .await
+            .map_err(|e| {
+                Error::failed(format!("pushed {tagged}, but cannot read its digest: {e}"))
+            })?
+            .descriptor
+            .digest
+            .ok_or_else(|| {
+                Error::failed(format!("pushed {tagged}, but the registry gives no digest"))
+            })?;
+        Ok(Pushed {
+            reference: format!("{target}@{digest}"),
+            pushed: true,
+            architecture: Some(image.architecture.clone()),
+        })
+    }
+
     /// The layer digests of an image (for tests and benchmarks: which layers a build reused).
     pub async fn layers(&self, reference: &str) -> Result<Vec<String>> {
         let inspected = self
@@ -464,6 +546,17 @@ fn build_failure(step: &str, why: &str) -> Error {
     Error::failed(format!("image build failed{at}: {why}"))
 }
 
+/// An image in a registry.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// `registry/repo@sha256:…`
+    pub reference: String,
+    /// False when the registry already had the tag.
+    pub pushed: bool,
+    /// Docker's architecture name, when the registry says.
+    pub architecture: Option<String>,
+}
+
 /// Where the app's published ports are bound, where aws-app reaches them, and the host named in
 /// the printed URL.
 struct Endpoint {
@@ -481,17 +574,18 @@ fn is_loopback(host: &str) -> bool {
 /// reached through that name. With a remote engine (`DOCKER_HOST=tcp://host:port`), the app runs
 /// on that host and is reached there.
 fn endpoint() -> Endpoint {
-    if let Ok(host) = std::env::var("AWS_APP_LOCAL_HOST") {
-        if !host.is_empty() && !is_loopback(&host) {
-            return Endpoint { bind_ip: "0.0.0.0", reach: host, url_host: "localhost".into() };
-        }
+    if let Ok(host) = std::env::var("AWS_APP_LOCAL_HOST")
+        && !host.is_empty()
+        && !is_loopback(&host)
+    {
+        return Endpoint { bind_ip: "0.0.0.0", reach: host, url_host: "localhost".into() };
     }
-    if let Ok(docker_host) = std::env::var("DOCKER_HOST") {
-        if let Some(rest) = docker_host.strip_prefix("tcp://") {
-            let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h).trim_end_matches('/');
-            if !host.is_empty() && !is_loopback(host) {
-                return Endpoint { bind_ip: "0.0.0.0", reach: host.into(), url_host: host.into() };
-            }
+    if let Ok(docker_host) = std::env::var("DOCKER_HOST")
+        && let Some(rest) = docker_host.strip_prefix("tcp://")
+    {
+        let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h).trim_end_matches('/');
+        if !host.is_empty() && !is_loopback(host) {
+            return Endpoint { bind_ip: "0.0.0.0", reach: host.into(), url_host: host.into() };
         }
     }
     Endpoint { bind_ip: "127.0.0.1", reach: "127.0.0.1".into(), url_host: "localhost".into() }

@@ -160,13 +160,10 @@ pub fn aws_app(args: &[&str], env: &[(&str, &str)]) -> Run {
     run_command(&all, env)
 }
 
-/// Runs a command with the aws-app variables of the test's own environment removed.
+/// Runs a command without any AWS or aws-app variable of the test's own environment (no test
+/// may reach real AWS through an inherited profile or endpoint), plus `env`.
 pub fn run_command(argv: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(argv[0]);
-    cmd.args(&argv[1..]);
-    for var in ["AWS_APP_REPO", "AWS_APP_BRANCH", "AWS_APP_PREFIX", "AWS_APP_BASE_IMAGE"] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = command(argv);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -175,6 +172,137 @@ pub fn run_command(argv: &[&str], env: &[(&str, &str)]) -> Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// A command with the test environment's AWS settings removed: AWS_*, the proxy variables, and
+/// the shared config files pointed at nothing.
+pub fn command(argv: &[&str]) -> Command {
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") || key.to_ascii_lowercase().ends_with("_proxy") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("AWS_CONFIG_FILE", "/nonexistent/aws-app-test/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-app-test/credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+/// The AWS side of the test environment (tests/env/aws-env.sh, started by tests/run.sh): moto,
+/// the registry, the data plane's proxy. Every address must be on loopback, or the tests stop.
+pub struct AwsEnv {
+    pub moto: String,
+    pub registry: String,
+    pub proxy: String,
+    pub moto_log: String,
+}
+
+pub fn aws_env() -> &'static AwsEnv {
+    static ENV: OnceLock<AwsEnv> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: run the tests with tests/run.sh (it starts moto, the registry and the data plane)")
+            })
+        };
+        let env = AwsEnv {
+            moto: var("AWS_APP_TEST_MOTO"),
+            registry: var("AWS_APP_TEST_REGISTRY"),
+            proxy: var("AWS_APP_TEST_PROXY"),
+            moto_log: var("AWS_APP_TEST_MOTO_LOG"),
+        };
+        for address in [&env.moto, &env.registry, &env.proxy] {
+            let host = address.trim_start_matches("http://");
+            assert!(
+                host.starts_with("127.0.0.1:") || host.starts_with("localhost:"),
+                "refusing to run: {address} is not on loopback; the tests only talk to moto here"
+            );
+        }
+        env
+    })
+}
+
+impl AwsEnv {
+    /// What the tool gets: moto for every AWS service, dummy credentials, the test registry,
+    /// the data plane as HTTP proxy (for the load balancers' names only).
+    pub fn tool_env(&self) -> Vec<(&'static str, String)> {
+        warm_build_cache();
+        vec![
+            ("AWS_ENDPOINT_URL", self.moto.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_APP_REGISTRY", self.registry.clone()),
+            ("HTTP_PROXY", self.proxy.clone()),
+            ("NO_PROXY", "127.0.0.1,localhost".into()),
+            ("AWS_APP_BASE_IMAGE", base_image().into()),
+        ]
+    }
+
+    /// Runs `aws-app ARGS` against this environment.
+    pub fn aws_app(&self, args: &[&str]) -> Run {
+        let env = self.tool_env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        aws_app(args, &env)
+    }
+
+    /// SDK clients on moto, for reading back what the tool made.
+    pub fn clients(&self) -> Moto {
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let config = runtime.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(aws_app::aws::http_client())
+                .endpoint_url(&self.moto)
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_credential_types::Credentials::new(
+                    "testing", "testing", None, None, "tests",
+                ))
+                .load(),
+        );
+        Moto {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            runtime,
+        }
+    }
+
+    /// GET a URL through the data plane's proxy, as the tool and a browser on AWS would.
+    pub fn get(&self, url: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let proxy = self.proxy.trim_start_matches("http://");
+        let host = url.trim_start_matches("http://").split('/').next().expect("host");
+        let mut stream = std::net::TcpStream::connect(proxy).expect("connect to the proxy");
+        write!(stream, "GET {url} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+        let status = head.split_whitespace().nth(1).expect("status").parse().expect("code");
+        (status, body.to_string())
+    }
+}
+
+/// SDK clients reading moto, with a runtime to drive them from synchronous tests.
+pub struct Moto {
+    pub ec2: aws_sdk_ec2::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl Moto {
+    pub fn run<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
     }
 }
 

@@ -1,0 +1,227 @@
+//! The load balancer in front of the service: an internet-facing ALB in the two subnets, a
+//! target group of type `ip` for the tasks, and a listener on :80 forwarding to it. The health
+//! check and deregistration delay are tuned for fast, safe rollouts (README: "Rollout timing"):
+//! AWS's defaults (30 s × 5 healthy checks, 300 s of draining) cost minutes per deploy.
+
+use aws_sdk_elasticloadbalancingv2::Client;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, IpAddressType, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher,
+    ProtocolEnum, Tag, TargetGroupAttribute, TargetTypeEnum,
+};
+
+use super::network::Network;
+use super::{Tags, failed};
+use crate::config::Names;
+use crate::error::{Error, Result};
+
+/// Health check: a new task is healthy after 2 × 5 s; a broken one is out after 3 × 5 s.
+pub const HEALTH_INTERVAL_SECS: i32 = 5;
+pub const HEALTH_TIMEOUT_SECS: i32 = 4;
+pub const HEALTHY_THRESHOLD: i32 = 2;
+pub const UNHEALTHY_THRESHOLD: i32 = 3;
+/// Draining: requests to this app are short; 15 s lets them finish (gunicorn's graceful
+/// timeout is 20 s, ECS stops tasks after 30 s).
+pub const DEREGISTRATION_DELAY_SECS: i32 = 15;
+
+#[derive(Debug, Clone)]
+pub struct LoadBalancer {
+    pub arn: String,
+    pub dns_name: String,
+}
+
+fn tags(tags: &Tags) -> Vec<Tag> {
+    tags.pairs().into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// Finds or creates the ALB. Creation returns at once; the ALB provisions in the background
+/// (minutes), which is why deploy starts this before the image build.
+pub async fn ensure_load_balancer(
+    elb: &Client,
+    names: &Names,
+    network: &Network,
+    tag_set: &Tags,
+) -> Result<LoadBalancer> {
+    let found = elb.describe_load_balancers().names(&names.load_balancer).send().await;
+    let existing = match found {
+        Ok(out) => out.load_balancers.unwrap_or_default().into_iter().next(),
+        Err(e)
+            if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+        {
+            None
+        }
+        Err(e) => return Err(failed("finding the load balancer", e)),
+    };
+    let lb = match existing {
+        Some(lb) => lb,
+        None => elb
+            .create_load_balancer()
+            .name(&names.load_balancer)
+            .r#type(LoadBalancerTypeEnum::Application)
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .ip_address_type(IpAddressType::Ipv4)
+            .set_subnets(Some(network.subnets.clone()))
+            .security_groups(&network.alb_security_group)
+            .set_tags(Some(tags(tag_set)))
+            .send()
+            .await
+            .map_err(|e| failed("creating the load balancer", e))?
+            .load_balancers
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::failed("creating the load balancer: empty answer"))?,
+    };
+    Ok(LoadBalancer {
+        arn: lb.load_balancer_arn.ok_or_else(|| Error::failed("load balancer without ARN"))?,
+        dns_name: lb.dns_name.ok_or_else(|| Error::failed("load balancer without DNS name"))?,
+    })
+}
+
+/// Finds or creates the target group (type ip, health check on `/`) and sets its health check
+/// and draining time when they differ.
+pub async fn ensure_target_group(
+    elb: &Client,
+    names: &Names,
+    vpc_id: &str,
+    app_port: u16,
+    tag_set: &Tags,
+) -> Result<String> {
+    let found = elb.describe_target_groups().names(&names.target_group).send().await;
+    let existing = match found {
+        Ok(out) => out.target_groups.unwrap_or_default().into_iter().next(),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_target_group_not_found_exception()) => {
+            None
+        }
+        Err(e) => return Err(failed("finding the target group", e)),
+    };
+    let (arn, tuned) = match existing {
+        Some(tg) => {
+            let tuned = tg.health_check_interval_seconds == Some(HEALTH_INTERVAL_SECS)
+                && tg.health_check_timeout_seconds == Some(HEALTH_TIMEOUT_SECS)
+                && tg.healthy_threshold_count == Some(HEALTHY_THRESHOLD)
+                && tg.unhealthy_threshold_count == Some(UNHEALTHY_THRESHOLD)
+                && tg.health_check_path.as_deref() == Some("/");
+            (tg.target_group_arn.ok_or_else(|| Error::failed("target group without ARN"))?, tuned)
+        }
+        None => {
+            let created = elb
+                .create_target_group()
+                .name(&names.target_group)
+                .protocol(ProtocolEnum::Http)
+                .port(i32::from(app_port))
+                .vpc_id(vpc_id)
+                .target_type(TargetTypeEnum::Ip)
+                .health_check_protocol(ProtocolEnum::Http)
+                .health_check_path("/")
+                .health_check_interval_seconds(HEALTH_INTERVAL_SECS)
+                .health_check_timeout_seconds(HEALTH_TIMEOUT_SECS)
+                .healthy_threshold_count(HEALTHY_THRESHOLD)
+                .unhealthy_threshold_count(UNHEALTHY_THRESHOLD)
+                .matcher(Matcher::builder().http_code("200-399").build())
+                .set_tags(Some(tags(tag_set)))
+                .send()
+                .await
+                .map_err(|e| failed("creating the target group", e))?;
+            let arn = created
+                .target_groups
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|t| t.target_group_arn)
+                .ok_or_else(|| Error::failed("creating the target group: no ARN in the answer"))?;
+            (arn, true)
+        }
+    };
+    if !tuned {
+        elb.modify_target_group()
+            .target_group_arn(&arn)
+            .health_check_path("/")
+            .health_check_interval_seconds(HEALTH_INTERVAL_SECS)
+            .health_check_timeout_seconds(HEALTH_TIMEOUT_SECS)
+            .healthy_threshold_count(HEALTHY_THRESHOLD)
+            .unhealthy_threshold_count(UNHEALTHY_THRESHOLD)
+            .send()
+            .await
+            .map_err(|e| failed("tuning the target group's health check", e))?;
+    }
+    ensure_deregistration_delay(elb, &arn).await?;
+    Ok(arn)
+}
+
+async fn ensure_deregistration_delay(elb: &Client, arn: &str) -> Result<()> {
+    const KEY: &str = "deregistration_delay.timeout_seconds";
+    let want = DEREGISTRATION_DELAY_SECS.to_string();
+    let attributes = elb
+        .describe_target_group_attributes()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| failed("reading the target group's attributes", e))?
+        .attributes
+        .unwrap_or_default();
+    if attributes.iter().any(|a| a.key() == Some(KEY) && a.value() == Some(want.as_str())) {
+        return Ok(());
+    }
+    elb.modify_target_group_attributes()
+        .target_group_arn(arn)
+        .attributes(TargetGroupAttribute::builder().key(KEY).value(want).build())
+        .send()
+        .await
+        .map_err(|e| failed("setting the target group's deregistration delay", e))?;
+    Ok(())
+}
+
+/// The listener on :80 forwarding to the target group (repointed if it forwards elsewhere).
+pub async fn ensure_listener(elb: &Client, lb_arn: &str, tg_arn: &str) -> Result<()> {
+    let forward =
+        Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg_arn).build();
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .map_err(|e| failed("listing the load balancer's listeners", e))?
+        .listeners
+        .unwrap_or_default();
+    match listeners.into_iter().find(|l| l.port == Some(80)) {
+        Some(listener) => {
+            let forwards_here =
+                listener.default_actions().iter().any(|a| a.target_group_arn() == Some(tg_arn));
+            if !forwards_here {
+                elb.modify_listener()
+                    .set_listener_arn(listener.listener_arn)
+                    .default_actions(forward)
+                    .send()
+                    .await
+                    .map_err(|e| failed("repointing the :80 listener", e))?;
+            }
+        }
+        None => {
+            elb.create_listener()
+                .load_balancer_arn(lb_arn)
+                .protocol(ProtocolEnum::Http)
+                .port(80)
+                .default_actions(forward)
+                .send()
+                .await
+                .map_err(|e| failed("creating the :80 listener", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The load balancer's state name (`provisioning`, `active`, ...), for progress and status.
+pub async fn state(elb: &Client, lb_arn: &str) -> Result<String> {
+    let out = elb
+        .describe_load_balancers()
+        .load_balancer_arns(lb_arn)
+        .send()
+        .await
+        .map_err(|e| failed("reading the load balancer's state", e))?;
+    Ok(out
+        .load_balancers()
+        .first()
+        .and_then(|lb| lb.state())
+        .and_then(|s| s.code())
+        .map(|c| c.as_str().to_string())
+        .unwrap_or_else(|| "unknown".to_string()))
+}

@@ -1,0 +1,126 @@
+//! The image's registry: the `<prefix>-aws-app` ECR repository (scan on push, immutable tags,
+//! a lifecycle policy keeping the last images) and the credentials to push to it, from
+//! GetAuthorizationToken. `AWS_APP_REGISTRY=host:port` pushes to that registry instead (a
+//! mirror, a local test registry); the ECR repository is still ensured.
+
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
+use bollard::auth::DockerCredentials;
+
+use super::{Tags, failed};
+use crate::error::{Error, Result};
+
+/// Images kept by the lifecycle policy: rollback needs the previous ones.
+pub const KEEP_IMAGES: i32 = 10;
+
+pub fn lifecycle_policy() -> String {
+    format!(
+        r#"{{"rules":[{{"rulePriority":1,"description":"keep the last {KEEP_IMAGES} images","selection":{{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":{KEEP_IMAGES}}},"action":{{"type":"expire"}}}}]}}"#
+    )
+}
+
+/// Where images are pushed, with the credentials for it (none for an override registry).
+#[derive(Debug, Clone)]
+pub struct Registry {
+    /// `host[:port]` as it appears in image references.
+    pub host: String,
+    pub credentials: Option<DockerCredentials>,
+}
+
+/// Finds or creates the repository and puts its lifecycle policy when it differs.
+pub async fn ensure_repository(ecr: &Client, name: &str, tags: &Tags) -> Result<()> {
+    let found = ecr.describe_repositories().repository_names(name).send().await;
+    match found {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {
+            let mut create = ecr
+                .create_repository()
+                .repository_name(name)
+                .image_tag_mutability(ImageTagMutability::Immutable)
+                .image_scanning_configuration(
+                    ImageScanningConfiguration::builder().scan_on_push(true).build(),
+                );
+            for (key, value) in tags.pairs() {
+                create = create.tags(
+                    Tag::builder()
+                        .key(key)
+                        .value(value)
+                        .build()
+                        .map_err(|e| Error::failed(format!("tag: {e}")))?,
+                );
+            }
+            match create.send().await {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_repository_already_exists_exception()) => {}
+                Err(e) => return Err(failed("creating the ECR repository", e)),
+            }
+        }
+        Err(e) => return Err(failed("finding the ECR repository", e)),
+    }
+    let current = match ecr.get_lifecycle_policy().repository_name(name).send().await {
+        Ok(out) => out.lifecycle_policy_text,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_lifecycle_policy_not_found_exception()) =>
+        {
+            None
+        }
+        Err(e) => return Err(failed("reading the ECR lifecycle policy", e)),
+    };
+    let wanted = lifecycle_policy();
+    if current.as_deref().map(normalize) != Some(normalize(&wanted)) {
+        ecr.put_lifecycle_policy()
+            .repository_name(name)
+            .lifecycle_policy_text(wanted)
+            .send()
+            .await
+            .map_err(|e| failed("setting the ECR lifecycle policy", e))?;
+    }
+    Ok(())
+}
+
+/// JSON text compared without its whitespace (ECR may return it reformatted).
+fn normalize(json: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(json).map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The registry to push to: `AWS_APP_REGISTRY`, else the account's ECR registry with a token.
+pub async fn registry(ecr: &Client) -> Result<Registry> {
+    if let Ok(host) = std::env::var("AWS_APP_REGISTRY")
+        && !host.trim().is_empty()
+    {
+        return Ok(Registry { host: host.trim().to_string(), credentials: None });
+    }
+    let out = ecr
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(|e| failed("getting an ECR login token", e))?;
+    let data = out
+        .authorization_data()
+        .first()
+        .ok_or_else(|| Error::failed("getting an ECR login token: empty answer"))?;
+    let token = data.authorization_token().unwrap_or_default();
+    let decoded = aws_smithy_types::base64::decode(token)
+        .map_err(|e| Error::failed(format!("the ECR login token is not base64: {e}")))?;
+    let decoded = String::from_utf8_lossy(&decoded);
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| Error::failed("the ECR login token is not user:password"))?;
+    let endpoint = data.proxy_endpoint().unwrap_or_default();
+    let host = endpoint.trim_start_matches("https://").trim_start_matches("http://").to_string();
+    if host.is_empty() {
+        return Err(Error::failed("the ECR login token names no registry"));
+    }
+    Ok(Registry {
+        credentials: Some(DockerCredentials {
+            username: Some(username.to_string()),
+            password: Some(password.to_string()),
+            serveraddress: Some(endpoint.to_string()),
+            ..Default::default()
+        }),
+        host,
+    })
+}

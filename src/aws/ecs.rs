@@ -1,0 +1,629 @@
+//! The service: cluster, task definition (Fargate, awsvpc, the image by digest, the image's CPU
+//! architecture, awslogs), and a service behind the target group with the deployment circuit
+//! breaker. A rollout is followed through the `rolloutState` of the deployment this run started,
+//! never through "services stable": a service that is stable again on the previous revision after
+//! a rollback is a failed deploy.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, CpuArchitecture,
+    DeploymentCircuitBreaker, DeploymentConfiguration, DesiredStatus, LaunchType, LoadBalancer,
+    LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, OsFamily, PortMapping,
+    PropagateTags, RuntimePlatform, Tag, TransportProtocol,
+};
+
+use super::{Tags, failed};
+use crate::error::{Error, Result};
+use crate::say;
+
+/// The container's name in the task definition (and in the load balancer attachment).
+pub const CONTAINER: &str = "app";
+/// Seconds ECS ignores failing load balancer health checks of a new task (gunicorn boots in
+/// about a second; the first checks may still race it).
+pub const HEALTH_CHECK_GRACE_SECS: i32 = 30;
+
+/// What the task definition must say.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    pub family: String,
+    /// `registry/repo@sha256:…`
+    pub image: String,
+    pub cpu: u32,
+    pub memory: u32,
+    /// Docker's architecture name of the image (`amd64`, `arm64`).
+    pub architecture: String,
+    pub execution_role_arn: String,
+    pub log_group: String,
+    pub region: String,
+    pub port: u16,
+}
+
+impl TaskSpec {
+    fn cpu_architecture(&self) -> Result<CpuArchitecture> {
+        match self.architecture.as_str() {
+            "amd64" | "x86_64" => Ok(CpuArchitecture::X8664),
+            "arm64" | "aarch64" => Ok(CpuArchitecture::Arm64),
+            other => Err(Error::failed(format!(
+                "the image is built for {other}; Fargate runs amd64 (X86_64) and arm64 (ARM64) only"
+            ))),
+        }
+    }
+}
+
+fn ecs_tags(tags: &Tags) -> Vec<Tag> {
+    tags.pairs().into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// Finds the cluster (ACTIVE) or creates it; returns its ARN.
+pub async fn ensure_cluster(ecs: &Client, name: &str, tags: &Tags) -> Result<String> {
+    let out = ecs
+        .describe_clusters()
+        .clusters(name)
+        .send()
+        .await
+        .map_err(|e| failed("finding the ECS cluster", e))?;
+    if let Some(arn) =
+        out.clusters().iter().find(|c| c.status() == Some("ACTIVE")).and_then(|c| c.cluster_arn())
+    {
+        return Ok(arn.to_string());
+    }
+    ecs.create_cluster()
+        .cluster_name(name)
+        .set_tags(Some(ecs_tags(tags)))
+        .send()
+        .await
+        .map_err(|e| failed("creating the ECS cluster", e))?
+        .cluster
+        .and_then(|c| c.cluster_arn)
+        .ok_or_else(|| Error::failed("creating the ECS cluster: no ARN in the answer"))
+}
+
+/// The latest revision of the family when it already says what `spec` says; otherwise a new
+/// revision. Returns its ARN and whether it was registered now.
+pub async fn ensure_task_definition(
+    ecs: &Client,
+    spec: &TaskSpec,
+    tags: &Tags,
+) -> Result<(String, bool)> {
+    let architecture = spec.cpu_architecture()?;
+    let current = match ecs.describe_task_definition().task_definition(&spec.family).send().await {
+        Ok(out) => out.task_definition,
+        // No revision of the family yet: ECS answers with a client error.
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_client_exception()) => None,
+        Err(e) => return Err(failed("reading the task definition", e)),
+    };
+    if let Some(current) = current.filter(|td| td.status().map(|s| s.as_str()) == Some("ACTIVE")) {
+        let container = current.container_definitions().first();
+        let same = current.cpu() == Some(spec.cpu.to_string().as_str())
+            && current.memory() == Some(spec.memory.to_string().as_str())
+            && current.execution_role_arn() == Some(spec.execution_role_arn.as_str())
+            && current.runtime_platform().and_then(|p| p.cpu_architecture()) == Some(&architecture)
+            && container.and_then(|c| c.image()) == Some(spec.image.as_str())
+            && container.and_then(|c| c.name()) == Some(CONTAINER)
+            && container.is_some_and(|c| {
+                c.port_mappings().iter().any(|p| p.container_port() == Some(i32::from(spec.port)))
+            })
+            && container
+                .and_then(|c| c.log_configuration())
+                .and_then(|l| l.options())
+                .and_then(|o| o.get("awslogs-group"))
+                == Some(&spec.log_group);
+        if same && let Some(arn) = current.task_definition_arn() {
+            return Ok((arn.to_string(), false));
+        }
+    }
+
+    let logs = LogConfiguration::builder()
+        .log_driver(LogDriver::Awslogs)
+        .set_options(Some(HashMap::from([
+            ("awslogs-group".to_string(), spec.log_group.clone()),
+            ("awslogs-region".to_string(), spec.region.clone()),
+            ("awslogs-stream-prefix".to_string(), CONTAINER.to_string()),
+        ])))
+        .build()
+        .map_err(|e| Error::failed(format!("log configuration: {e}")))?;
+    let container = ContainerDefinition::builder()
+        .name(CONTAINER)
+        .image(&spec.image)
+        .essential(true)
+        .port_mappings(
+            PortMapping::builder()
+                .container_port(i32::from(spec.port))
+                .protocol(TransportProtocol::Tcp)
+                .build(),
+        )
+        .log_configuration(logs)
+        .build();
+    let registered = ecs
+        .register_task_definition()
+        .family(&spec.family)
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu(spec.cpu.to_string())
+        .memory(spec.memory.to_string())
+        .execution_role_arn(&spec.execution_role_arn)
+        .runtime_platform(
+            RuntimePlatform::builder()
+                .cpu_architecture(architecture)
+                .operating_system_family(OsFamily::Linux)
+                .build(),
+        )
+        .container_definitions(container)
+        .set_tags(Some(ecs_tags(tags)))
+        .send()
+        .await
+        .map_err(|e| failed("registering the task definition", e))?;
+    let arn = registered
+        .task_definition
+        .and_then(|td| td.task_definition_arn)
+        .ok_or_else(|| Error::failed("registering the task definition: no ARN in the answer"))?;
+    Ok((arn, true))
+}
+
+/// Where and how the service runs.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    pub cluster: String,
+    pub name: String,
+    pub task_definition: String,
+    pub desired_count: i32,
+    pub subnets: Vec<String>,
+    pub security_group: String,
+    pub target_group_arn: String,
+    pub port: u16,
+}
+
+/// What `ensure_service` did.
+#[derive(Debug, Clone)]
+pub struct ServiceChange {
+    /// The deployment to follow: the one this run started, or one still rolling out.
+    pub deployment_id: Option<String>,
+    /// Whether this run created or updated the service.
+    pub changed: bool,
+}
+
+/// Creates the service, or updates it when its task definition or desired count differ.
+pub async fn ensure_service(
+    ecs: &Client,
+    spec: &ServiceSpec,
+    tags: &Tags,
+) -> Result<ServiceChange> {
+    let out = ecs
+        .describe_services()
+        .cluster(&spec.cluster)
+        .services(&spec.name)
+        .send()
+        .await
+        .map_err(|e| failed("finding the ECS service", e))?;
+    let existing = out.services().iter().find(|s| s.status() == Some("ACTIVE"));
+    if let Some(service) = existing {
+        let same = service.task_definition() == Some(spec.task_definition.as_str())
+            && service.desired_count() == spec.desired_count;
+        if same {
+            // Nothing to change; follow a rollout still in progress (an interrupted run).
+            let in_progress = service
+                .deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+                .filter(|d| d.rollout_state().map(|s| s.as_str()) == Some("IN_PROGRESS"))
+                .and_then(|d| d.id().map(str::to_string));
+            return Ok(ServiceChange { deployment_id: in_progress, changed: false });
+        }
+        let updated = ecs
+            .update_service()
+            .cluster(&spec.cluster)
+            .service(&spec.name)
+            .task_definition(&spec.task_definition)
+            .desired_count(spec.desired_count)
+            .deployment_configuration(deployment_configuration())
+            .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECS)
+            .send()
+            .await
+            .map_err(|e| failed("updating the ECS service", e))?;
+        return Ok(ServiceChange {
+            deployment_id: primary(updated.service.as_ref()),
+            changed: true,
+        });
+    }
+
+    let network = NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .set_subnets(Some(spec.subnets.clone()))
+                .security_groups(&spec.security_group)
+                // Public subnets, no NAT: the task needs a public IP to pull its image.
+                .assign_public_ip(AssignPublicIp::Enabled)
+                .build()
+                .map_err(|e| Error::failed(format!("network configuration: {e}")))?,
+        )
+        .build();
+    let created = ecs
+        .create_service()
+        .cluster(&spec.cluster)
+        .service_name(&spec.name)
+        .task_definition(&spec.task_definition)
+        .desired_count(spec.desired_count)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network)
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(&spec.target_group_arn)
+                .container_name(CONTAINER)
+                .container_port(i32::from(spec.port))
+                .build(),
+        )
+        .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECS)
+        .deployment_configuration(deployment_configuration())
+        .propagate_tags(PropagateTags::Service)
+        .enable_ecs_managed_tags(true)
+        .set_tags(Some(ecs_tags(tags)))
+        .send()
+        .await
+        .map_err(|e| failed("creating the ECS service", e))?;
+    Ok(ServiceChange { deployment_id: primary(created.service.as_ref()), changed: true })
+}
+
+/// Rolling update with the circuit breaker: a new task first (200 %), the old one stays until
+/// the new one is healthy (100 %); a deployment that cannot get healthy tasks rolls back.
+fn deployment_configuration() -> DeploymentConfiguration {
+    DeploymentConfiguration::builder()
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder().enable(true).rollback(true).build(),
+        )
+        .maximum_percent(200)
+        .minimum_healthy_percent(100)
+        .build()
+}
+
+fn primary(service: Option<&aws_sdk_ecs::types::Service>) -> Option<String> {
+    service?
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| d.id().map(str::to_string))
+}
+
+/// Follows one deployment until its rollout completes, fails, is rolled back, or the deadline
+/// passes. Failure carries the reason, stopped tasks' reasons and the app's last log lines.
+pub async fn wait_rollout(
+    ecs: &Client,
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    spec: &ServiceSpec,
+    log_group: &str,
+    deployment_id: &str,
+    deadline: Duration,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut delay = Duration::from_secs(2);
+    let mut last_report = String::new();
+    loop {
+        let out = ecs
+            .describe_services()
+            .cluster(&spec.cluster)
+            .services(&spec.name)
+            .send()
+            .await
+            .map_err(|e| failed("reading the rollout", e))?;
+        let service = out
+            .services()
+            .iter()
+            .find(|s| s.status() == Some("ACTIVE"))
+            .ok_or_else(|| Error::failed(format!("the service {} is gone", spec.name)))?;
+        let deployment = service.deployments().iter().find(|d| d.id() == Some(deployment_id));
+        let why_failed = match deployment {
+            None => Some(format!(
+                "deployment {deployment_id} was replaced (rolled back by the circuit breaker, or \
+                 another deploy started)"
+            )),
+            Some(d) => match d.rollout_state().map(|s| s.as_str()) {
+                Some("COMPLETED") => return Ok(()),
+                Some("FAILED") => Some(format!(
+                    "the rollout failed: {}",
+                    d.rollout_state_reason().unwrap_or("no reason given")
+                )),
+                _ => {
+                    let report = format!(
+                        "rollout in progress: {} running, {} pending of {} (failed tasks: {})",
+                        d.running_count(),
+                        d.pending_count(),
+                        d.desired_count(),
+                        d.failed_tasks()
+                    );
+                    if report != last_report {
+                        say(&report);
+                        last_report = report;
+                    }
+                    None
+                }
+            },
+        };
+        if let Some(why) = why_failed {
+            let detail = diagnose(ecs, logs, spec, log_group).await;
+            return Err(Error::failed(why).with_detail(detail));
+        }
+        if started.elapsed() > deadline {
+            let detail = diagnose(ecs, logs, spec, log_group).await;
+            return Err(Error::failed(format!(
+                "the rollout did not complete within {} min ({last_report})",
+                deadline.as_secs() / 60
+            ))
+            .with_detail(detail));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 3 / 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Why tasks stopped, and what the app last logged: what an operator looks at first.
+async fn diagnose(
+    ecs: &Client,
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    spec: &ServiceSpec,
+    log_group: &str,
+) -> String {
+    let mut lines = Vec::new();
+    let stopped = ecs
+        .list_tasks()
+        .cluster(&spec.cluster)
+        .service_name(&spec.name)
+        .desired_status(DesiredStatus::Stopped)
+        .send()
+        .await
+        .map(|o| o.task_arns.unwrap_or_default())
+        .unwrap_or_default();
+    if !stopped.is_empty() {
+        let tasks = ecs
+            .describe_tasks()
+            .cluster(&spec.cluster)
+            .set_tasks(Some(stopped.into_iter().take(5).collect()))
+            .send()
+            .await
+            .map(|o| o.tasks.unwrap_or_default())
+            .unwrap_or_default();
+        for task in tasks {
+            let id = task.task_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?");
+            lines.push(format!(
+                "stopped task {id}: {}",
+                task.stopped_reason().unwrap_or("no reason given")
+            ));
+            for c in task.containers() {
+                if c.reason().is_some() || c.exit_code().is_some() {
+                    lines.push(format!(
+                        "  container {}: exit code {}, {}",
+                        c.name().unwrap_or("?"),
+                        c.exit_code().map_or("none".to_string(), |x| x.to_string()),
+                        c.reason().unwrap_or("no reason given")
+                    ));
+                }
+            }
+        }
+    }
+    // The last 30 lines of the past 15 minutes (events come oldest first, a page at a time).
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64 - 15 * 60 * 1000);
+    let mut recent: Vec<String> = Vec::new();
+    let mut token = None;
+    for _ in 0..10 {
+        let Ok(out) = logs
+            .filter_log_events()
+            .log_group_name(log_group)
+            .start_time(since)
+            .set_next_token(token.take())
+            .send()
+            .await
+        else {
+            break;
+        };
+        recent
+            .extend(out.events().iter().map(|e| e.message().unwrap_or("").trim_end().to_string()));
+        if recent.len() > 30 {
+            recent.drain(..recent.len() - 30);
+        }
+        match out.next_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    if !recent.is_empty() {
+        lines.push(format!("last log lines of {log_group}:"));
+        lines.extend(recent.into_iter().map(|l| format!("  {l}")));
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    //! Rollout paths moto cannot produce (it never fails a deployment), against mocked answers.
+    use super::*;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+    use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+    use aws_sdk_ecs::types::{Container, Deployment, DeploymentRolloutState, Service, Task};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn spec() -> ServiceSpec {
+        ServiceSpec {
+            cluster: "ann-aws-app".into(),
+            name: "ann-aws-app".into(),
+            task_definition: "arn:td:2".into(),
+            desired_count: 1,
+            subnets: vec!["subnet-1".into(), "subnet-2".into()],
+            security_group: "sg-1".into(),
+            target_group_arn: "arn:tg".into(),
+            port: 8000,
+        }
+    }
+
+    fn services(deployments: Vec<Deployment>) -> DescribeServicesOutput {
+        DescribeServicesOutput::builder()
+            .services(
+                Service::builder()
+                    .service_name("ann-aws-app")
+                    .status("ACTIVE")
+                    .set_deployments(Some(deployments))
+                    .build(),
+            )
+            .build()
+    }
+
+    fn deployment(
+        id: &str,
+        status: &str,
+        state: DeploymentRolloutState,
+        reason: &str,
+    ) -> Deployment {
+        Deployment::builder()
+            .id(id)
+            .status(status)
+            .rollout_state(state)
+            .rollout_state_reason(reason)
+            .desired_count(1)
+            .build()
+    }
+
+    fn logs_client() -> aws_sdk_cloudwatchlogs::Client {
+        let events = mock!(aws_sdk_cloudwatchlogs::Client::filter_log_events).then_output(|| {
+            aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput::builder()
+                .events(
+                    aws_sdk_cloudwatchlogs::types::FilteredLogEvent::builder()
+                        .message("ImportError: cannot import name 'url_quote'")
+                        .build(),
+                )
+                .build()
+        });
+        mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &[&events])
+    }
+
+    fn stopped_task_rules() -> Vec<aws_smithy_mocks::Rule> {
+        vec![
+            mock!(Client::list_tasks)
+                .then_output(|| ListTasksOutput::builder().task_arns("arn:task/c/abc123").build()),
+            mock!(Client::describe_tasks).then_output(|| {
+                DescribeTasksOutput::builder()
+                    .tasks(
+                        Task::builder()
+                            .task_arn("arn:task/c/abc123")
+                            .stopped_reason("Essential container in task exited")
+                            .containers(
+                                Container::builder()
+                                    .name("app")
+                                    .exit_code(3)
+                                    .reason("boot")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            }),
+        ]
+    }
+
+    async fn wait(ecs: &Client) -> Result<()> {
+        wait_rollout(
+            ecs,
+            &logs_client(),
+            &spec(),
+            "/aws-app/ann",
+            "ecs-svc/2",
+            Duration::from_secs(60),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_failed_rollout_fails_with_reasons_and_logs() {
+        let failed = mock!(Client::describe_services).then_output(|| {
+            services(vec![deployment(
+                "ecs-svc/2",
+                "PRIMARY",
+                DeploymentRolloutState::Failed,
+                "tasks failed to start",
+            )])
+        });
+        let mut rules = vec![failed];
+        rules.extend(stopped_task_rules());
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules.iter());
+        let err = wait(&ecs).await.expect_err("a FAILED rollout is a failure");
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(err.message, "the rollout failed: tasks failed to start");
+        let detail = err.detail.expect("detail");
+        assert!(
+            detail.contains("stopped task abc123: Essential container in task exited"),
+            "{detail}"
+        );
+        assert!(detail.contains("container app: exit code 3, boot"), "{detail}");
+        assert!(detail.contains("ImportError: cannot import name 'url_quote'"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn stable_on_the_previous_revision_after_a_rollback_is_a_failure() {
+        // The circuit breaker rolled back: our deployment is gone, an older one is PRIMARY and
+        // COMPLETED. ECS calls the service stable; the deploy failed.
+        let rolled_back = mock!(Client::describe_services).then_output(|| {
+            services(vec![deployment(
+                "ecs-svc/1",
+                "PRIMARY",
+                DeploymentRolloutState::Completed,
+                "rolled back",
+            )])
+        });
+        let mut rules = vec![rolled_back];
+        rules.extend(stopped_task_rules());
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules.iter());
+        let err = wait(&ecs).await.expect_err("a rollback is a failure");
+        assert!(err.message.contains("deployment ecs-svc/2 was replaced"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_not_fatal() {
+        let throttled_then_done = mock!(Client::describe_services)
+            .sequence()
+            .http_status(
+                400,
+                Some(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string()),
+            )
+            .times(2)
+            .output(|| {
+                services(vec![deployment(
+                    "ecs-svc/2",
+                    "PRIMARY",
+                    DeploymentRolloutState::Completed,
+                    "done",
+                )])
+            })
+            .build();
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, &[&throttled_then_done], |c| {
+            c.retry_config(crate::aws::retry_config())
+        });
+        wait(&ecs).await.expect("throttling is retried by the client");
+    }
+
+    #[tokio::test]
+    async fn an_in_progress_rollout_is_followed_until_it_completes() {
+        let progress = mock!(Client::describe_services)
+            .sequence()
+            .output(|| {
+                services(vec![deployment(
+                    "ecs-svc/2",
+                    "PRIMARY",
+                    DeploymentRolloutState::InProgress,
+                    "",
+                )])
+            })
+            .output(|| {
+                services(vec![deployment(
+                    "ecs-svc/2",
+                    "PRIMARY",
+                    DeploymentRolloutState::Completed,
+                    "done",
+                )])
+            })
+            .build();
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, &[&progress]);
+        wait(&ecs).await.expect("completes on the second look");
+    }
+}

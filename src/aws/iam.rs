@@ -1,0 +1,65 @@
+//! The task execution role ECS uses to pull the image and write logs: trusted by
+//! ecs-tasks.amazonaws.com, with AWS's managed AmazonECSTaskExecutionRolePolicy.
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Tag;
+
+use super::{Tags, failed};
+use crate::error::{Error, Result};
+
+pub const EXECUTION_POLICY_ARN: &str =
+    "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
+
+const TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// Finds or creates the role and attaches the managed policy; returns the role's ARN.
+pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Result<String> {
+    let arn = match iam.get_role().role_name(name).send().await {
+        Ok(out) => out.role.map(|r| r.arn),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(failed("finding the task execution role", e)),
+    };
+    let arn = match arn {
+        Some(arn) => arn,
+        None => {
+            let mut create = iam
+                .create_role()
+                .role_name(name)
+                .assume_role_policy_document(TRUST_POLICY)
+                .description("aws-app: lets ECS pull the app's image and write its logs");
+            for (key, value) in tags.pairs() {
+                create = create.tags(
+                    Tag::builder()
+                        .key(key)
+                        .value(value)
+                        .build()
+                        .map_err(|e| Error::failed(format!("tag: {e}")))?,
+                );
+            }
+            create
+                .send()
+                .await
+                .map_err(|e| failed("creating the task execution role", e))?
+                .role
+                .map(|r| r.arn)
+                .ok_or_else(|| Error::failed("creating the task execution role: empty answer"))?
+        }
+    };
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| failed("reading the role's policies", e))?;
+    let has_policy =
+        attached.attached_policies().iter().any(|p| p.policy_arn() == Some(EXECUTION_POLICY_ARN));
+    if !has_policy {
+        iam.attach_role_policy()
+            .role_name(name)
+            .policy_arn(EXECUTION_POLICY_ARN)
+            .send()
+            .await
+            .map_err(|e| failed("attaching AmazonECSTaskExecutionRolePolicy", e))?;
+    }
+    Ok(arn)
+}

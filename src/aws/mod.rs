@@ -1,0 +1,142 @@
+//! The AWS side: one `SdkConfig` from the standard chain (environment, profiles, SSO, process
+//! credentials; `--region` over the chain's region; `AWS_ENDPOINT_URL` as the SDK defines it),
+//! every service client made from it, and the tag set every resource carries. A module per
+//! concern; each "ensure" describes first and creates only what is missing, so a second run
+//! creates nothing and an interrupted run converges.
+
+pub mod alb;
+pub mod ecr;
+pub mod ecs;
+pub mod iam;
+pub mod logs;
+pub mod network;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_smithy_http_client::tls;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::error::{Error, Result};
+
+/// The clients of one run, all from one `SdkConfig`.
+#[derive(Clone)]
+pub struct Aws {
+    pub region: String,
+    pub ec2: aws_sdk_ec2::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+/// The tags on everything aws-app creates: found again by them, without a state file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tags {
+    pub prefix: String,
+    pub app: String,
+}
+
+pub const TAG_PREFIX: &str = "aws-app:prefix";
+pub const TAG_APP: &str = "aws-app:app";
+pub const TAG_MANAGED: &str = "managed-by";
+
+impl Tags {
+    pub fn pairs(&self) -> [(&'static str, String); 3] {
+        [
+            (TAG_PREFIX, self.prefix.clone()),
+            (TAG_APP, self.app.clone()),
+            (TAG_MANAGED, "aws-app".to_string()),
+        ]
+    }
+}
+
+impl Aws {
+    /// Loads the configuration and checks, before anything is built, that there is a region and
+    /// that credentials resolve. Both failures are exit 2 with the remedy.
+    pub async fn connect(region: Option<&str>) -> Result<Aws> {
+        check_endpoint_variables()?;
+        let config = load(region).await;
+        let Some(region) = config.region().map(|r| r.to_string()) else {
+            return Err(Error::input(
+                "no AWS region: pass --region, set AWS_REGION, or set a region in ~/.aws/config",
+            ));
+        };
+        let Some(provider) = config.credentials_provider() else {
+            return Err(no_credentials("no provider in the configuration"));
+        };
+        let checked = tokio::time::timeout(Duration::from_secs(30), provider.provide_credentials());
+        match checked.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(no_credentials(&DisplayErrorContext(&e).to_string())),
+            Err(_) => return Err(no_credentials("no answer within 30 s")),
+        }
+        Ok(Aws {
+            region,
+            ec2: aws_sdk_ec2::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+        })
+    }
+}
+
+/// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` must be URLs when set: the SDK takes an
+/// empty one as an endpoint and fails deep inside (a panic), not with a message.
+fn check_endpoint_variables() -> Result<()> {
+    for (key, value) in std::env::vars() {
+        if key != "AWS_ENDPOINT_URL" && !key.starts_with("AWS_ENDPOINT_URL_") {
+            continue;
+        }
+        let value = value.trim();
+        if !(value.starts_with("http://") || value.starts_with("https://")) || value.len() < 10 {
+            return Err(Error::input(format!(
+                "{key} is set to '{value}', which is not an http(s) URL: unset it or give the endpoint's URL"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The HTTPS client of every AWS call: rustls with ring, the one TLS stack, chosen for build
+/// time (aws-lc compiles C for minutes). HTTP(S)_PROXY and NO_PROXY apply.
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
+}
+
+async fn load(region: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .retry_config(retry_config());
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_string()));
+    }
+    loader.load().await
+}
+
+/// Standard retries (throttling and transient errors back off and retry), with a few more
+/// attempts than the default: a deploy makes dozens of control-plane calls.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(6)
+}
+
+/// One line with the remedy; the credential chain's own account of what it tried goes above it.
+fn no_credentials(why: &str) -> Error {
+    Error::input(
+        "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+         run `aws configure`, or `aws sso login`",
+    )
+    .with_detail(why)
+}
+
+/// The error of an AWS call, naming the step it belongs to.
+pub fn failed<E: std::error::Error + 'static>(step: &str, e: E) -> Error {
+    Error::failed(format!("{step}: {}", DisplayErrorContext(&e)))
+}

@@ -1,0 +1,402 @@
+//! `deploy` end to end against real components: moto as the AWS API, a real registry, the
+//! machine's Docker engine, and the test-only data plane that runs the service's current task
+//! definition and answers for the load balancer's DNS name (tests/env/dataplane.py).
+
+use crate::support::*;
+
+/// `names` of the resources a prefix owns, read back from moto.
+fn load_balancers(
+    moto: &Moto,
+    name: &str,
+) -> Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer> {
+    moto.run(async {
+        let all = moto.elb.describe_load_balancers().send().await.expect("describe load balancers");
+        all.load_balancers
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|lb| lb.load_balancer_name() == Some(name))
+            .collect()
+    })
+}
+
+fn task_definition_arns(moto: &Moto, family: &str) -> Vec<String> {
+    moto.run(async {
+        moto.ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .send()
+            .await
+            .expect("list task definitions")
+            .task_definition_arns
+            .unwrap_or_default()
+    })
+}
+
+#[test]
+fn deploy_serves_the_app_configures_everything_and_a_rerun_changes_nothing() {
+    let env = aws_env();
+    let moto = env.clients();
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("deploy");
+    let p = prefix.as_str();
+    let url = fixture.url();
+
+    let run = env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", p]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let out = run.json();
+    let lb = &load_balancers(&moto, &format!("{p}-aws-app"))[0];
+    let dns = lb.dns_name().expect("dns");
+    assert_eq!(out["url"], format!("http://{dns}/"));
+    assert_eq!(out["commit"], fixture.head());
+    assert_eq!(out["changed"], true);
+    let image = out["image"].as_str().expect("image");
+    assert!(image.starts_with(&format!("{}/{p}-aws-app@sha256:", env.registry)), "{image}");
+
+    // The printed URL serves the fixture's page (through the data plane).
+    let (status, body) = env.get(out["url"].as_str().expect("url"));
+    assert_eq!(status, 200);
+    assert!(body.contains("Hello World!"), "{body}");
+
+    moto.run(async {
+        use aws_sdk_ec2::types::Filter;
+        let tagged = |tags: Option<&[aws_sdk_ec2::types::Tag]>| {
+            tags.unwrap_or_default()
+                .iter()
+                .any(|t| t.key() == Some("aws-app:prefix") && t.value() == Some(p))
+        };
+        // Security groups: the ALB's takes :80 from anywhere; the tasks' only from the ALB's.
+        let groups = moto
+            .ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-name")
+                    .values(format!("{p}-aws-app-alb"))
+                    .values(format!("{p}-aws-app-tasks"))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("security groups")
+            .security_groups
+            .unwrap_or_default();
+        assert_eq!(groups.len(), 2, "{groups:?}");
+        let alb_sg = groups
+            .iter()
+            .find(|g| g.group_name() == Some(&format!("{p}-aws-app-alb")))
+            .expect("alb sg");
+        let task_sg = groups
+            .iter()
+            .find(|g| g.group_name() == Some(&format!("{p}-aws-app-tasks")))
+            .expect("task sg");
+        assert!(tagged(Some(alb_sg.tags())) && tagged(Some(task_sg.tags())));
+        let alb_rule = &alb_sg.ip_permissions()[0];
+        assert_eq!((alb_rule.from_port(), alb_rule.to_port()), (Some(80), Some(80)));
+        assert_eq!(alb_rule.ip_ranges()[0].cidr_ip(), Some("0.0.0.0/0"));
+        assert_eq!(alb_rule.ipv6_ranges()[0].cidr_ipv6(), Some("::/0"));
+        let task_rules = task_sg.ip_permissions();
+        assert_eq!(task_rules.len(), 1);
+        assert_eq!((task_rules[0].from_port(), task_rules[0].to_port()), (Some(8000), Some(8000)));
+        assert!(
+            task_rules[0].ip_ranges().is_empty() && task_rules[0].ipv6_ranges().is_empty(),
+            "no CIDR may reach the tasks"
+        );
+        assert_eq!(task_rules[0].user_id_group_pairs()[0].group_id(), alb_sg.group_id());
+        assert_eq!(lb.security_groups(), [alb_sg.group_id().expect("id").to_string()]);
+        assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internet-facing"));
+        assert_eq!(lb.availability_zones().len(), 2);
+
+        // Target group: type ip, health check on /, tuned; listener :80 forwards to it.
+        let tg = moto
+            .elb
+            .describe_target_groups()
+            .names(format!("{p}-aws-app-tg"))
+            .send()
+            .await
+            .expect("tg");
+        let tg = &tg.target_groups()[0];
+        assert_eq!(tg.target_type().map(|t| t.as_str()), Some("ip"));
+        assert_eq!(tg.port(), Some(8000));
+        assert_eq!(tg.health_check_path(), Some("/"));
+        assert_eq!(tg.health_check_interval_seconds(), Some(5));
+        assert_eq!(tg.health_check_timeout_seconds(), Some(4));
+        assert_eq!(
+            (tg.healthy_threshold_count(), tg.unhealthy_threshold_count()),
+            (Some(2), Some(3))
+        );
+        let attributes = moto
+            .elb
+            .describe_target_group_attributes()
+            .target_group_arn(tg.target_group_arn().expect("arn"))
+            .send()
+            .await
+            .expect("attributes");
+        let delay = attributes
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+            .and_then(|a| a.value());
+        assert_eq!(delay, Some("15"));
+        let listeners = moto
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(lb.load_balancer_arn().expect("arn"))
+            .send()
+            .await
+            .expect("listeners");
+        assert_eq!(listeners.listeners().len(), 1);
+        let listener = &listeners.listeners()[0];
+        assert_eq!(listener.port(), Some(80));
+        assert_eq!(listener.default_actions()[0].target_group_arn(), tg.target_group_arn());
+        let lb_tags = moto
+            .elb
+            .describe_tags()
+            .resource_arns(lb.load_balancer_arn().expect("arn"))
+            .send()
+            .await
+            .expect("tags");
+        assert!(
+            lb_tags.tag_descriptions()[0]
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some("aws-app:prefix") && t.value() == Some(p))
+        );
+
+        // Service: Fargate, awsvpc in the two subnets with the tasks' group, behind the target group.
+        let services = moto
+            .ecs
+            .describe_services()
+            .cluster(format!("{p}-aws-app"))
+            .services(format!("{p}-aws-app"))
+            .send()
+            .await
+            .expect("service");
+        let service = &services.services()[0];
+        assert_eq!(service.launch_type().map(|l| l.as_str()), Some("FARGATE"));
+        assert_eq!(service.desired_count(), 1);
+        let vpc =
+            service.network_configuration().and_then(|n| n.awsvpc_configuration()).expect("awsvpc");
+        assert_eq!(vpc.subnets().len(), 2);
+        assert_eq!(vpc.security_groups(), [task_sg.group_id().expect("id").to_string()]);
+        assert_eq!(vpc.assign_public_ip().map(|a| a.as_str()), Some("ENABLED"));
+        let attachment = &service.load_balancers()[0];
+        assert_eq!(attachment.target_group_arn(), tg.target_group_arn());
+        assert_eq!(
+            (attachment.container_name(), attachment.container_port()),
+            (Some("app"), Some(8000))
+        );
+        // (moto drops deploymentConfiguration and the grace period on create: the circuit
+        // breaker itself is covered by the unit tests of the rollout.)
+
+        // Task definition: the pushed digest, Fargate, the image's architecture, awslogs, role.
+        let td = moto
+            .ecs
+            .describe_task_definition()
+            .task_definition(service.task_definition().expect("td"))
+            .send()
+            .await
+            .expect("td");
+        let td = td.task_definition().expect("td");
+        assert_eq!(
+            td.requires_compatibilities().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            ["FARGATE"]
+        );
+        assert_eq!(td.network_mode().map(|n| n.as_str()), Some("awsvpc"));
+        assert_eq!((td.cpu(), td.memory()), (Some("256"), Some("512")));
+        assert_eq!(
+            td.runtime_platform().and_then(|r| r.cpu_architecture()).map(|a| a.as_str()),
+            Some("X86_64")
+        );
+        let container = &td.container_definitions()[0];
+        assert_eq!(container.image(), Some(image));
+        assert_eq!(container.port_mappings()[0].container_port(), Some(8000));
+        let log = container.log_configuration().expect("logs");
+        assert_eq!(log.log_driver().as_str(), "awslogs");
+        assert_eq!(
+            log.options().and_then(|o| o.get("awslogs-group")).map(String::as_str),
+            Some(format!("/aws-app/{p}").as_str())
+        );
+        let role = moto
+            .iam
+            .get_role()
+            .role_name(format!("{p}-aws-app-task-execution"))
+            .send()
+            .await
+            .expect("role");
+        assert_eq!(td.execution_role_arn(), Some(role.role().expect("role").arn()));
+        let policies = moto
+            .iam
+            .list_attached_role_policies()
+            .role_name(format!("{p}-aws-app-task-execution"))
+            .send()
+            .await
+            .expect("policies");
+        assert!(
+            policies
+                .attached_policies()
+                .iter()
+                .any(|a| a.policy_name() == Some("AmazonECSTaskExecutionRolePolicy"))
+        );
+        assert!(
+            role.role()
+                .expect("role")
+                .tags()
+                .iter()
+                .any(|t| t.key() == "aws-app:prefix" && t.value() == p)
+        );
+
+        // ECR: scan on push, immutable tags, lifecycle policy; log group with retention.
+        let repo = moto
+            .ecr
+            .describe_repositories()
+            .repository_names(format!("{p}-aws-app"))
+            .send()
+            .await
+            .expect("repo");
+        let repo = &repo.repositories()[0];
+        assert_eq!(repo.image_tag_mutability().map(|m| m.as_str()), Some("IMMUTABLE"));
+        assert_eq!(repo.image_scanning_configuration().map(|c| c.scan_on_push()), Some(true));
+        let policy = moto
+            .ecr
+            .get_lifecycle_policy()
+            .repository_name(format!("{p}-aws-app"))
+            .send()
+            .await
+            .expect("lifecycle");
+        assert!(policy.lifecycle_policy_text().unwrap_or_default().contains("\"countNumber\":10"));
+        let groups = moto
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(format!("/aws-app/{p}"))
+            .send()
+            .await
+            .expect("log groups");
+        assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+    });
+
+    // A second deploy with nothing new: no build, no new revision, no deployment, same URL.
+    let revisions = task_definition_arns(&moto, &format!("{p}-aws-app"));
+    assert_eq!(revisions.len(), 1);
+    let again = env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", p]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.json()["url"], out["url"]);
+    assert_eq!(again.json()["changed"], false, "{again:?}");
+    assert!(again.stderr.contains("nothing to build"), "{again:?}");
+    assert!(!again.stderr.contains("Step 1/"), "no image build: {again:?}");
+    assert_eq!(task_definition_arns(&moto, &format!("{p}-aws-app")), revisions);
+    assert_eq!(load_balancers(&moto, &format!("{p}-aws-app")).len(), 1);
+}
+
+#[test]
+fn an_interrupted_deploy_converges_when_run_again() {
+    use std::io::{BufRead, BufReader};
+    let env = aws_env();
+    let moto = env.clients();
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("interrupt");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let mut cmd = command(&[BIN, "deploy", "--repo", &url, "--prefix", p]);
+    for (k, v) in env.tool_env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start deploy");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).expect("read") > 0, "ended early: {seen}");
+        seen.push_str(&line);
+        // The load balancer exists; the service does not yet (it needs the pushed image).
+        if line.starts_with("aws-app: infrastructure ready") {
+            break;
+        }
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    assert_eq!(load_balancers(&moto, &format!("{p}-aws-app")).len(), 1);
+
+    let run = env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", p]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let (status, body) = env.get(run.json()["url"].as_str().expect("url"));
+    assert_eq!(status, 200);
+    assert!(body.contains("Hello World!"));
+    // Exactly one of everything.
+    assert_eq!(load_balancers(&moto, &format!("{p}-aws-app")).len(), 1);
+    let lb = load_balancers(&moto, &format!("{p}-aws-app")).remove(0);
+    moto.run(async {
+        let tgs = moto.elb.describe_target_groups().send().await.expect("tgs");
+        let ours = tgs
+            .target_groups()
+            .iter()
+            .filter(|t| t.target_group_name() == Some(&format!("{p}-aws-app-tg")))
+            .count();
+        assert_eq!(ours, 1);
+        let listeners = moto
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(lb.load_balancer_arn().expect("arn"))
+            .send()
+            .await
+            .expect("listeners");
+        assert_eq!(listeners.listeners().len(), 1);
+        let services = moto
+            .ecs
+            .list_services()
+            .cluster(format!("{p}-aws-app"))
+            .send()
+            .await
+            .expect("services");
+        assert_eq!(services.service_arns().len(), 1);
+    });
+    assert_eq!(task_definition_arns(&moto, &format!("{p}-aws-app")).len(), 1);
+}
+
+#[test]
+fn missing_credentials_region_or_room_for_names_exit_2_creating_nothing() {
+    let env = aws_env();
+    let moto = env.clients();
+    let fixture = Fixture::new(APP_PY);
+    let url = fixture.url();
+    let without = |drop: &[&str], prefix: &str| {
+        let vars: Vec<(&str, String)> =
+            env.tool_env().into_iter().filter(|(k, _)| !drop.contains(k)).collect();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        aws_app(&["deploy", "--repo", &url, "--prefix", prefix], &vars)
+    };
+    let run = without(&["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "nocreds");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.last_stderr_line().contains("no AWS credentials found"), "{run:?}");
+    assert!(run.last_stderr_line().contains("aws configure"), "{run:?}");
+    let run = without(&["AWS_REGION"], "noregion");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.last_stderr_line().contains("no AWS region: pass --region"), "{run:?}");
+    let mut vars: Vec<(&str, String)> = env.tool_env();
+    vars.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    vars.push(("AWS_ENDPOINT_URL", String::new()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = aws_app(&["deploy", "--repo", &url, "--prefix", "noendpoint"], &vars);
+    assert_eq!(run.code, 2, "an empty endpoint variable is bad input, not a panic: {run:?}");
+    assert!(run.last_stderr_line().contains("AWS_ENDPOINT_URL is set to ''"), "{run:?}");
+    let long = "a-very-long-team-prefix";
+    let run = without(&[], long);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.last_stderr_line().contains("is too long"), "{run:?}");
+    for run_prefix in ["nocreds", "noregion", long] {
+        assert!(!run.stderr.contains("Step 1/"));
+        assert!(load_balancers(&moto, &format!("{run_prefix}-aws-app")).is_empty());
+        moto.run(async {
+            let repo = moto
+                .ecr
+                .describe_repositories()
+                .repository_names(format!("{run_prefix}-aws-app"))
+                .send()
+                .await;
+            assert!(repo.is_err(), "no ECR repository for {run_prefix}");
+        });
+    }
+}
