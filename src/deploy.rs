@@ -50,7 +50,7 @@ pub async fn ensure_infrastructure(aws: &Aws, config: &Config) -> Result<Infrast
     let load_balancer = alb::ensure_load_balancer(&aws.elb, names, &network, &tags).await?;
     let target_group_arn =
         alb::ensure_target_group(&aws.elb, names, &network.vpc_id, APP_PORT, &tags).await?;
-    alb::ensure_listener(&aws.elb, &load_balancer.arn, &target_group_arn).await?;
+    alb::ensure_listener(&aws.elb, &load_balancer.arn, &target_group_arn, &tags).await?;
     let execution_role_arn =
         iam::ensure_execution_role(&aws.iam, &names.execution_role, &tags).await?;
     logs::ensure_log_group(&aws.logs, &names.log_group, &tags).await?;
@@ -128,7 +128,7 @@ pub async fn deploy(config: &Config) -> Result<()> {
     };
     let tag_set = tags(config);
     let (task_definition, registered) =
-        with_iam_retry(|| ecs::ensure_task_definition(&aws.ecs, &spec, &tag_set)).await?;
+        ecs::ensure_task_definition(&aws.ecs, &spec, &tag_set).await?;
     if registered {
         say(format!("registered {task_definition}"));
     }
@@ -142,7 +142,7 @@ pub async fn deploy(config: &Config) -> Result<()> {
         target_group_arn: infra.target_group_arn.clone(),
         port: APP_PORT,
     };
-    let change = with_iam_retry(|| ecs::ensure_service(&aws.ecs, &service, &tag_set)).await?;
+    let change = ecs::ensure_service(&aws.ecs, &service, &tag_set).await?;
     if let Some(deployment) = &change.deployment_id {
         let clock = Instant::now();
         say(format!("rolling out deployment {deployment}"));
@@ -184,29 +184,6 @@ pub async fn deploy(config: &Config) -> Result<()> {
         println!("{url}");
     }
     Ok(())
-}
-
-/// A just-created IAM role can be refused by ECS for a few seconds ("unable to assume the
-/// role"): retry such refusals for up to a minute, nothing else.
-async fn with_iam_retry<T, F, Fut>(mut call: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let started = Instant::now();
-    loop {
-        match call().await {
-            Err(e)
-                if started.elapsed() < Duration::from_secs(60)
-                    && e.message.contains("role")
-                    && e.message.contains("assume") =>
-            {
-                say("the new IAM role is not usable yet; retrying");
-                tokio::time::sleep(Duration::from_secs(3)).await;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Waits until the URL serves this build: the smoke test's page exactly (a stale task behind the

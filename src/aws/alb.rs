@@ -171,7 +171,12 @@ async fn ensure_deregistration_delay(elb: &Client, arn: &str) -> Result<()> {
 }
 
 /// The listener on :80 forwarding to the target group (repointed if it forwards elsewhere).
-pub async fn ensure_listener(elb: &Client, lb_arn: &str, tg_arn: &str) -> Result<()> {
+pub async fn ensure_listener(
+    elb: &Client,
+    lb_arn: &str,
+    tg_arn: &str,
+    tag_set: &Tags,
+) -> Result<()> {
     let forward =
         Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg_arn).build();
     let listeners = elb
@@ -201,6 +206,7 @@ pub async fn ensure_listener(elb: &Client, lb_arn: &str, tg_arn: &str) -> Result
                 .protocol(ProtocolEnum::Http)
                 .port(80)
                 .default_actions(forward)
+                .set_tags(Some(tags(tag_set)))
                 .send()
                 .await
                 .map_err(|e| failed("creating the :80 listener", e))?;

@@ -152,10 +152,9 @@ pub async fn ensure_task_definition(
                 .build(),
         )
         .container_definitions(container)
-        .set_tags(Some(ecs_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| failed("registering the task definition", e))?;
+        .set_tags(Some(ecs_tags(tags)));
+    let registered =
+        until_role_usable("registering the task definition", || registered.clone().send()).await?;
     let arn = registered
         .task_definition
         .and_then(|td| td.task_definition_arn)
@@ -219,10 +218,9 @@ pub async fn ensure_service(
             .task_definition(&spec.task_definition)
             .desired_count(spec.desired_count)
             .deployment_configuration(deployment_configuration())
-            .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECS)
-            .send()
-            .await
-            .map_err(|e| failed("updating the ECS service", e))?;
+            .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECS);
+        let updated =
+            until_role_usable("updating the ECS service", || updated.clone().send()).await?;
         return Ok(ServiceChange {
             deployment_id: primary(updated.service.as_ref()),
             changed: true,
@@ -259,11 +257,36 @@ pub async fn ensure_service(
         .deployment_configuration(deployment_configuration())
         .propagate_tags(PropagateTags::Service)
         .enable_ecs_managed_tags(true)
-        .set_tags(Some(ecs_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| failed("creating the ECS service", e))?;
+        .set_tags(Some(ecs_tags(tags)));
+    let created = until_role_usable("creating the ECS service", || created.clone().send()).await?;
     Ok(ServiceChange { deployment_id: primary(created.service.as_ref()), changed: true })
+}
+
+/// Sends a request, retrying for up to a minute while ECS refuses a just-created execution role
+/// (IAM is eventually consistent: "ECS was unable to assume the role"). AWS gives that refusal
+/// no error code of its own, so the generic code and the message's subject are both checked.
+async fn until_role_usable<T, E, Fut>(step: &str, call: impl Fn() -> Fut) -> Result<T>
+where
+    Fut: std::future::Future<Output = std::result::Result<T, aws_sdk_ecs::error::SdkError<E>>>,
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_ecs::error::ProvideErrorMetadata;
+    let started = Instant::now();
+    loop {
+        match call().await {
+            Ok(out) => return Ok(out),
+            Err(e) => {
+                let role_not_ready =
+                    matches!(e.code(), Some("ClientException" | "InvalidParameterException"))
+                        && e.message().is_some_and(|m| m.contains("assume"));
+                if !role_not_ready || started.elapsed() > Duration::from_secs(60) {
+                    return Err(failed(step, e));
+                }
+                say("the new IAM role is not usable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+        }
+    }
 }
 
 /// Rolling update with the circuit breaker: a new task first (200 %), the old one stays until
@@ -600,6 +623,61 @@ mod tests {
             c.retry_config(crate::aws::retry_config())
         });
         wait(&ecs).await.expect("throttling is retried by the client");
+    }
+
+    #[tokio::test]
+    async fn a_just_created_role_refused_by_ecs_is_retried() {
+        use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
+        use aws_sdk_ecs::operation::register_task_definition::{
+            RegisterTaskDefinitionError, RegisterTaskDefinitionOutput,
+        };
+        use aws_sdk_ecs::types::TaskDefinition;
+        use aws_sdk_ecs::types::error::ClientException;
+        let no_family = mock!(Client::describe_task_definition).then_error(|| {
+            DescribeTaskDefinitionError::ClientException(
+                ClientException::builder().message("Unable to describe task definition.").build(),
+            )
+        });
+        let refused_then_ok = mock!(Client::register_task_definition)
+            .sequence()
+            .error(|| {
+                // As the SDK parses ECS's answer: the code travels in the error's metadata.
+                let message = "ECS was unable to assume the role 'arn:aws:iam::1:role/r'";
+                RegisterTaskDefinitionError::ClientException(
+                    ClientException::builder()
+                        .message(message)
+                        .meta(
+                            aws_smithy_types::error::ErrorMetadata::builder()
+                                .code("ClientException")
+                                .message(message)
+                                .build(),
+                        )
+                        .build(),
+                )
+            })
+            .output(|| {
+                RegisterTaskDefinitionOutput::builder()
+                    .task_definition(
+                        TaskDefinition::builder().task_definition_arn("arn:td:1").build(),
+                    )
+                    .build()
+            })
+            .build();
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&no_family, &refused_then_ok]);
+        let spec = TaskSpec {
+            family: "ann-aws-app".into(),
+            image: "r/ann-aws-app@sha256:1".into(),
+            cpu: 256,
+            memory: 512,
+            architecture: "arm64".into(),
+            execution_role_arn: "arn:aws:iam::1:role/r".into(),
+            log_group: "/aws-app/ann".into(),
+            region: "us-east-1".into(),
+            port: 8000,
+        };
+        let tags = Tags { prefix: "ann".into(), app: "app".into() };
+        let (arn, registered) = ensure_task_definition(&ecs, &spec, &tags).await.expect("retried");
+        assert_eq!((arn.as_str(), registered), ("arn:td:1", true));
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ usage: dataplane.py PROXY_PORT      (moto via AWS_ENDPOINT_URL)
 """
 import http.server
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -23,8 +24,9 @@ import urllib.request
 import boto3
 
 LABEL = "aws-app-test-dataplane"
-ecs = boto3.client("ecs")
-elb = boto3.client("elbv2")
+# The regions the tests deploy to (the default VPC case, and one without a default VPC).
+REGIONS = os.environ.get("DATAPLANE_REGIONS", "us-east-1,us-west-2").split(",")
+clients = {r: (boto3.client("ecs", region_name=r), boto3.client("elbv2", region_name=r)) for r in REGIONS}
 routes = {}  # load balancer DNS name -> host port of the container serving it
 lock = threading.Lock()
 
@@ -45,7 +47,7 @@ def running():
     return found
 
 
-def dns_names(service):
+def dns_names(elb, service):
     names = []
     for attachment in service.get("loadBalancers", []):
         tg = elb.describe_target_groups(TargetGroupArns=[attachment["targetGroupArn"]])["TargetGroups"][0]
@@ -57,6 +59,12 @@ def dns_names(service):
 
 def reconcile():
     wanted = {}  # container name -> (image, port, dns names)
+    for ecs, elb in clients.values():
+        collect(ecs, elb, wanted)
+    start_and_route(wanted)
+
+
+def collect(ecs, elb, wanted):
     for cluster in ecs.list_clusters()["clusterArns"]:
         arns = ecs.list_services(cluster=cluster)["serviceArns"]
         for i in range(0, len(arns), 10):
@@ -67,7 +75,10 @@ def reconcile():
                 container = td["containerDefinitions"][0]
                 port = container["portMappings"][0]["containerPort"]
                 name = "dp-%s-%s-%d" % (service["serviceName"], td["family"], td["revision"])
-                wanted[name] = (container["image"], port, dns_names(service), service["serviceName"])
+                wanted[name] = (container["image"], port, dns_names(elb, service), service["serviceName"])
+
+
+def start_and_route(wanted):
     have = running()
     for name, (image, port, _, service) in wanted.items():
         if name not in have:
