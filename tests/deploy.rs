@@ -400,3 +400,108 @@ fn missing_credentials_region_or_room_for_names_exit_2_creating_nothing() {
         });
     }
 }
+
+#[test]
+fn without_a_default_vpc_deploy_makes_a_public_vpc_of_its_own() {
+    let env = aws_env();
+    let mut moto = env.clients();
+    // us-west-2 of moto, with its default VPC removed (subnets first).
+    let config = moto.run(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(aws_app::aws::http_client())
+            .endpoint_url(&env.moto)
+            .region(aws_config::Region::new("us-west-2"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load(),
+    );
+    moto.ec2 = aws_sdk_ec2::Client::new(&config);
+    moto.elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    moto.run(async {
+        use aws_sdk_ec2::types::Filter;
+        let default = moto
+            .ec2
+            .describe_vpcs()
+            .filters(Filter::builder().name("isDefault").values("true").build())
+            .send()
+            .await
+            .expect("vpcs");
+        for vpc in default.vpcs() {
+            let vpc_id = vpc.vpc_id().expect("id");
+            let subnets = moto
+                .ec2
+                .describe_subnets()
+                .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+                .send()
+                .await
+                .expect("subnets");
+            for subnet in subnets.subnets() {
+                moto.ec2
+                    .delete_subnet()
+                    .subnet_id(subnet.subnet_id().expect("id"))
+                    .send()
+                    .await
+                    .expect("delete subnet");
+            }
+            moto.ec2.delete_vpc().vpc_id(vpc_id).send().await.expect("delete default vpc");
+        }
+    });
+
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("ownvpc");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let run =
+        env.aws_app(&["deploy", "--json", "--region", "us-west-2", "--repo", &url, "--prefix", p]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("no default VPC: creating"), "{run:?}");
+    let (status, body) = env.get(run.json()["url"].as_str().expect("url"));
+    assert_eq!((status, body.contains("Hello World!")), (200, true));
+
+    moto.run(async {
+        use aws_sdk_ec2::types::Filter;
+        let tag = Filter::builder().name("tag:aws-app:prefix").values(p).build();
+        let vpcs = moto.ec2.describe_vpcs().filters(tag.clone()).send().await.expect("vpcs");
+        assert_eq!(vpcs.vpcs().len(), 1, "one VPC of aws-app's own");
+        let vpc_id = vpcs.vpcs()[0].vpc_id().expect("id").to_string();
+        let subnets = moto
+            .ec2
+            .describe_subnets()
+            .filters(Filter::builder().name("vpc-id").values(&vpc_id).build())
+            .send()
+            .await
+            .expect("subnets");
+        assert_eq!(subnets.subnets().len(), 2);
+        let zones: std::collections::HashSet<_> = subnets
+            .subnets()
+            .iter()
+            .map(|s| s.availability_zone().expect("az").to_string())
+            .collect();
+        assert_eq!(zones.len(), 2, "two availability zones");
+        assert!(subnets.subnets().iter().all(|s| s.map_public_ip_on_launch() == Some(true)));
+        let igws = moto
+            .ec2
+            .describe_internet_gateways()
+            .filters(Filter::builder().name("attachment.vpc-id").values(&vpc_id).build())
+            .send()
+            .await
+            .expect("igw");
+        assert_eq!(igws.internet_gateways().len(), 1);
+        let tables =
+            moto.ec2.describe_route_tables().filters(tag).send().await.expect("route tables");
+        let routes = tables.route_tables()[0].routes();
+        assert!(
+            routes.iter().any(
+                |r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.gateway_id().is_some()
+            )
+        );
+        assert_eq!(tables.route_tables()[0].associations().len(), 2, "both subnets routed");
+    });
+    // Run again: the same VPC is found, nothing new.
+    let again =
+        env.aws_app(&["deploy", "--json", "--region", "us-west-2", "--repo", &url, "--prefix", p]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.json()["changed"], false);
+    assert!(!again.stderr.contains("no default VPC: creating"), "{again:?}");
+}
