@@ -164,10 +164,11 @@ pub async fn deploy(config: &Config) -> Result<()> {
     let clock = Instant::now();
     verify(&url, release.page.as_deref(), config.expect.as_deref()).await?;
     say(format!(
-        "{url} serves {} (verified in {}; deploy took {})",
+        "{url} serves {} (verified in {}; deploy took {}, {} AWS API calls)",
         &release.commit[..12],
         seconds(clock),
-        seconds(started)
+        seconds(started),
+        crate::aws::api_calls()
     ));
 
     let changed = release.pushed || registered || change.changed;

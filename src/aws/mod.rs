@@ -11,12 +11,17 @@ pub mod iam;
 pub mod logs;
 pub mod network;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::error::{Error, Result};
@@ -74,15 +79,49 @@ impl Aws {
             Ok(Err(e)) => return Err(no_credentials(&DisplayErrorContext(&e).to_string())),
             Err(_) => return Err(no_credentials("no answer within 30 s")),
         }
+        // Every client counts its calls (`api_calls`): the README's numbers and the end of a
+        // deploy report them.
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&config).interceptor(CallCounter).build(),
+                )
+            };
+        }
         Ok(Aws {
             region,
-            ec2: aws_sdk_ec2::Client::new(&config),
-            ecr: aws_sdk_ecr::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            ec2: client!(aws_sdk_ec2),
+            ecr: client!(aws_sdk_ecr),
+            ecs: client!(aws_sdk_ecs),
+            elb: client!(aws_sdk_elasticloadbalancingv2),
+            iam: client!(aws_sdk_iam),
+            logs: client!(aws_sdk_cloudwatchlogs),
         })
+    }
+}
+
+static API_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// AWS API operations this process has started (retries of one operation count once).
+pub fn api_calls() -> usize {
+    API_CALLS.load(Ordering::Relaxed)
+}
+
+#[derive(Debug)]
+struct CallCounter;
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "aws-app call counter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        API_CALLS.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
