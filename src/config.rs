@@ -162,6 +162,10 @@ fn check_prefix(prefix: &str) -> Result<()> {
     if prefix.ends_with('-') || prefix.contains("--") {
         return bad("hyphens must be single and inside the name");
     }
+    // AWS reserves these starts: security group names `sg-…`, load balancer names `internal-…`.
+    if prefix == "sg" || prefix == "internal" {
+        return bad("AWS reserves names that start with it");
+    }
     Ok(())
 }
 
@@ -248,6 +252,16 @@ impl Config {
             Command::Rollback => Action::Rollback,
             Command::Destroy { yes, local } => Action::Destroy { yes, local },
         };
+        if let Some(region) = &g.region
+            && (region.is_empty()
+                || !region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        {
+            return Err(Error::input(format!(
+                "invalid --region '{region}': use a region name such as us-east-1"
+            )));
+        }
         let task = TaskSize::new(g.cpu, g.memory, g.count)?;
         let app = app_name(&g.repo);
         let config = Config {
@@ -274,7 +288,7 @@ mod tests {
         for ok in ["ann", "a", "ann-2", "x1"] {
             assert!(Names::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Ann", "1ann", "ann-", "a--b", "an_n", "josé", "-a"] {
+        for bad in ["", "Ann", "1ann", "ann-", "a--b", "an_n", "josé", "-a", "sg", "internal"] {
             let err = Names::new(bad).expect_err(bad);
             assert_eq!(err.exit_code(), 2);
             assert!(err.message.contains("invalid prefix"), "{}", err.message);

@@ -51,6 +51,7 @@ pub async fn ensure_infrastructure(aws: &Aws, config: &Config) -> Result<Infrast
     let target_group_arn =
         alb::ensure_target_group(&aws.elb, names, &network.vpc_id, APP_PORT, &tags).await?;
     alb::ensure_listener(&aws.elb, &load_balancer.arn, &target_group_arn, &tags).await?;
+    iam::ensure_ecs_service_linked_role(&aws.iam).await?;
     let execution_role_arn =
         iam::ensure_execution_role(&aws.iam, &names.execution_role, &tags).await?;
     logs::ensure_log_group(&aws.logs, &names.log_group, &tags).await?;
@@ -74,30 +75,52 @@ struct Release {
     pushed: bool,
 }
 
+/// `deploy`. SIGINT/SIGTERM stop it after removing a smoke-test container it started; AWS
+/// resources it made stay (they are found again, and `destroy` removes them).
 pub async fn deploy(config: &Config) -> Result<()> {
+    let engine = Engine::connect().await?;
+    tokio::select! {
+        done = deploy_with(config, &engine) => done,
+        signal = crate::signals::stop_requested() => {
+            let removed = engine.remove_role((config.names.label, &config.prefix), "smoke").await;
+            Err(Error::interrupted(format!(
+                "stopped by {signal}; removed {removed} smoke-test container(s); run deploy again \
+                 to finish (what exists is found again)"
+            )))
+        }
+    }
+}
+
+async fn deploy_with(config: &Config, engine: &Engine) -> Result<()> {
     let started = Instant::now();
     let aws = Aws::connect(config.region.as_deref()).await?;
-    let engine = Engine::connect().await?;
     let names = &config.names;
 
     say(format!("resolving {} of {}", config.source.branch, config.source.url));
     let head = source::resolve_head(&config.source).await?;
     ecr::ensure_repository(&aws.ecr, &names.image_repo, &tags(config)).await?;
     let registry = ecr::registry(&aws.ecr).await?;
-    let existing = engine.find_in_registry(&registry, &names.image_repo, &head).await;
+    let existing = engine.find_in_registry(&registry, &names.image_repo, &head).await?;
 
     let release = async {
         if let Some(found) = existing {
             say(format!("{} is already in the registry: nothing to build", &head[..12]));
+            let architecture = found.architecture.ok_or_else(|| {
+                Error::failed(format!(
+                    "the registry does not say which CPU {} is built for; deploy needs it for \
+                     the task's runtime platform",
+                    found.reference
+                ))
+            })?;
             return Ok(Release {
                 image: found.reference,
                 commit: head.clone(),
-                architecture: found.architecture.unwrap_or_else(|| "amd64".to_string()),
+                architecture,
                 page: None,
                 pushed: false,
             });
         }
-        let built = build_verified(config, &engine).await?;
+        let built = build_verified(config, engine).await?;
         let clock = Instant::now();
         let pushed = engine.push(&built.image, &registry, &names.image_repo).await?;
         say(format!("pushed {} in {}", pushed.reference, seconds(clock)));
@@ -125,9 +148,10 @@ pub async fn deploy(config: &Config) -> Result<()> {
         log_group: names.log_group.clone(),
         region: aws.region.clone(),
         port: APP_PORT,
+        page: release.page.as_deref().map(fingerprint),
     };
     let tag_set = tags(config);
-    let (task_definition, registered) =
+    let ecs::TaskDefinition { arn: task_definition, registered, page } =
         ecs::ensure_task_definition(&aws.ecs, &spec, &tag_set).await?;
     if registered {
         say(format!("registered {task_definition}"));
@@ -156,13 +180,17 @@ pub async fn deploy(config: &Config) -> Result<()> {
         )
         .await?;
         say(format!("rollout completed in {}", seconds(clock)));
+    } else if change.changed {
+        return Err(Error::failed(
+            "ECS accepted the service change but reported no deployment to follow; run deploy again",
+        ));
     } else {
         say("the service already runs this task definition");
     }
 
     let url = format!("http://{}/", infra.load_balancer.dns_name);
     let clock = Instant::now();
-    verify(&url, release.page.as_deref(), config.expect.as_deref()).await?;
+    verify(&url, page.as_deref(), config.expect.as_deref()).await?;
     say(format!(
         "{url} serves {} (verified in {}; deploy took {}, {} AWS API calls)",
         &release.commit[..12],
@@ -171,7 +199,8 @@ pub async fn deploy(config: &Config) -> Result<()> {
         crate::aws::api_calls()
     ));
 
-    let changed = release.pushed || registered || change.changed;
+    // Anything written to the account counts: a listener, a rule, a route made again.
+    let changed = release.pushed || registered || change.changed || crate::aws::writes() > 0;
     if config.json {
         let out = serde_json::json!({
             "url": url,
@@ -187,9 +216,18 @@ pub async fn deploy(config: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Waits until the URL serves this build: the smoke test's page exactly (a stale task behind the
-/// load balancer is caught without knowing the app), or a page containing `--expect`. With
-/// neither (nothing was built now), a 200.
+/// A fingerprint of a page (64-bit FNV-1a, hex): enough to tell this build's page from another
+/// one, small enough for a container label.
+pub fn fingerprint(page: &str) -> String {
+    let hash = page.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// Waits until the URL serves this build: the page its smoke test got (by fingerprint; a stale
+/// task behind the load balancer is caught without knowing the app), or a page containing
+/// `--expect`. A revision without a fingerprint (made by an interrupted run) needs a 200 only.
 pub async fn verify(url: &str, page: Option<&str>, expect: Option<&str>) -> Result<()> {
     let started = Instant::now();
     let mut delay = Duration::from_secs(1);
@@ -199,7 +237,7 @@ pub async fn verify(url: &str, page: Option<&str>, expect: Option<&str>) -> Resu
             Ok(got) if got.status == 200 => {
                 let ok = match (expect, page) {
                     (Some(text), _) => got.body.contains(text),
-                    (None, Some(page)) => got.body == page,
+                    (None, Some(page)) => fingerprint(&got.body) == page,
                     (None, None) => true,
                 };
                 if ok {
@@ -222,5 +260,16 @@ pub async fn verify(url: &str, page: Option<&str>, expect: Option<&str>) -> Resu
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(15));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fingerprints_tell_pages_apart() {
+        let page = "<h1>Hello World!</h1>";
+        assert_eq!(super::fingerprint(page), super::fingerprint(page));
+        assert_ne!(super::fingerprint(page), super::fingerprint("<h1>Hello again!</h1>"));
+        assert_eq!(super::fingerprint("").len(), 16);
     }
 }

@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::network::Network;
-use super::{Tags, failed};
+use super::{Tags, failed, retry_while};
 use crate::config::Names;
 use crate::error::{Error, Result};
 
@@ -27,6 +27,18 @@ pub const DEREGISTRATION_DELAY_SECS: i32 = 15;
 pub struct LoadBalancer {
     pub arn: String,
     pub dns_name: String,
+}
+
+/// A load balancer or target group found by name must be in the network the service uses (it
+/// is not, when the account's default VPC went away since the last deploy).
+fn same_vpc(what: &str, name: &str, found: Option<&str>, wanted: &str) -> Result<()> {
+    match found {
+        Some(vpc) if vpc != wanted => Err(Error::failed(format!(
+            "the {what} {name} is in {vpc}, but the service's network is {wanted}: run \
+             `aws-app destroy` for this prefix, then deploy again"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn tags(tags: &Tags) -> Vec<Tag> {
@@ -52,24 +64,31 @@ pub async fn ensure_load_balancer(
         Err(e) => return Err(failed("finding the load balancer", e)),
     };
     let lb = match existing {
-        Some(lb) => lb,
-        None => elb
-            .create_load_balancer()
-            .name(&names.load_balancer)
-            .r#type(LoadBalancerTypeEnum::Application)
-            .scheme(LoadBalancerSchemeEnum::InternetFacing)
-            .ip_address_type(IpAddressType::Ipv4)
-            .set_subnets(Some(network.subnets.clone()))
-            .security_groups(&network.alb_security_group)
-            .set_tags(Some(tags(tag_set)))
-            .send()
-            .await
-            .map_err(|e| failed("creating the load balancer", e))?
-            .load_balancers
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::failed("creating the load balancer: empty answer"))?,
+        Some(lb) => {
+            same_vpc("load balancer", &names.load_balancer, lb.vpc_id(), &network.vpc_id)?;
+            lb
+        }
+        None => {
+            // A security group created a moment ago may not be known to ELB yet.
+            let new_group =
+                |code: Option<&str>, _: Option<&str>| code == Some("InvalidSecurityGroup");
+            let request = elb
+                .create_load_balancer()
+                .name(&names.load_balancer)
+                .r#type(LoadBalancerTypeEnum::Application)
+                .scheme(LoadBalancerSchemeEnum::InternetFacing)
+                .ip_address_type(IpAddressType::Ipv4)
+                .set_subnets(Some(network.subnets.clone()))
+                .security_groups(&network.alb_security_group)
+                .set_tags(Some(tags(tag_set)));
+            retry_while("creating the load balancer", new_group, || request.clone().send())
+                .await?
+                .load_balancers
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::failed("creating the load balancer: empty answer"))?
+        }
     };
     Ok(LoadBalancer {
         arn: lb.load_balancer_arn.ok_or_else(|| Error::failed("load balancer without ARN"))?,
@@ -96,6 +115,7 @@ pub async fn ensure_target_group(
     };
     let (arn, tuned) = match existing {
         Some(tg) => {
+            same_vpc("target group", &names.target_group, tg.vpc_id(), vpc_id)?;
             let tuned = tg.health_check_interval_seconds == Some(HEALTH_INTERVAL_SECS)
                 && tg.health_check_timeout_seconds == Some(HEALTH_TIMEOUT_SECS)
                 && tg.healthy_threshold_count == Some(HEALTHY_THRESHOLD)

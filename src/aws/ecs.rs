@@ -15,7 +15,7 @@ use aws_sdk_ecs::types::{
     PropagateTags, RuntimePlatform, Tag, TransportProtocol,
 };
 
-use super::{Tags, failed};
+use super::{Tags, failed, retry_while};
 use crate::error::{Error, Result};
 use crate::say;
 
@@ -39,6 +39,23 @@ pub struct TaskSpec {
     pub log_group: String,
     pub region: String,
     pub port: u16,
+    /// Fingerprint of the page the image served in its smoke test, kept as a container label
+    /// so a later run that builds nothing can still check the URL serves this build. None: the
+    /// image was not built by this run (keep what the current revision says).
+    pub page: Option<String>,
+}
+
+/// The container label holding the smoke-tested page's fingerprint.
+pub const PAGE_LABEL: &str = "dev.aws-app.page";
+
+/// What `ensure_task_definition` settled on.
+#[derive(Debug, Clone)]
+pub struct TaskDefinition {
+    pub arn: String,
+    /// Registered by this run.
+    pub registered: bool,
+    /// The page fingerprint the revision carries.
+    pub page: Option<String>,
 }
 
 impl TaskSpec {
@@ -87,7 +104,7 @@ pub async fn ensure_task_definition(
     ecs: &Client,
     spec: &TaskSpec,
     tags: &Tags,
-) -> Result<(String, bool)> {
+) -> Result<TaskDefinition> {
     let architecture = spec.cpu_architecture()?;
     let current = match ecs.describe_task_definition().task_definition(&spec.family).send().await {
         Ok(out) => out.task_definition,
@@ -97,7 +114,10 @@ pub async fn ensure_task_definition(
     };
     if let Some(current) = current.filter(|td| td.status().map(|s| s.as_str()) == Some("ACTIVE")) {
         let container = current.container_definitions().first();
-        let same = current.cpu() == Some(spec.cpu.to_string().as_str())
+        let label =
+            container.and_then(|c| c.docker_labels()).and_then(|l| l.get(PAGE_LABEL)).cloned();
+        let same = (spec.page.is_none() || spec.page == label)
+            && current.cpu() == Some(spec.cpu.to_string().as_str())
             && current.memory() == Some(spec.memory.to_string().as_str())
             && current.execution_role_arn() == Some(spec.execution_role_arn.as_str())
             && current.runtime_platform().and_then(|p| p.cpu_architecture()) == Some(&architecture)
@@ -112,7 +132,7 @@ pub async fn ensure_task_definition(
                 .and_then(|o| o.get("awslogs-group"))
                 == Some(&spec.log_group);
         if same && let Some(arn) = current.task_definition_arn() {
-            return Ok((arn.to_string(), false));
+            return Ok(TaskDefinition { arn: arn.to_string(), registered: false, page: label });
         }
     }
 
@@ -125,9 +145,11 @@ pub async fn ensure_task_definition(
         ])))
         .build()
         .map_err(|e| Error::failed(format!("log configuration: {e}")))?;
+    let labels = spec.page.iter().map(|p| (PAGE_LABEL.to_string(), p.clone())).collect();
     let container = ContainerDefinition::builder()
         .name(CONTAINER)
         .image(&spec.image)
+        .set_docker_labels(Some(labels))
         .essential(true)
         .port_mappings(
             PortMapping::builder()
@@ -153,13 +175,15 @@ pub async fn ensure_task_definition(
         )
         .container_definitions(container)
         .set_tags(Some(ecs_tags(tags)));
-    let registered =
-        until_role_usable("registering the task definition", || registered.clone().send()).await?;
+    let registered = retry_while("registering the task definition", role_not_ready, || {
+        registered.clone().send()
+    })
+    .await?;
     let arn = registered
         .task_definition
         .and_then(|td| td.task_definition_arn)
         .ok_or_else(|| Error::failed("registering the task definition: no ARN in the answer"))?;
-    Ok((arn, true))
+    Ok(TaskDefinition { arn, registered: true, page: spec.page.clone() })
 }
 
 /// Where and how the service runs.
@@ -202,14 +226,33 @@ pub async fn ensure_service(
         let same = service.task_definition() == Some(spec.task_definition.as_str())
             && service.desired_count() == spec.desired_count;
         if same {
-            // Nothing to change; follow a rollout still in progress (an interrupted run).
-            let in_progress = service
-                .deployments()
-                .iter()
-                .find(|d| d.status() == Some("PRIMARY"))
-                .filter(|d| d.rollout_state().map(|s| s.as_str()) == Some("IN_PROGRESS"))
-                .and_then(|d| d.id().map(str::to_string));
-            return Ok(ServiceChange { deployment_id: in_progress, changed: false });
+            let primary = service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+            let state = primary.and_then(|d| d.rollout_state()).map(|s| s.as_str());
+            match state {
+                // An interrupted run's rollout: follow it.
+                Some("IN_PROGRESS") => {
+                    let id = primary.and_then(|d| d.id()).map(str::to_string);
+                    return Ok(ServiceChange { deployment_id: id, changed: false });
+                }
+                // This revision failed to roll out before: try it once more, visibly.
+                Some("FAILED") => {
+                    say("the last rollout of this revision failed; starting a new deployment");
+                    let request = ecs
+                        .update_service()
+                        .cluster(&spec.cluster)
+                        .service(&spec.name)
+                        .force_new_deployment(true);
+                    let updated = retry_while("restarting the rollout", role_not_ready, || {
+                        request.clone().send()
+                    })
+                    .await?;
+                    return Ok(ServiceChange {
+                        deployment_id: primary_of(updated.service.as_ref()),
+                        changed: true,
+                    });
+                }
+                _ => return Ok(ServiceChange { deployment_id: None, changed: false }),
+            }
         }
         let updated = ecs
             .update_service()
@@ -220,9 +263,10 @@ pub async fn ensure_service(
             .deployment_configuration(deployment_configuration())
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECS);
         let updated =
-            until_role_usable("updating the ECS service", || updated.clone().send()).await?;
+            retry_while("updating the ECS service", role_not_ready, || updated.clone().send())
+                .await?;
         return Ok(ServiceChange {
-            deployment_id: primary(updated.service.as_ref()),
+            deployment_id: primary_of(updated.service.as_ref()),
             changed: true,
         });
     }
@@ -258,35 +302,17 @@ pub async fn ensure_service(
         .propagate_tags(PropagateTags::Service)
         .enable_ecs_managed_tags(true)
         .set_tags(Some(ecs_tags(tags)));
-    let created = until_role_usable("creating the ECS service", || created.clone().send()).await?;
-    Ok(ServiceChange { deployment_id: primary(created.service.as_ref()), changed: true })
+    let created =
+        retry_while("creating the ECS service", role_not_ready, || created.clone().send()).await?;
+    Ok(ServiceChange { deployment_id: primary_of(created.service.as_ref()), changed: true })
 }
 
-/// Sends a request, retrying for up to a minute while ECS refuses a just-created execution role
-/// (IAM is eventually consistent: "ECS was unable to assume the role"). AWS gives that refusal
-/// no error code of its own, so the generic code and the message's subject are both checked.
-async fn until_role_usable<T, E, Fut>(step: &str, call: impl Fn() -> Fut) -> Result<T>
-where
-    Fut: std::future::Future<Output = std::result::Result<T, aws_sdk_ecs::error::SdkError<E>>>,
-    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    use aws_sdk_ecs::error::ProvideErrorMetadata;
-    let started = Instant::now();
-    loop {
-        match call().await {
-            Ok(out) => return Ok(out),
-            Err(e) => {
-                let role_not_ready =
-                    matches!(e.code(), Some("ClientException" | "InvalidParameterException"))
-                        && e.message().is_some_and(|m| m.contains("assume"));
-                if !role_not_ready || started.elapsed() > Duration::from_secs(60) {
-                    return Err(failed(step, e));
-                }
-                say("the new IAM role is not usable yet; retrying");
-                tokio::time::sleep(Duration::from_secs(3)).await;
-            }
-        }
-    }
+/// ECS refusing a just-created execution role (IAM is eventually consistent: "ECS was unable
+/// to assume the role"). AWS gives that refusal no error code of its own, so the generic code and
+/// the message's subject are both checked.
+fn role_not_ready(code: Option<&str>, message: Option<&str>) -> bool {
+    matches!(code, Some("ClientException" | "InvalidParameterException"))
+        && message.is_some_and(|m| m.contains("assume"))
 }
 
 /// Rolling update with the circuit breaker: a new task first (200 %), the old one stays until
@@ -301,7 +327,7 @@ fn deployment_configuration() -> DeploymentConfiguration {
         .build()
 }
 
-fn primary(service: Option<&aws_sdk_ecs::types::Service>) -> Option<String> {
+fn primary_of(service: Option<&aws_sdk_ecs::types::Service>) -> Option<String> {
     service?
         .deployments()
         .iter()
@@ -364,11 +390,11 @@ pub async fn wait_rollout(
             },
         };
         if let Some(why) = why_failed {
-            let detail = diagnose(ecs, logs, spec, log_group).await;
+            let detail = diagnose(ecs, logs, spec, log_group, deployment_id).await;
             return Err(Error::failed(why).with_detail(detail));
         }
         if started.elapsed() > deadline {
-            let detail = diagnose(ecs, logs, spec, log_group).await;
+            let detail = diagnose(ecs, logs, spec, log_group, deployment_id).await;
             return Err(Error::failed(format!(
                 "the rollout did not complete within {} min ({last_report})",
                 deadline.as_secs() / 60
@@ -380,80 +406,74 @@ pub async fn wait_rollout(
     }
 }
 
-/// Why tasks stopped, and what the app last logged: what an operator looks at first.
+/// Why this deployment's tasks stopped, and what they last logged: what an operator looks at
+/// first. Tasks of other deployments (drained on purpose) are left out.
 async fn diagnose(
     ecs: &Client,
     logs: &aws_sdk_cloudwatchlogs::Client,
     spec: &ServiceSpec,
     log_group: &str,
+    deployment_id: &str,
 ) -> String {
     let mut lines = Vec::new();
     let stopped = ecs
         .list_tasks()
         .cluster(&spec.cluster)
-        .service_name(&spec.name)
+        .started_by(deployment_id)
         .desired_status(DesiredStatus::Stopped)
         .send()
         .await
         .map(|o| o.task_arns.unwrap_or_default())
         .unwrap_or_default();
-    if !stopped.is_empty() {
-        let tasks = ecs
-            .describe_tasks()
+    let mut tasks = if stopped.is_empty() {
+        Vec::new()
+    } else {
+        ecs.describe_tasks()
             .cluster(&spec.cluster)
-            .set_tasks(Some(stopped.into_iter().take(5).collect()))
+            .set_tasks(Some(stopped.into_iter().take(100).collect()))
             .send()
             .await
             .map(|o| o.tasks.unwrap_or_default())
-            .unwrap_or_default();
-        for task in tasks {
-            let id = task.task_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?");
-            lines.push(format!(
-                "stopped task {id}: {}",
-                task.stopped_reason().unwrap_or("no reason given")
-            ));
-            for c in task.containers() {
-                if c.reason().is_some() || c.exit_code().is_some() {
-                    lines.push(format!(
-                        "  container {}: exit code {}, {}",
-                        c.name().unwrap_or("?"),
-                        c.exit_code().map_or("none".to_string(), |x| x.to_string()),
-                        c.reason().unwrap_or("no reason given")
-                    ));
-                }
+            .unwrap_or_default()
+    };
+    // The most recent first.
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
+    for task in tasks.iter().take(3) {
+        let id = task.task_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?");
+        lines.push(format!(
+            "stopped task {id}: {}",
+            task.stopped_reason().unwrap_or("no reason given")
+        ));
+        for c in task.containers() {
+            if c.reason().is_some() || c.exit_code().is_some() {
+                lines.push(format!(
+                    "  container {}: exit code {}, {}",
+                    c.name().unwrap_or("?"),
+                    c.exit_code().map_or("none".to_string(), |x| x.to_string()),
+                    c.reason().unwrap_or("no reason given")
+                ));
             }
         }
     }
-    // The last 30 lines of the past 15 minutes (events come oldest first, a page at a time).
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64 - 15 * 60 * 1000);
-    let mut recent: Vec<String> = Vec::new();
-    let mut token = None;
-    for _ in 0..10 {
-        let Ok(out) = logs
-            .filter_log_events()
+    // The newest task's own log stream (awslogs: <prefix>/<container>/<task id>), last 30 lines.
+    if let Some(id) = tasks.first().and_then(|t| t.task_arn()).and_then(|a| a.rsplit('/').next()) {
+        let stream = format!("{CONTAINER}/{CONTAINER}/{id}");
+        if let Ok(out) = logs
+            .get_log_events()
             .log_group_name(log_group)
-            .start_time(since)
-            .set_next_token(token.take())
+            .log_stream_name(&stream)
+            .start_from_head(false)
+            .limit(30)
             .send()
             .await
-        else {
-            break;
-        };
-        recent
-            .extend(out.events().iter().map(|e| e.message().unwrap_or("").trim_end().to_string()));
-        if recent.len() > 30 {
-            recent.drain(..recent.len() - 30);
+        {
+            if !out.events().is_empty() {
+                lines.push(format!("last log lines of task {id}:"));
+                for event in out.events() {
+                    lines.push(format!("  {}", event.message().unwrap_or("").trim_end()));
+                }
+            }
         }
-        match out.next_token {
-            Some(next) => token = Some(next),
-            None => break,
-        }
-    }
-    if !recent.is_empty() {
-        lines.push(format!("last log lines of {log_group}:"));
-        lines.extend(recent.into_iter().map(|l| format!("  {l}")));
     }
     lines.join("\n")
 }
@@ -509,21 +529,24 @@ mod tests {
     }
 
     fn logs_client() -> aws_sdk_cloudwatchlogs::Client {
-        let events = mock!(aws_sdk_cloudwatchlogs::Client::filter_log_events).then_output(|| {
-            aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput::builder()
-                .events(
-                    aws_sdk_cloudwatchlogs::types::FilteredLogEvent::builder()
-                        .message("ImportError: cannot import name 'url_quote'")
-                        .build(),
-                )
-                .build()
-        });
+        let events = mock!(aws_sdk_cloudwatchlogs::Client::get_log_events)
+            .match_requests(|r| r.log_stream_name() == Some("app/app/abc123"))
+            .then_output(|| {
+                aws_sdk_cloudwatchlogs::operation::get_log_events::GetLogEventsOutput::builder()
+                    .events(
+                        aws_sdk_cloudwatchlogs::types::OutputLogEvent::builder()
+                            .message("ImportError: cannot import name 'url_quote'")
+                            .build(),
+                    )
+                    .build()
+            });
         mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &[&events])
     }
 
     fn stopped_task_rules() -> Vec<aws_smithy_mocks::Rule> {
         vec![
             mock!(Client::list_tasks)
+                .match_requests(|r| r.started_by() == Some("ecs-svc/2"))
                 .then_output(|| ListTasksOutput::builder().task_arns("arn:task/c/abc123").build()),
             mock!(Client::describe_tasks).then_output(|| {
                 DescribeTasksOutput::builder()
@@ -674,10 +697,11 @@ mod tests {
             log_group: "/aws-app/ann".into(),
             region: "us-east-1".into(),
             port: 8000,
+            page: Some("0123456789abcdef".into()),
         };
         let tags = Tags { prefix: "ann".into(), app: "app".into() };
-        let (arn, registered) = ensure_task_definition(&ecs, &spec, &tags).await.expect("retried");
-        assert_eq!((arn.as_str(), registered), ("arn:td:1", true));
+        let td = ensure_task_definition(&ecs, &spec, &tags).await.expect("retried");
+        assert_eq!((td.arn.as_str(), td.registered), ("arn:td:1", true));
     }
 
     #[tokio::test]

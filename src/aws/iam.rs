@@ -63,3 +63,32 @@ pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Res
     }
     Ok(arn)
 }
+
+/// ECS's service-linked role, which a fresh account lacks until ECS is first used: CreateService
+/// fails without it. Made here (once) with a remedy when the credentials may not.
+pub async fn ensure_ecs_service_linked_role(iam: &Client) -> Result<()> {
+    match iam.get_role().role_name("AWSServiceRoleForECS").send().await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
+        Err(e) => return Err(failed("finding ECS's service-linked role", e)),
+    }
+    match iam.create_service_linked_role().aws_service_name("ecs.amazonaws.com").send().await {
+        Ok(_) => Ok(()),
+        // Made by someone else meanwhile ("has been taken in this account"), or already there.
+        // (EntityAlreadyExists is not in this operation's model, hence the code.)
+        Err(e)
+            if e.as_service_error().is_some_and(|s| s.is_invalid_input_exception())
+                || aws_sdk_iam::error::ProvideErrorMetadata::code(&e)
+                    == Some("EntityAlreadyExists") =>
+        {
+            Ok(())
+        }
+        Err(e) if aws_sdk_iam::error::ProvideErrorMetadata::code(&e) == Some("AccessDenied") => {
+            Err(Error::failed(
+                "these credentials may not create ECS's service-linked role: have an administrator \
+                 run `aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com` once",
+            ))
+        }
+        Err(e) => Err(failed("creating ECS's service-linked role", e)),
+    }
+}

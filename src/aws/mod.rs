@@ -20,9 +20,14 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::{Error, Result};
 
@@ -101,10 +106,22 @@ impl Aws {
 }
 
 static API_CALLS: AtomicUsize = AtomicUsize::new(0);
+static WRITES: AtomicUsize = AtomicUsize::new(0);
 
 /// AWS API operations this process has started (retries of one operation count once).
 pub fn api_calls() -> usize {
     API_CALLS.load(Ordering::Relaxed)
+}
+
+/// Of those, the ones that change something (create, put, modify, ...): zero means this run
+/// changed nothing in the account.
+pub fn writes() -> usize {
+    WRITES.load(Ordering::Relaxed)
+}
+
+/// Whether an operation name is one that changes state (every read is Describe/Get/List).
+fn is_write(operation: &str) -> bool {
+    !["Describe", "Get", "List", "Filter"].iter().any(|read| operation.starts_with(read))
 }
 
 #[derive(Debug)]
@@ -121,6 +138,20 @@ impl Intercept for CallCounter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         API_CALLS.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A write counts once it succeeded (a create refused as "already exists" changed nothing).
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or("Unknown");
+        if is_write(operation) && matches!(context.output_or_error(), Some(Ok(_))) {
+            WRITES.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 }
@@ -175,7 +206,77 @@ fn no_credentials(why: &str) -> Error {
     .with_detail(why)
 }
 
-/// The error of an AWS call, naming the step it belongs to.
-pub fn failed<E: std::error::Error + 'static>(step: &str, e: E) -> Error {
-    Error::failed(format!("{step}: {}", DisplayErrorContext(&e)))
+/// Sends a request again while AWS answers with an error `transient(code, message)` accepts, for
+/// up to a minute: for eventual consistency (a resource created a moment ago "not found" by the
+/// next call, a new IAM role refused). Any other error, or the deadline, fails the step.
+pub async fn retry_while<T, E, Fut>(
+    step: &str,
+    transient: impl Fn(Option<&str>, Option<&str>) -> bool,
+    call: impl Fn() -> Fut,
+) -> Result<T>
+where
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let started = std::time::Instant::now();
+    loop {
+        match call().await {
+            Ok(out) => return Ok(out),
+            Err(e)
+                if transient(e.code(), e.message())
+                    && started.elapsed() < Duration::from_secs(60) =>
+            {
+                crate::say(format!(
+                    "{step}: {} (not settled yet; retrying)",
+                    e.code().unwrap_or("")
+                ));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(failed(step, e)),
+        }
+    }
+}
+
+/// EC2's "does not exist (yet)" codes, e.g. `InvalidGroup.NotFound` right after the group's
+/// creation.
+pub fn not_found_yet(code: Option<&str>, _message: Option<&str>) -> bool {
+    code.is_some_and(|c| c.ends_with(".NotFound"))
+}
+
+/// Error codes that mean the credentials themselves are bad (expired, unknown, wrong secret).
+const CREDENTIAL_CODES: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+    "AuthFailure",
+];
+
+/// The error of an AWS call as one line naming the step: AWS's code and message when it
+/// answered, else the transport's account (no debug dumps). Bad credentials are exit 2 with the
+/// remedy, like missing ones.
+pub fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(step: &str, e: E) -> Error {
+    if let Some(code) = e.code() {
+        let message = e.message().unwrap_or("no message").trim().replace('\n', " ");
+        if CREDENTIAL_CODES.contains(&code) {
+            return Error::input(format!(
+                "AWS refused the credentials while {step} ({code}: {message}): renew them \
+                 (`aws sso login`, `aws configure`) or set AWS_PROFILE"
+            ));
+        }
+        return Error::failed(format!("{step}: {code}: {message}"));
+    }
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !chain.contains(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        source = cause.source();
+    }
+    Error::failed(format!("{step}: {}", chain.replace('\n', " ")))
 }

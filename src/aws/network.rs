@@ -1,7 +1,10 @@
 //! The network a service runs in: the account's default VPC and two of its subnets in distinct
 //! availability zones, or (when the account has none) a small public VPC of aws-app's own; and
 //! the two security groups: the ALB's (port 80 from anywhere, IPv4 and IPv6) and the tasks'
-//! (the app port from the ALB's group only). Everything is found by name/tags before creating.
+//! (the app port from the ALB's group only). Everything is found by name/tags before creating,
+//! and every property a run sets is checked again on the next, so a run stopped between a
+//! create and its follow-up (attach, route, association) is completed by the next one. Calls
+//! right after a create retry while EC2 still says "not found" (eventual consistency).
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
@@ -9,7 +12,7 @@ use aws_sdk_ec2::types::{
     TagSpecification, UserIdGroupPair,
 };
 
-use super::{Tags, failed};
+use super::{Tags, failed, not_found_yet, retry_while};
 use crate::config::Names;
 use crate::error::{Error, Result};
 
@@ -68,7 +71,7 @@ pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> 
             (vpc, subnets, true)
         }
     };
-    let alb_sg = ensure_group(
+    let (alb_sg, fresh) = ensure_group(
         ec2,
         &vpc_id,
         &names.alb_security_group,
@@ -83,9 +86,9 @@ pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> 
         .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("HTTP").build())
         .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").description("HTTP").build())
         .build();
-    allow(ec2, &alb_sg, http_from_anywhere).await?;
+    allow(ec2, &alb_sg, fresh, http_from_anywhere).await?;
 
-    let task_sg = ensure_group(
+    let (task_sg, fresh) = ensure_group(
         ec2,
         &vpc_id,
         &names.task_security_group,
@@ -101,7 +104,7 @@ pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> 
             UserIdGroupPair::builder().group_id(&alb_sg).description("from the ALB").build(),
         )
         .build();
-    allow(ec2, &task_sg, app_from_alb).await?;
+    allow(ec2, &task_sg, fresh, app_from_alb).await?;
 
     Ok(Network {
         vpc_id,
@@ -112,8 +115,9 @@ pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> 
     })
 }
 
-/// Two default subnets of the VPC in distinct availability zones (sorted, so every run picks
-/// the same two).
+/// The VPC's default subnets, one per availability zone, sorted so every run picks the same:
+/// all of them go to the load balancer and the service (the more zones, the more room Fargate
+/// has); at least two are needed.
 async fn default_subnets(ec2: &Client, vpc: &str) -> Result<Vec<String>> {
     let mut subnets: Vec<(String, String)> = ec2
         .describe_subnets()
@@ -135,11 +139,12 @@ async fn default_subnets(ec2: &Client, vpc: &str) -> Result<Vec<String>> {
             subnets.len()
         )));
     }
-    Ok(subnets.into_iter().take(2).map(|(_, id)| id).collect())
+    Ok(subnets.into_iter().map(|(_, id)| id).collect())
 }
 
 /// A public VPC of aws-app's own: internet gateway, a route table with the default route, two
-/// subnets in two zones that give tasks public IPs. Each part is found by its tags first.
+/// subnets in two zones that give tasks public IPs. Each part is found by its tags (or CIDR) and
+/// then checked, so an interrupted creation is completed.
 async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(String, Vec<String>)> {
     let name = format!("{}-vpc", names.cluster);
     let existing = ec2
@@ -156,8 +161,7 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
         Some(vpc) => vpc,
         None => {
             crate::say(format!("no default VPC: creating {name} ({OWN_VPC_CIDR})"));
-            let vpc = ec2
-                .create_vpc()
+            ec2.create_vpc()
                 .cidr_block(OWN_VPC_CIDR)
                 .tag_specifications(tag_spec(ResourceType::Vpc, &name, tags))
                 .send()
@@ -165,28 +169,42 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
                 .map_err(|e| failed("creating a VPC", e))?
                 .vpc
                 .and_then(|v| v.vpc_id)
-                .ok_or_else(|| Error::failed("creating a VPC: no VPC ID in the answer"))?;
+                .ok_or_else(|| Error::failed("creating a VPC: no VPC ID in the answer"))?
+        }
+    };
+    let hostnames = retry_while("reading the VPC's DNS settings", not_found_yet, || {
+        ec2.describe_vpc_attribute()
+            .vpc_id(&vpc)
+            .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
+            .send()
+    })
+    .await?;
+    if hostnames.enable_dns_hostnames().and_then(|a| a.value()) != Some(true) {
+        retry_while("enabling DNS hostnames in the VPC", not_found_yet, || {
             ec2.modify_vpc_attribute()
                 .vpc_id(&vpc)
                 .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
                 .send()
-                .await
-                .map_err(|e| failed("enabling DNS hostnames in the VPC", e))?;
-            vpc
-        }
-    };
+        })
+        .await?;
+    }
 
-    // Internet gateway, attached.
-    let gateways = ec2
+    // Internet gateway (found by its tags, attached or not), attached to the VPC.
+    let gateway = ec2
         .describe_internet_gateways()
-        .filters(filter("attachment.vpc-id", &vpc))
+        .filters(prefix_filter(tags))
         .send()
         .await
-        .map_err(|e| failed("finding the VPC's internet gateway", e))?
+        .map_err(|e| failed("finding aws-app's internet gateway", e))?
         .internet_gateways
-        .unwrap_or_default();
-    let igw = match gateways.into_iter().find_map(|g| g.internet_gateway_id) {
-        Some(igw) => igw,
+        .unwrap_or_default()
+        .into_iter()
+        .next();
+    let (igw, attached) = match gateway {
+        Some(g) => {
+            let attached = g.attachments().iter().any(|a| a.vpc_id() == Some(vpc.as_str()));
+            (g.internet_gateway_id.unwrap_or_default(), attached)
+        }
         None => {
             let igw = ec2
                 .create_internet_gateway()
@@ -199,18 +217,18 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
                 .ok_or_else(|| {
                     Error::failed("creating an internet gateway: no ID in the answer")
                 })?;
-            ec2.attach_internet_gateway()
-                .internet_gateway_id(&igw)
-                .vpc_id(&vpc)
-                .send()
-                .await
-                .map_err(|e| failed("attaching the internet gateway", e))?;
-            igw
+            (igw, false)
         }
     };
+    if !attached {
+        retry_while("attaching the internet gateway", not_found_yet, || {
+            ec2.attach_internet_gateway().internet_gateway_id(&igw).vpc_id(&vpc).send()
+        })
+        .await?;
+    }
 
     // Route table with the default route through the gateway.
-    let tables = ec2
+    let found = ec2
         .describe_route_tables()
         .filters(filter("vpc-id", &vpc))
         .filters(prefix_filter(tags))
@@ -218,35 +236,50 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
         .await
         .map_err(|e| failed("finding the VPC's route table", e))?
         .route_tables
-        .unwrap_or_default();
-    let table = match tables.into_iter().find_map(|t| t.route_table_id) {
-        Some(table) => table,
+        .unwrap_or_default()
+        .into_iter()
+        .next();
+    let (table, routed, associated) = match found {
+        Some(t) => {
+            let routed = t.routes().iter().any(|r| {
+                r.destination_cidr_block() == Some("0.0.0.0/0")
+                    && r.gateway_id() == Some(igw.as_str())
+            });
+            let associated: Vec<String> =
+                t.associations().iter().filter_map(|a| a.subnet_id().map(str::to_string)).collect();
+            (t.route_table_id.unwrap_or_default(), routed, associated)
+        }
         None => {
-            let table = ec2
-                .create_route_table()
-                .vpc_id(&vpc)
-                .tag_specifications(tag_spec(ResourceType::RouteTable, &name, tags))
-                .send()
-                .await
-                .map_err(|e| failed("creating a route table", e))?
-                .route_table
-                .and_then(|t| t.route_table_id)
-                .ok_or_else(|| Error::failed("creating a route table: no ID in the answer"))?;
+            let table = retry_while("creating a route table", not_found_yet, || {
+                ec2.create_route_table()
+                    .vpc_id(&vpc)
+                    .tag_specifications(tag_spec(ResourceType::RouteTable, &name, tags))
+                    .send()
+            })
+            .await?
+            .route_table
+            .and_then(|t| t.route_table_id)
+            .ok_or_else(|| Error::failed("creating a route table: no ID in the answer"))?;
+            (table, false, Vec::new())
+        }
+    };
+    if !routed {
+        retry_while("adding the default route", not_found_yet, || {
             ec2.create_route()
                 .route_table_id(&table)
                 .destination_cidr_block("0.0.0.0/0")
                 .gateway_id(&igw)
                 .send()
-                .await
-                .map_err(|e| failed("adding the default route", e))?;
-            table
-        }
-    };
+        })
+        .await?;
+    }
 
-    // Two public subnets in the first two zones.
+    // Two public subnets in the first two zones (regular zones: no Local or Wavelength zones,
+    // where neither ALB nor Fargate runs).
     let zones: Vec<String> = ec2
         .describe_availability_zones()
         .filters(filter("state", "available"))
+        .filters(filter("zone-type", "availability-zone"))
         .send()
         .await
         .map_err(|e| failed("listing availability zones", e))?
@@ -272,53 +305,59 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
             .subnets
             .unwrap_or_default()
             .into_iter()
-            .find_map(|s| s.subnet_id);
-        let subnet = match found {
-            Some(subnet) => subnet,
+            .next();
+        let (subnet, public) = match found {
+            Some(s) => {
+                (s.subnet_id.clone().unwrap_or_default(), s.map_public_ip_on_launch == Some(true))
+            }
             None => {
-                let subnet = ec2
-                    .create_subnet()
-                    .vpc_id(&vpc)
-                    .cidr_block(cidr)
-                    .availability_zone(zone)
-                    .tag_specifications(tag_spec(
-                        ResourceType::Subnet,
-                        &format!("{name}-{zone}"),
-                        tags,
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| failed("creating a subnet", e))?
-                    .subnet
-                    .and_then(|s| s.subnet_id)
-                    .ok_or_else(|| Error::failed("creating a subnet: no ID in the answer"))?;
+                let subnet = retry_while("creating a subnet", not_found_yet, || {
+                    ec2.create_subnet()
+                        .vpc_id(&vpc)
+                        .cidr_block(cidr)
+                        .availability_zone(zone)
+                        .tag_specifications(tag_spec(
+                            ResourceType::Subnet,
+                            &format!("{name}-{zone}"),
+                            tags,
+                        ))
+                        .send()
+                })
+                .await?
+                .subnet
+                .and_then(|s| s.subnet_id)
+                .ok_or_else(|| Error::failed("creating a subnet: no ID in the answer"))?;
+                (subnet, false)
+            }
+        };
+        if !public {
+            retry_while("making the subnet public", not_found_yet, || {
                 ec2.modify_subnet_attribute()
                     .subnet_id(&subnet)
                     .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
                     .send()
-                    .await
-                    .map_err(|e| failed("making the subnet public", e))?;
-                ec2.associate_route_table()
-                    .route_table_id(&table)
-                    .subnet_id(&subnet)
-                    .send()
-                    .await
-                    .map_err(|e| failed("routing the subnet", e))?;
-                subnet
-            }
-        };
+            })
+            .await?;
+        }
+        if !associated.contains(&subnet) {
+            retry_while("routing the subnet", not_found_yet, || {
+                ec2.associate_route_table().route_table_id(&table).subnet_id(&subnet).send()
+            })
+            .await?;
+        }
         subnets.push(subnet);
     }
     Ok((vpc, subnets))
 }
 
+/// The group's ID, and whether it was created now (then it has no rules yet).
 async fn ensure_group(
     ec2: &Client,
     vpc: &str,
     name: &str,
     description: &str,
     tags: &Tags,
-) -> Result<String> {
+) -> Result<(String, bool)> {
     let found = ec2
         .describe_security_groups()
         .filters(filter("vpc-id", vpc))
@@ -331,68 +370,98 @@ async fn ensure_group(
         .into_iter()
         .find_map(|g| g.group_id);
     if let Some(id) = found {
-        return Ok(id);
+        return Ok((id, false));
     }
-    ec2.create_security_group()
-        .vpc_id(vpc)
-        .group_name(name)
-        .description(description)
-        .tag_specifications(tag_spec(ResourceType::SecurityGroup, name, tags))
-        .send()
-        .await
-        .map_err(|e| failed(&format!("creating security group {name}"), e))?
-        .group_id
-        .ok_or_else(|| {
-            Error::failed(format!("creating security group {name}: no ID in the answer"))
-        })
+    let id = retry_while(&format!("creating security group {name}"), not_found_yet, || {
+        ec2.create_security_group()
+            .vpc_id(vpc)
+            .group_name(name)
+            .description(description)
+            .tag_specifications(tag_spec(ResourceType::SecurityGroup, name, tags))
+            .send()
+    })
+    .await?
+    .group_id
+    .ok_or_else(|| Error::failed(format!("creating security group {name}: no ID in the answer")))?;
+    Ok((id, true))
 }
 
-/// Adds an ingress rule unless the group already has it.
-async fn allow(ec2: &Client, group: &str, rule: IpPermission) -> Result<()> {
-    let current = ec2
-        .describe_security_groups()
-        .group_ids(group)
-        .send()
-        .await
-        .map_err(|e| failed(&format!("reading security group {group}"), e))?
-        .security_groups
-        .unwrap_or_default()
-        .into_iter()
-        .flat_map(|g| g.ip_permissions.unwrap_or_default())
-        .collect::<Vec<_>>();
-    if current.iter().any(|have| covers(have, &rule)) {
+/// Adds what the group lacks of an ingress rule: only the missing ranges and source groups (a
+/// request repeating one it has fails whole). A group created now has no rules to read.
+async fn allow(ec2: &Client, group: &str, fresh: bool, rule: IpPermission) -> Result<()> {
+    let current = if fresh {
+        Vec::new()
+    } else {
+        ec2.describe_security_groups()
+            .group_ids(group)
+            .send()
+            .await
+            .map_err(|e| failed(&format!("reading security group {group}"), e))?
+            .security_groups
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|g| g.ip_permissions.unwrap_or_default())
+            .filter(|have| {
+                have.ip_protocol == rule.ip_protocol
+                    && have.from_port == rule.from_port
+                    && have.to_port == rule.to_port
+            })
+            .collect::<Vec<_>>()
+    };
+    let has_v4 = |cidr: &str| {
+        current.iter().any(|p| p.ip_ranges().iter().any(|r| r.cidr_ip() == Some(cidr)))
+    };
+    let has_v6 = |cidr: &str| {
+        current.iter().any(|p| p.ipv6_ranges().iter().any(|r| r.cidr_ipv6() == Some(cidr)))
+    };
+    let has_group = |id: &str| {
+        current.iter().any(|p| p.user_id_group_pairs().iter().any(|g| g.group_id() == Some(id)))
+    };
+    let missing = IpPermission::builder()
+        .set_ip_protocol(rule.ip_protocol.clone())
+        .set_from_port(rule.from_port)
+        .set_to_port(rule.to_port)
+        .set_ip_ranges(Some(
+            rule.ip_ranges()
+                .iter()
+                .filter(|r| !has_v4(r.cidr_ip().unwrap_or_default()))
+                .cloned()
+                .collect(),
+        ))
+        .set_ipv6_ranges(Some(
+            rule.ipv6_ranges()
+                .iter()
+                .filter(|r| !has_v6(r.cidr_ipv6().unwrap_or_default()))
+                .cloned()
+                .collect(),
+        ))
+        .set_user_id_group_pairs(Some(
+            rule.user_id_group_pairs()
+                .iter()
+                .filter(|g| !has_group(g.group_id().unwrap_or_default()))
+                .cloned()
+                .collect(),
+        ))
+        .build();
+    if missing.ip_ranges().is_empty()
+        && missing.ipv6_ranges().is_empty()
+        && missing.user_id_group_pairs().is_empty()
+    {
         return Ok(());
     }
-    match ec2.authorize_security_group_ingress().group_id(group).ip_permissions(rule).send().await {
-        Ok(_) => Ok(()),
-        // Another run added it between our read and our write.
-        Err(e)
-            if aws_sdk_ec2::error::ProvideErrorMetadata::code(&e)
-                == Some("InvalidPermission.Duplicate") =>
+    retry_while(&format!("adding a rule to security group {group}"), not_found_yet, || async {
+        use aws_sdk_ec2::error::ProvideErrorMetadata;
+        match ec2
+            .authorize_security_group_ingress()
+            .group_id(group)
+            .ip_permissions(missing.clone())
+            .send()
+            .await
         {
-            Ok(())
+            // Another run added it between our read and our write.
+            Err(e) if e.code() == Some("InvalidPermission.Duplicate") => Ok(()),
+            other => other.map(|_| ()),
         }
-        Err(e) => Err(failed(&format!("adding a rule to security group {group}"), e)),
-    }
-}
-
-/// Whether an existing rule already grants everything `want` grants.
-fn covers(have: &IpPermission, want: &IpPermission) -> bool {
-    let same_ports = have.ip_protocol == want.ip_protocol
-        && have.from_port == want.from_port
-        && have.to_port == want.to_port;
-    let v4 = |p: &IpPermission| -> Vec<String> {
-        p.ip_ranges().iter().filter_map(|r| r.cidr_ip.clone()).collect()
-    };
-    let v6 = |p: &IpPermission| -> Vec<String> {
-        p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6.clone()).collect()
-    };
-    let groups = |p: &IpPermission| -> Vec<String> {
-        p.user_id_group_pairs().iter().filter_map(|g| g.group_id.clone()).collect()
-    };
-    let contains = |have: Vec<String>, want: Vec<String>| want.iter().all(|w| have.contains(w));
-    same_ports
-        && contains(v4(have), v4(want))
-        && contains(v6(have), v6(want))
-        && contains(groups(have), groups(want))
+    })
+    .await
 }

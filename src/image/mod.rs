@@ -438,22 +438,38 @@ impl Engine {
     }
 
     /// The image `<registry>/<repo>:<tag>` if the registry has it (asked through the engine,
-    /// with the registry's credentials).
+    /// with the registry's credentials). Only "not found" means absent: any other answer (the
+    /// registry unreachable, credentials refused) is an error, not a reason to rebuild a tag an
+    /// immutable repository would then refuse.
     pub async fn find_in_registry(
         &self,
         registry: &crate::aws::ecr::Registry,
         repo: &str,
         tag: &str,
-    ) -> Option<Pushed> {
+    ) -> Result<Option<Pushed>> {
         let target = format!("{}/{repo}", registry.host);
-        let found = self
+        let found = match self
             .docker
             .inspect_registry_image(&format!("{target}:{tag}"), registry.credentials.clone())
             .await
-            .ok()?;
-        let digest = found.descriptor.digest?;
-        let architecture = found.platforms.first().and_then(|p| p.architecture.clone());
-        Some(Pushed { reference: format!("{target}@{digest}"), pushed: false, architecture })
+        {
+            Ok(found) => found,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => {
+                return Err(Error::failed(format!("cannot ask {target} for tag {tag}: {e}")));
+            }
+        };
+        let Some(digest) = found.descriptor.digest else {
+            return Ok(None);
+        };
+        // An image index may list attestations as `unknown/unknown`: take a Linux image's.
+        let architecture = found
+            .platforms
+            .iter()
+            .filter(|p| p.os.as_deref() == Some("linux"))
+            .filter_map(|p| p.architecture.clone())
+            .find(|a| a != "unknown");
+        Ok(Some(Pushed { reference: format!("{target}@{digest}"), pushed: false, architecture }))
     }
 
     /// Pushes the image as `<registry>/<repo>:<commit>` and returns `<registry>/<repo>@<digest>`,
@@ -469,7 +485,7 @@ impl Engine {
         let tag = image.reference.rsplit_once(':').map_or("latest", |(_, t)| t).to_string();
         let tagged = format!("{target}:{tag}");
         let creds = registry.credentials.clone();
-        if let Some(found) = self.find_in_registry(registry, repo, &tag).await {
+        if let Some(found) = self.find_in_registry(registry, repo, &tag).await? {
             return Ok(found);
         }
         let options = bollard::query_parameters::TagImageOptions {
