@@ -208,7 +208,23 @@ pub struct ServiceChange {
     pub changed: bool,
 }
 
-/// Creates the service, or updates it when its task definition or desired count differ.
+/// The service's network: its subnets and security group, awsvpc with a public IP.
+fn network_configuration(spec: &ServiceSpec) -> Result<NetworkConfiguration> {
+    Ok(NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .set_subnets(Some(spec.subnets.clone()))
+                .security_groups(&spec.security_group)
+                // Public subnets, no NAT: the task needs a public IP to pull its image.
+                .assign_public_ip(AssignPublicIp::Enabled)
+                .build()
+                .map_err(|e| Error::failed(format!("network configuration: {e}")))?,
+        )
+        .build())
+}
+
+/// Creates the service, or updates it when its task definition, desired count or network
+/// (subnets, security group) differ.
 pub async fn ensure_service(
     ecs: &Client,
     spec: &ServiceSpec,
@@ -223,8 +239,18 @@ pub async fn ensure_service(
         .map_err(|e| failed("finding the ECS service", e))?;
     let existing = out.services().iter().find(|s| s.status() == Some("ACTIVE"));
     if let Some(service) = existing {
+        let awsvpc = service.network_configuration().and_then(|n| n.awsvpc_configuration());
+        let mut subnets: Vec<&str> =
+            awsvpc.map(|a| a.subnets().iter().map(String::as_str).collect()).unwrap_or_default();
+        subnets.sort_unstable();
+        let mut wanted: Vec<&str> = spec.subnets.iter().map(String::as_str).collect();
+        wanted.sort_unstable();
+        let same_network = subnets == wanted
+            && awsvpc.map(|a| a.security_groups())
+                == Some(std::slice::from_ref(&spec.security_group));
         let same = service.task_definition() == Some(spec.task_definition.as_str())
-            && service.desired_count() == spec.desired_count;
+            && service.desired_count() == spec.desired_count
+            && same_network;
         if same {
             let primary = service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
             let state = primary.and_then(|d| d.rollout_state()).map(|s| s.as_str());
@@ -260,6 +286,7 @@ pub async fn ensure_service(
             .service(&spec.name)
             .task_definition(&spec.task_definition)
             .desired_count(spec.desired_count)
+            .network_configuration(network_configuration(spec)?)
             .deployment_configuration(deployment_configuration())
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECS);
         let updated =
@@ -271,17 +298,7 @@ pub async fn ensure_service(
         });
     }
 
-    let network = NetworkConfiguration::builder()
-        .awsvpc_configuration(
-            AwsVpcConfiguration::builder()
-                .set_subnets(Some(spec.subnets.clone()))
-                .security_groups(&spec.security_group)
-                // Public subnets, no NAT: the task needs a public IP to pull its image.
-                .assign_public_ip(AssignPublicIp::Enabled)
-                .build()
-                .map_err(|e| Error::failed(format!("network configuration: {e}")))?,
-        )
-        .build();
+    let network = network_configuration(spec)?;
     let created = ecs
         .create_service()
         .cluster(&spec.cluster)
@@ -466,12 +483,11 @@ async fn diagnose(
             .limit(30)
             .send()
             .await
+            && !out.events().is_empty()
         {
-            if !out.events().is_empty() {
-                lines.push(format!("last log lines of task {id}:"));
-                for event in out.events() {
-                    lines.push(format!("  {}", event.message().unwrap_or("").trim_end()));
-                }
+            lines.push(format!("last log lines of task {id}:"));
+            for event in out.events() {
+                lines.push(format!("  {}", event.message().unwrap_or("").trim_end()));
             }
         }
     }
