@@ -99,7 +99,7 @@ if command -v docker >/dev/null 2>&1; then
   if [ -t 0 ] && [ -t 1 ]; then run+=(-t); fi
   if [ -d "$HOME/.aws" ]; then run+=(-v "$HOME/.aws:/root/.aws:ro"); fi
   while IFS='=' read -r name _; do
-    case "$name" in AWS_*) run+=(-e "$name") ;; esac
+    case "$name" in AWS_*|HTTP_PROXY|HTTPS_PROXY|NO_PROXY|http_proxy|https_proxy|no_proxy) run+=(-e "$name") ;; esac
   done < <(env)
   # A local repository (--repo PATH or file://PATH) is mounted at the same path, read-only.
   repo=${AWS_APP_REPO:-}

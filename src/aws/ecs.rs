@@ -721,6 +721,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_new_service_gets_the_circuit_breaker_and_grace_period() {
+        // moto drops these on create, so the request itself is checked here.
+        let none = mock!(Client::describe_services)
+            .then_output(|| DescribeServicesOutput::builder().build());
+        let create = mock!(Client::create_service)
+            .match_requests(|r| {
+                let breaker = r
+                    .deployment_configuration()
+                    .and_then(|d| d.deployment_circuit_breaker())
+                    .is_some_and(|b| b.enable() && b.rollback());
+                let vpc = r.network_configuration().and_then(|n| n.awsvpc_configuration());
+                breaker
+                    && r.health_check_grace_period_seconds() == Some(HEALTH_CHECK_GRACE_SECS)
+                    && r.launch_type() == Some(&LaunchType::Fargate)
+                    && vpc.and_then(|v| v.assign_public_ip()) == Some(&AssignPublicIp::Enabled)
+                    && vpc.is_some_and(|v| v.security_groups() == ["sg-1"])
+                    && r.load_balancers().first().and_then(|l| l.container_port()) == Some(8000)
+            })
+            .then_output(|| {
+                aws_sdk_ecs::operation::create_service::CreateServiceOutput::builder()
+                    .service(
+                        Service::builder()
+                            .deployments(deployment(
+                                "ecs-svc/1",
+                                "PRIMARY",
+                                DeploymentRolloutState::InProgress,
+                                "",
+                            ))
+                            .build(),
+                    )
+                    .build()
+            });
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&none, &create]);
+        let tags = Tags { prefix: "ann".into(), app: "app".into() };
+        let change = ensure_service(&ecs, &spec(), &tags).await.expect("the request matched");
+        assert_eq!(change.deployment_id.as_deref(), Some("ecs-svc/1"));
+        assert!(change.changed);
+    }
+
+    #[tokio::test]
     async fn an_in_progress_rollout_is_followed_until_it_completes() {
         let progress = mock!(Client::describe_services)
             .sequence()
