@@ -105,7 +105,11 @@ pub enum Command {
         since: String,
     },
     /// Return the service to the previous task definition revision.
-    Rollback,
+    Rollback {
+        /// Go back to the newest revision that runs this commit (a SHA or its prefix).
+        #[arg(long, value_name = "COMMIT")]
+        to: Option<String>,
+    },
     /// Delete every resource of the prefix.
     Destroy {
         /// Do not ask for confirmation.

@@ -77,7 +77,7 @@ pub enum Action {
     Watch { interval: String },
     Status,
     Logs { follow: bool, since: String },
-    Rollback,
+    Rollback { to: Option<String> },
     Destroy { yes: bool, local: bool },
 }
 
@@ -249,7 +249,7 @@ impl Config {
             Command::Watch { interval } => Action::Watch { interval },
             Command::Status => Action::Status,
             Command::Logs { follow, since } => Action::Logs { follow, since },
-            Command::Rollback => Action::Rollback,
+            Command::Rollback { to } => Action::Rollback { to },
             Command::Destroy { yes, local } => Action::Destroy { yes, local },
         };
         if let Some(region) = &g.region

@@ -16,7 +16,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, logs, network};
+use std::sync::Mutex;
+
+use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, lock, logs, network};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::image::{APP_PORT, Engine};
@@ -73,14 +75,19 @@ struct Release {
     architecture: String,
     page: Option<String>,
     pushed: bool,
+    /// Unix time of the commit, when it was fetched now.
+    commit_time: Option<i64>,
 }
 
 /// `deploy`. SIGINT/SIGTERM stop it after removing a smoke-test container it started; AWS
 /// resources it made stay (they are found again, and `destroy` removes them).
 pub async fn deploy(config: &Config) -> Result<()> {
     let engine = Engine::connect().await?;
-    tokio::select! {
-        done = deploy_with(config, &engine) => done,
+    let aws = Aws::connect(config.region.as_deref()).await?;
+    // The prefix's deploy lock, held while this run changes things (released on every exit).
+    let held: Mutex<Option<lock::Lock>> = Mutex::new(None);
+    let result = tokio::select! {
+        done = deploy_with(config, &engine, &aws, &held) => done,
         signal = crate::signals::stop_requested() => {
             let removed = engine.remove_role((config.names.label, &config.prefix), "smoke").await;
             Err(Error::interrupted(format!(
@@ -88,17 +95,30 @@ pub async fn deploy(config: &Config) -> Result<()> {
                  to finish (what exists is found again)"
             )))
         }
+    };
+    let lock = held.lock().ok().and_then(|mut l| l.take());
+    if let Some(lock) = lock {
+        lock.release(&aws.ecr).await;
     }
+    result
 }
 
-async fn deploy_with(config: &Config, engine: &Engine) -> Result<()> {
+async fn deploy_with(
+    config: &Config,
+    engine: &Engine,
+    aws: &Aws,
+    held: &Mutex<Option<lock::Lock>>,
+) -> Result<()> {
     let started = Instant::now();
-    let aws = Aws::connect(config.region.as_deref()).await?;
     let names = &config.names;
 
     say(format!("resolving {} of {}", config.source.branch, config.source.url));
     let head = source::resolve_head(&config.source).await?;
     ecr::ensure_repository(&aws.ecr, &names.image_repo, &tags(config)).await?;
+    let taken = lock::acquire(&aws.ecr, &names.image_repo, &config.prefix).await?;
+    if let Ok(mut slot) = held.lock() {
+        *slot = Some(taken);
+    }
     let registry = ecr::registry(&aws.ecr).await?;
     let existing = engine.find_in_registry(&registry, &names.image_repo, &head).await?;
 
@@ -118,6 +138,7 @@ async fn deploy_with(config: &Config, engine: &Engine) -> Result<()> {
                 architecture,
                 page: None,
                 pushed: false,
+                commit_time: None,
             });
         }
         let built = build_verified(config, engine).await?;
@@ -130,11 +151,12 @@ async fn deploy_with(config: &Config, engine: &Engine) -> Result<()> {
             architecture: built.image.architecture.clone(),
             page: Some(built.body),
             pushed: pushed.pushed,
+            commit_time: Some(built.checkout.commit_time),
         })
     };
     // The long AWS work runs beside the build; both finish before either error is reported, so
     // nothing is left half-made by a failing neighbour.
-    let (infra, release) = tokio::join!(ensure_infrastructure(&aws, config), release);
+    let (infra, release) = tokio::join!(ensure_infrastructure(aws, config), release);
     let release = release?;
     let infra = infra?;
 
@@ -149,6 +171,8 @@ async fn deploy_with(config: &Config, engine: &Engine) -> Result<()> {
         region: aws.region.clone(),
         port: APP_PORT,
         page: release.page.as_deref().map(fingerprint),
+        commit: release.commit.clone(),
+        commit_time: release.commit_time.map(crate::rfc3339),
     };
     let tag_set = tags(config);
     let ecs::TaskDefinition { arn: task_definition, registered, page } =

@@ -8,13 +8,14 @@ pub mod deploy;
 pub mod error;
 pub mod http;
 pub mod image;
+pub mod lifecycle;
 pub mod local;
 pub mod signals;
 pub mod source;
 
 use crate::cli::Cli;
 use crate::config::{Action, Config};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Runs one command line. Progress goes to stderr; the result (URL or JSON) to stdout.
 pub async fn run(cli: Cli) -> Result<()> {
@@ -22,31 +23,38 @@ pub async fn run(cli: Cli) -> Result<()> {
     match action {
         Action::Deploy => deploy::deploy(&config).await,
         Action::Build { run, port } => local::build(&config, run.then_some(port)).await,
+        Action::Redeploy { force } => lifecycle::redeploy::redeploy(&config, force).await,
+        Action::Watch { interval } => lifecycle::watch::watch(&config, &interval).await,
+        Action::Status => lifecycle::status::status(&config).await,
+        Action::Logs { follow, since } => lifecycle::logs::logs(&config, follow, &since).await,
+        Action::Rollback { to } => lifecycle::rollback::rollback(&config, to.as_deref()).await,
         Action::Destroy { local: true, .. } => local::destroy(&config).await,
-        other => Err(Error::input(format!(
-            "`{}` is not yet available in this version: only `build` (./aws-app.sh --local) and \
-             `destroy --local` work so far",
-            action_name(&other)
-        ))),
-    }
-}
-
-fn action_name(action: &Action) -> &'static str {
-    match action {
-        Action::Deploy => "deploy",
-        Action::Build { .. } => "build",
-        Action::Redeploy { .. } => "redeploy",
-        Action::Watch { .. } => "watch",
-        Action::Status => "status",
-        Action::Logs { .. } => "logs",
-        Action::Rollback => "rollback",
-        Action::Destroy { .. } => "destroy",
+        Action::Destroy { yes, local: false } => lifecycle::destroy::destroy(&config, yes).await,
     }
 }
 
 /// One progress line on stderr.
 pub fn say(message: impl std::fmt::Display) {
     eprintln!("aws-app: {message}");
+}
+
+/// The Unix time of an RFC 3339 UTC time as `rfc3339` writes it (`2021-11-15T20:31:05Z`).
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (t.next()??, t.next()??, t.next()??);
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
 /// RFC 3339 UTC time of a Unix timestamp (`2021-11-15T20:31:05Z`).
@@ -78,5 +86,9 @@ mod tests {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(1_637_008_265), "2021-11-15T20:31:05Z");
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        for t in [0, 951_782_400, 1_637_008_265, 4_102_444_799] {
+            assert_eq!(super::parse_rfc3339(&super::rfc3339(t)), Some(t));
+        }
+        assert_eq!(super::parse_rfc3339("yesterday"), None);
     }
 }

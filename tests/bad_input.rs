@@ -57,9 +57,13 @@ fn docker_not_reachable() {
 }
 
 #[test]
-fn aws_commands_say_they_are_not_there_yet() {
-    let run = aws_app(&["status", "--prefix", "ann"], &[]);
-    assert_input_error(&run, "`status` is not yet available");
+fn aws_commands_without_aws_settings_say_what_to_set() {
+    for command in ["deploy", "status", "redeploy", "rollback", "logs"] {
+        let run = aws_app(&[command, "--prefix", "ann"], &[]);
+        assert_input_error(&run, "no AWS region: pass --region, set AWS_REGION");
+    }
+    let run = aws_app(&["destroy", "--prefix", "ann"], &[("AWS_REGION", "us-east-1")]);
+    assert_input_error(&run, "no AWS credentials found");
 }
 
 #[test]
@@ -95,10 +99,10 @@ fn aws_app_sh_maps_short_forms_onto_subcommands() {
     let run = script(&["build", "--local", "--port", "0", "--prefix", "ann"], &[]);
     assert_input_error(&run, "--port must be between 1 and 65535");
     // A subcommand, first or after options (and their values): passed through as is.
-    let run = script(&["status", "--json", "--prefix", "ann"], &[]);
-    assert_input_error(&run, "`status` is not yet available");
-    let run = script(&["--prefix", "ann", "--branch", "main", "status"], &[]);
-    assert_input_error(&run, "`status` is not yet available");
+    let run = script(&["logs", "--json", "--prefix", "ann", "--since", "soon"], &[]);
+    assert_input_error(&run, "invalid --since 'soon'");
+    let run = script(&["--prefix", "ann", "--branch", "main", "logs", "--since", "soon"], &[]);
+    assert_input_error(&run, "invalid --since 'soon'");
     let run = script(&["--prefix=Bad!", "destroy", "--local"], &[]);
     assert_input_error(&run, "invalid prefix 'bad!'");
 }

@@ -541,3 +541,58 @@ fn without_a_default_vpc_deploy_makes_a_public_vpc_of_its_own() {
     assert_eq!(again.json()["changed"], false);
     assert!(!again.stderr.contains("no default VPC: creating"), "{again:?}");
 }
+
+#[test]
+fn two_deploys_of_one_prefix_at_once_take_turns() {
+    let env = aws_env();
+    let moto = env.clients();
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("twice");
+    let p = prefix.as_str().to_string();
+    let url = fixture.url();
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", &p])))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    for run in &runs {
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    assert!(
+        runs.iter().any(|r| r.stderr.contains("another deploy of prefix")),
+        "one waited for the other: {runs:?}"
+    );
+    assert_eq!(runs[0].json()["url"], runs[1].json()["url"], "one outcome");
+    assert_eq!(load_balancers(&moto, &format!("{p}-aws-app")).len(), 1);
+    assert_eq!(task_definition_arns(&moto, &format!("{p}-aws-app")).len(), 1);
+    moto.run(async {
+        let tgs = moto.elb.describe_target_groups().send().await.expect("tgs");
+        assert_eq!(
+            tgs.target_groups()
+                .iter()
+                .filter(|t| t.target_group_name() == Some(&format!("{p}-aws-app-tg")))
+                .count(),
+            1
+        );
+        let services = moto
+            .ecs
+            .list_services()
+            .cluster(format!("{p}-aws-app"))
+            .send()
+            .await
+            .expect("services");
+        assert_eq!(services.service_arns().len(), 1);
+        // The lock is gone once both finished.
+        let repo = moto
+            .ecr
+            .describe_repositories()
+            .repository_names(format!("{p}-aws-app"))
+            .send()
+            .await
+            .expect("repo");
+        let arn = repo.repositories()[0].repository_arn().expect("arn");
+        let tags = moto.ecr.list_tags_for_resource().resource_arn(arn).send().await.expect("tags");
+        assert!(tags.tags().iter().all(|t| t.key() != "aws-app:lock"), "{tags:?}");
+    });
+}

@@ -8,5 +8,6 @@ mod support;
 
 mod bad_input;
 mod deploy;
+mod lifecycle;
 mod local_build;
 mod source;

@@ -43,10 +43,18 @@ pub struct TaskSpec {
     /// so a later run that builds nothing can still check the URL serves this build. None: the
     /// image was not built by this run (keep what the current revision says).
     pub page: Option<String>,
+    /// The commit the image was built from, and its time (RFC 3339) when this run knows it:
+    /// `status` and `redeploy` read them back from the running revision.
+    pub commit: String,
+    pub commit_time: Option<String>,
 }
 
 /// The container label holding the smoke-tested page's fingerprint.
 pub const PAGE_LABEL: &str = "dev.aws-app.page";
+/// The container label holding the commit the image was built from.
+pub const COMMIT_LABEL: &str = "dev.aws-app.commit";
+/// The container label holding the commit's time.
+pub const COMMIT_TIME_LABEL: &str = "dev.aws-app.commit-time";
 
 /// What `ensure_task_definition` settled on.
 #[derive(Debug, Clone)]
@@ -145,7 +153,13 @@ pub async fn ensure_task_definition(
         ])))
         .build()
         .map_err(|e| Error::failed(format!("log configuration: {e}")))?;
-    let labels = spec.page.iter().map(|p| (PAGE_LABEL.to_string(), p.clone())).collect();
+    let mut labels = HashMap::from([(COMMIT_LABEL.to_string(), spec.commit.clone())]);
+    if let Some(page) = &spec.page {
+        labels.insert(PAGE_LABEL.to_string(), page.clone());
+    }
+    if let Some(time) = &spec.commit_time {
+        labels.insert(COMMIT_TIME_LABEL.to_string(), time.clone());
+    }
     let container = ContainerDefinition::builder()
         .name(CONTAINER)
         .image(&spec.image)
@@ -714,6 +728,8 @@ mod tests {
             region: "us-east-1".into(),
             port: 8000,
             page: Some("0123456789abcdef".into()),
+            commit: "0".repeat(40),
+            commit_time: None,
         };
         let tags = Tags { prefix: "ann".into(), app: "app".into() };
         let td = ensure_task_definition(&ecs, &spec, &tags).await.expect("retried");

@@ -8,6 +8,7 @@ pub mod alb;
 pub mod ecr;
 pub mod ecs;
 pub mod iam;
+pub mod lock;
 pub mod logs;
 pub mod network;
 
@@ -119,9 +120,11 @@ pub fn writes() -> usize {
     WRITES.load(Ordering::Relaxed)
 }
 
-/// Whether an operation name is one that changes state (every read is Describe/Get/List).
+/// Whether an operation name is one that changes state (every read is Describe/Get/List). The
+/// deploy lock's own tagging (`lock`) changes nothing of the deployment and does not count.
 fn is_write(operation: &str) -> bool {
-    !["Describe", "Get", "List", "Filter"].iter().any(|read| operation.starts_with(read))
+    let read = ["Describe", "Get", "List", "Filter"].iter().any(|r| operation.starts_with(r));
+    !read && operation != "TagResource" && operation != "UntagResource"
 }
 
 #[derive(Debug)]

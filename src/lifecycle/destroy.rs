@@ -1,0 +1,357 @@
+//! `destroy`: delete every AWS resource of the prefix, in dependency order, each found by its
+//! name or tags first, so a second run has nothing to do and an interrupted run is finished by
+//! the next. Security groups and the VPC wait (with a deadline) while the load balancer's and
+//! the tasks' network interfaces drain.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::Filter;
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+
+use crate::aws::{Aws, TAG_PREFIX, failed};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::say;
+
+/// How long dependent deletions (security groups, VPC, cluster) may wait for what holds them.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
+    let aws = Aws::connect(config.region.as_deref()).await?;
+    if !yes {
+        confirm(config, &aws.region)?;
+    }
+    let names = &config.names;
+    let mut deleted: Vec<String> = Vec::new();
+    let mut done = |what: String| {
+        say(format!("deleted {what}"));
+        deleted.push(what);
+    };
+
+    // 1. The service (scaled to zero, then deleted) and its task definitions.
+    let services =
+        aws.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await;
+    let active = match services {
+        Ok(out) => out.services().iter().any(|s| s.status() == Some("ACTIVE")),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => false,
+        Err(e) => return Err(failed("finding the ECS service", e)),
+    };
+    if active {
+        aws.ecs
+            .update_service()
+            .cluster(&names.cluster)
+            .service(&names.service)
+            .desired_count(0)
+            .send()
+            .await
+            .map_err(|e| failed("scaling the service to zero", e))?;
+        aws.ecs
+            .delete_service()
+            .cluster(&names.cluster)
+            .service(&names.service)
+            .force(true)
+            .send()
+            .await
+            .map_err(|e| failed("deleting the ECS service", e))?;
+        done(format!("service {}", names.service));
+    }
+    let mut token = None;
+    let mut revisions = Vec::new();
+    loop {
+        let page = aws
+            .ecs
+            .list_task_definitions()
+            .family_prefix(&names.task_family)
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| failed("listing task definitions", e))?;
+        revisions.extend(page.task_definition_arns().iter().cloned());
+        match page.next_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    // The family prefix matches longer families too: keep exactly ours.
+    revisions.retain(|arn| {
+        arn.rsplit('/').next().and_then(|f| f.rsplit_once(':')).map(|(f, _)| f)
+            == Some(names.task_family.as_str())
+    });
+    for arn in &revisions {
+        aws.ecs
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| failed("deregistering a task definition", e))?;
+    }
+    if !revisions.is_empty() {
+        done(format!("{} task definition revision(s)", revisions.len()));
+    }
+
+    // 2. Load balancer (listeners first), then the target group.
+    let found = aws.elb.describe_load_balancers().names(&names.load_balancer).send().await;
+    let lb = match found {
+        Ok(out) => {
+            out.load_balancers().first().and_then(|l| l.load_balancer_arn()).map(str::to_string)
+        }
+        Err(e)
+            if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+        {
+            None
+        }
+        Err(e) => return Err(failed("finding the load balancer", e)),
+    };
+    if let Some(arn) = lb {
+        let listeners = aws
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| failed("listing the listeners", e))?;
+        for listener in listeners.listeners() {
+            aws.elb
+                .delete_listener()
+                .set_listener_arn(listener.listener_arn().map(str::to_string))
+                .send()
+                .await
+                .map_err(|e| failed("deleting a listener", e))?;
+        }
+        aws.elb
+            .delete_load_balancer()
+            .load_balancer_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| failed("deleting the load balancer", e))?;
+        done(format!("load balancer {}", names.load_balancer));
+    }
+    let found = aws.elb.describe_target_groups().names(&names.target_group).send().await;
+    let tg = match found {
+        Ok(out) => {
+            out.target_groups().first().and_then(|t| t.target_group_arn()).map(str::to_string)
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_target_group_not_found_exception()) => {
+            None
+        }
+        Err(e) => return Err(failed("finding the target group", e)),
+    };
+    if let Some(arn) = tg {
+        until_released("deleting the target group", "ResourceInUse", || {
+            aws.elb.delete_target_group().target_group_arn(&arn).send()
+        })
+        .await?;
+        done(format!("target group {}", names.target_group));
+    }
+
+    // 3. Security groups (the tasks' refers to the ALB's: it goes first), when their network
+    // interfaces are gone.
+    for group_name in [&names.task_security_group, &names.alb_security_group] {
+        let groups = aws
+            .ec2
+            .describe_security_groups()
+            .filters(Filter::builder().name("group-name").values(group_name).build())
+            .filters(
+                Filter::builder().name(format!("tag:{TAG_PREFIX}")).values(&config.prefix).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| failed("finding the security groups", e))?;
+        for id in groups.security_groups().iter().filter_map(|g| g.group_id()) {
+            until_released(
+                &format!("deleting security group {group_name}"),
+                "DependencyViolation",
+                || aws.ec2.delete_security_group().group_id(id).send(),
+            )
+            .await?;
+            done(format!("security group {group_name}"));
+        }
+    }
+
+    // 4. Logs, role, image repository, cluster.
+    match aws.logs.delete_log_group().log_group_name(&names.log_group).send().await {
+        Ok(_) => done(format!("log group {}", names.log_group)),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(failed("deleting the log group", e)),
+    }
+    match aws.iam.list_attached_role_policies().role_name(&names.execution_role).send().await {
+        Ok(out) => {
+            for policy in out.attached_policies() {
+                aws.iam
+                    .detach_role_policy()
+                    .role_name(&names.execution_role)
+                    .set_policy_arn(policy.policy_arn().map(str::to_string))
+                    .send()
+                    .await
+                    .map_err(|e| failed("detaching the role's policy", e))?;
+            }
+            aws.iam
+                .delete_role()
+                .role_name(&names.execution_role)
+                .send()
+                .await
+                .map_err(|e| failed("deleting the task execution role", e))?;
+            done(format!("IAM role {}", names.execution_role));
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
+        Err(e) => return Err(failed("finding the task execution role", e)),
+    }
+    match aws.ecr.delete_repository().repository_name(&names.image_repo).force(true).send().await {
+        Ok(_) => done(format!("ECR repository {} with its images", names.image_repo)),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {}
+        Err(e) => return Err(failed("deleting the ECR repository", e)),
+    }
+    let clusters = aws
+        .ecs
+        .describe_clusters()
+        .clusters(&names.cluster)
+        .send()
+        .await
+        .map_err(|e| failed("finding the ECS cluster", e))?;
+    if clusters.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
+        // A service being deleted keeps the cluster busy for a while.
+        until_released("deleting the ECS cluster", "ClusterContainsServicesException", || {
+            aws.ecs.delete_cluster().cluster(&names.cluster).send()
+        })
+        .await?;
+        done(format!("ECS cluster {}", names.cluster));
+    }
+
+    // 5. A VPC only if aws-app made it (tagged with the prefix): subnets, gateway, routes.
+    let vpcs = aws
+        .ec2
+        .describe_vpcs()
+        .filters(Filter::builder().name(format!("tag:{TAG_PREFIX}")).values(&config.prefix).build())
+        .send()
+        .await
+        .map_err(|e| failed("finding aws-app's VPC", e))?;
+    for vpc in vpcs.vpcs().iter().filter_map(|v| v.vpc_id()) {
+        delete_own_vpc(&aws, vpc).await?;
+        done(format!("VPC {vpc} with its subnets, route table and internet gateway"));
+    }
+
+    if deleted.is_empty() {
+        say(format!("nothing to delete for prefix {} in {}", config.prefix, aws.region));
+    } else {
+        say(format!("destroyed {} resource group(s) of prefix {}", deleted.len(), config.prefix));
+    }
+    if config.json {
+        println!("{}", serde_json::json!({ "deleted": deleted }));
+    }
+    Ok(())
+}
+
+async fn delete_own_vpc(aws: &Aws, vpc: &str) -> Result<()> {
+    let in_vpc = || Filter::builder().name("vpc-id").values(vpc).build();
+    let subnets = aws
+        .ec2
+        .describe_subnets()
+        .filters(in_vpc())
+        .send()
+        .await
+        .map_err(|e| failed("listing the VPC's subnets", e))?;
+    for id in subnets.subnets().iter().filter_map(|s| s.subnet_id()) {
+        until_released("deleting a subnet", "DependencyViolation", || {
+            aws.ec2.delete_subnet().subnet_id(id).send()
+        })
+        .await?;
+    }
+    let gateways = aws
+        .ec2
+        .describe_internet_gateways()
+        .filters(Filter::builder().name("attachment.vpc-id").values(vpc).build())
+        .send()
+        .await
+        .map_err(|e| failed("finding the VPC's internet gateway", e))?;
+    for id in gateways.internet_gateways().iter().filter_map(|g| g.internet_gateway_id()) {
+        aws.ec2
+            .detach_internet_gateway()
+            .internet_gateway_id(id)
+            .vpc_id(vpc)
+            .send()
+            .await
+            .map_err(|e| failed("detaching the internet gateway", e))?;
+        aws.ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(id)
+            .send()
+            .await
+            .map_err(|e| failed("deleting the internet gateway", e))?;
+    }
+    let tables = aws
+        .ec2
+        .describe_route_tables()
+        .filters(in_vpc())
+        .send()
+        .await
+        .map_err(|e| failed("listing the VPC's route tables", e))?;
+    for table in tables.route_tables() {
+        // The main route table goes with the VPC.
+        if table.associations().iter().any(|a| a.main() == Some(true)) {
+            continue;
+        }
+        if let Some(id) = table.route_table_id() {
+            aws.ec2
+                .delete_route_table()
+                .route_table_id(id)
+                .send()
+                .await
+                .map_err(|e| failed("deleting the route table", e))?;
+        }
+    }
+    until_released("deleting the VPC", "DependencyViolation", || {
+        aws.ec2.delete_vpc().vpc_id(vpc).send()
+    })
+    .await?;
+    Ok(())
+}
+
+/// Sends a delete until what holds the resource lets go (`busy` is the error code meaning
+/// that), for up to `DRAIN_DEADLINE`, reporting the wait once a minute.
+async fn until_released<T, E, Fut>(step: &str, busy: &str, call: impl Fn() -> Fut) -> Result<()>
+where
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let started = Instant::now();
+    let mut reported = Duration::ZERO;
+    loop {
+        match call().await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code() == Some(busy) && started.elapsed() < DRAIN_DEADLINE => {
+                if started.elapsed() >= reported {
+                    say(format!("{step}: still in use ({busy}); waiting for it to drain"));
+                    reported += Duration::from_secs(60);
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(e) => return Err(failed(step, e)),
+        }
+    }
+}
+
+/// Asks on a terminal; refuses without one (a script must say --yes).
+fn confirm(config: &Config, region: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::input(
+            "destroy deletes every AWS resource of the prefix: pass --yes (no terminal to ask on)",
+        ));
+    }
+    eprint!(
+        "Delete every AWS resource of prefix '{}' in {region} (service, load balancer, images, \
+         logs, ...)? Type the prefix to confirm: ",
+        config.prefix
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::input(format!("no answer: {e}")))?;
+    if answer.trim() != config.prefix {
+        return Err(Error::input("not confirmed: nothing was deleted"));
+    }
+    Ok(())
+}

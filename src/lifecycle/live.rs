@@ -1,0 +1,90 @@
+//! What runs now for a prefix, read from AWS: the service, its task definition and the labels
+//! aws-app put on it (commit, commit time, page fingerprint), and the load balancer's URL.
+
+use aws_sdk_ecs::types::{Service, TaskDefinition};
+
+use crate::aws::ecs::{COMMIT_LABEL, COMMIT_TIME_LABEL, PAGE_LABEL};
+use crate::aws::{Aws, failed};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+pub struct Live {
+    pub service: Service,
+    pub task_definition: TaskDefinition,
+    pub url: Option<String>,
+    pub commit: Option<String>,
+    pub commit_time: Option<String>,
+    pub page: Option<String>,
+}
+
+impl Live {
+    pub fn revision(&self) -> i32 {
+        self.task_definition.revision()
+    }
+}
+
+/// The prefix's live service, or None when there is none (never deployed, or destroyed).
+pub async fn find(aws: &Aws, config: &Config) -> Result<Option<Live>> {
+    let names = &config.names;
+    let services =
+        aws.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await;
+    let service = match services {
+        Ok(out) => {
+            out.services.unwrap_or_default().into_iter().find(|s| s.status() == Some("ACTIVE"))
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => None,
+        Err(e) => return Err(failed("finding the ECS service", e)),
+    };
+    let Some(service) = service else {
+        return Ok(None);
+    };
+    let arn = service
+        .task_definition()
+        .ok_or_else(|| Error::failed("the service names no task definition"))?
+        .to_string();
+    let task_definition = describe_task_definition(aws, &arn).await?;
+    let labels = task_definition
+        .container_definitions()
+        .first()
+        .and_then(|c| c.docker_labels())
+        .cloned()
+        .unwrap_or_default();
+    let url = match aws.elb.describe_load_balancers().names(&names.load_balancer).send().await {
+        Ok(out) => {
+            out.load_balancers().first().and_then(|l| l.dns_name()).map(|d| format!("http://{d}/"))
+        }
+        Err(e)
+            if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+        {
+            None
+        }
+        Err(e) => return Err(failed("finding the load balancer", e)),
+    };
+    Ok(Some(Live {
+        service,
+        task_definition,
+        url,
+        commit: labels.get(COMMIT_LABEL).cloned(),
+        commit_time: labels.get(COMMIT_TIME_LABEL).cloned(),
+        page: labels.get(PAGE_LABEL).cloned(),
+    }))
+}
+
+pub async fn describe_task_definition(aws: &Aws, arn: &str) -> Result<TaskDefinition> {
+    aws.ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(|e| failed("reading the task definition", e))?
+        .task_definition
+        .ok_or_else(|| Error::failed(format!("task definition {arn} is empty")))
+}
+
+/// The error for a command that needs a deployment where there is none.
+pub fn not_deployed(config: &Config, region: &str) -> Error {
+    Error::failed(format!(
+        "nothing is deployed for prefix {} in {region}: run ./aws-app.sh to deploy",
+        config.prefix
+    ))
+}

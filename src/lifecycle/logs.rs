@@ -1,0 +1,121 @@
+//! `logs`: the app's log lines from CloudWatch, oldest first and newest last, each with the
+//! task it came from; `--follow` keeps polling until Ctrl-C.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::aws::{Aws, failed};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// `30s`, `10m`, `2h`, `1d` -> seconds.
+pub fn parse_duration(text: &str, option: &str) -> Result<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match number.parse::<u64>() {
+        Ok(n) if scale > 0 && n > 0 => Ok(n * scale),
+        _ => Err(Error::input(format!(
+            "invalid {option} '{text}': use a number with s, m, h or d, e.g. 30s, 10m, 2h"
+        ))),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+pub async fn logs(config: &Config, follow: bool, since: &str) -> Result<()> {
+    let since = parse_duration(since, "--since")?;
+    let aws = Aws::connect(config.region.as_deref()).await?;
+    let group = &config.names.log_group;
+    let mut start = now_ms() - i64::try_from(since * 1000).unwrap_or(0);
+    // Events at the last timestamp seen, so a poll starting there prints none twice.
+    let mut seen_at_start: HashSet<String> = HashSet::new();
+    let mut printed_any = false;
+    loop {
+        let mut events = Vec::new();
+        let mut token = None;
+        loop {
+            let out = aws
+                .logs
+                .filter_log_events()
+                .log_group_name(group)
+                .start_time(start)
+                .set_next_token(token.take())
+                .send()
+                .await;
+            let out = match out {
+                Ok(out) => out,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                {
+                    return Err(Error::failed(format!(
+                        "no log group {group} in {}: nothing deployed for prefix {} (run ./aws-app.sh)",
+                        aws.region, config.prefix
+                    )));
+                }
+                Err(e) => return Err(failed("reading the app's logs", e)),
+            };
+            events.extend(out.events().iter().cloned());
+            match out.next_token {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        events.sort_by_key(|e| e.timestamp().unwrap_or_default());
+        for event in &events {
+            let id = event.event_id().unwrap_or_default().to_string();
+            let at = event.timestamp().unwrap_or_default();
+            if at == start && seen_at_start.contains(&id) {
+                continue;
+            }
+            if at > start {
+                start = at;
+                seen_at_start.clear();
+            }
+            seen_at_start.insert(id);
+            // Streams are `app/app/<task id>`.
+            let task = event.log_stream_name().and_then(|s| s.rsplit('/').next()).unwrap_or("?");
+            let task: String = task.chars().take(12).collect();
+            println!("{task} {}", event.message().unwrap_or("").trim_end());
+            printed_any = true;
+        }
+        if !follow {
+            if !printed_any {
+                crate::say(format!(
+                    "no log lines in {group} since {}",
+                    crate::rfc3339(start / 1000)
+                ));
+            }
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = crate::signals::stop_requested() => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("10m", "--since").expect("10m"), 600);
+        assert_eq!(super::parse_duration("2h", "--since").expect("2h"), 7200);
+        assert_eq!(super::parse_duration("30s", "--since").expect("30s"), 30);
+        assert!(super::parse_duration("10", "--since").is_err());
+        assert!(super::parse_duration("0m", "--since").is_err());
+        assert!(super::parse_duration("m", "--since").is_err());
+    }
+}

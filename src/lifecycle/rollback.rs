@@ -1,0 +1,153 @@
+//! `rollback`: move the service back to the previous task definition revision (or to the newest
+//! revision that runs `--to <commit>`), follow that rollout, verify the URL serves that
+//! revision's page. Revisions are never deregistered by deploys, and the ECR lifecycle policy
+//! keeps the last 10 images, so the last revisions can always run again.
+
+use std::time::Duration;
+
+use crate::aws::ecs::{self, COMMIT_LABEL, PAGE_LABEL, ServiceSpec};
+use crate::aws::{Aws, failed};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::lifecycle::live;
+use crate::{deploy, say};
+
+pub async fn rollback(config: &Config, to: Option<&str>) -> Result<()> {
+    let aws = Aws::connect(config.region.as_deref()).await?;
+    let Some(live) = live::find(&aws, config).await? else {
+        return Err(live::not_deployed(config, &aws.region));
+    };
+    let names = &config.names;
+    let current = live.revision();
+    let arns = revisions(&aws, &names.task_family).await?;
+    let mut target = None;
+    for arn in &arns {
+        let revision = revision_of(arn);
+        match to {
+            None if revision < current => {
+                target = Some(live::describe_task_definition(&aws, arn).await?);
+                break;
+            }
+            Some(commit) => {
+                let td = live::describe_task_definition(&aws, arn).await?;
+                let runs = td
+                    .container_definitions()
+                    .first()
+                    .and_then(|c| c.docker_labels())
+                    .and_then(|l| l.get(COMMIT_LABEL))
+                    .is_some_and(|c| c.starts_with(commit));
+                if runs {
+                    target = Some(td);
+                    break;
+                }
+            }
+            None => {}
+        }
+    }
+    let Some(target) = target else {
+        return Err(match to {
+            Some(commit) => Error::input(format!(
+                "no revision of {} runs commit {commit}: see `aws-app status` for what runs",
+                names.task_family
+            )),
+            None => Error::failed(format!("no revision before {current} to roll back to")),
+        });
+    };
+    let arn = target.task_definition_arn().unwrap_or_default().to_string();
+    let label = |key: &str| {
+        target
+            .container_definitions()
+            .first()
+            .and_then(|c| c.docker_labels())
+            .and_then(|l| l.get(key))
+            .cloned()
+    };
+    let (commit, page) = (label(COMMIT_LABEL), label(PAGE_LABEL));
+    if target.revision() == current {
+        say(format!("revision {current} already runs"));
+    } else {
+        say(format!(
+            "rolling back from revision {current} to {} (commit {})",
+            target.revision(),
+            commit.as_deref().unwrap_or("unknown")
+        ));
+        let updated = aws
+            .ecs
+            .update_service()
+            .cluster(&names.cluster)
+            .service(&names.service)
+            .task_definition(&arn)
+            .send()
+            .await
+            .map_err(|e| failed("moving the service to the earlier revision", e))?;
+        let deployment = updated
+            .service()
+            .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")))
+            .and_then(|d| d.id())
+            .map(str::to_string)
+            .ok_or_else(|| Error::failed("ECS reported no deployment for the rollback"))?;
+        let spec = ServiceSpec {
+            cluster: names.cluster.clone(),
+            name: names.service.clone(),
+            task_definition: arn.clone(),
+            desired_count: live.service.desired_count(),
+            subnets: Vec::new(),
+            security_group: String::new(),
+            target_group_arn: String::new(),
+            port: crate::image::APP_PORT,
+        };
+        ecs::wait_rollout(
+            &aws.ecs,
+            &aws.logs,
+            &spec,
+            &names.log_group,
+            &deployment,
+            Duration::from_secs(20 * 60),
+        )
+        .await?;
+    }
+    let url = live.url.clone().ok_or_else(|| Error::failed("the service has no load balancer"))?;
+    deploy::verify(&url, page.as_deref(), config.expect.as_deref()).await?;
+    say(format!("{url} serves revision {}", target.revision()));
+    if config.json {
+        println!(
+            "{}",
+            serde_json::json!({"url": url, "commit": commit, "task_definition": arn, "changed": target.revision() != current})
+        );
+    } else {
+        println!("{url}");
+    }
+    Ok(())
+}
+
+/// The family's ACTIVE revisions, newest first.
+async fn revisions(aws: &Aws, family: &str) -> Result<Vec<String>> {
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let page = aws
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .sort(aws_sdk_ecs::types::SortOrder::Desc)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| failed("listing task definition revisions", e))?;
+        arns.extend(page.task_definition_arns().iter().cloned());
+        match page.next_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    arns.retain(|arn| {
+        arn.rsplit('/').next().and_then(|f| f.rsplit_once(':')).map(|(f, _)| f) == Some(family)
+    });
+    arns.sort_by_key(|arn| std::cmp::Reverse(revision_of(arn)));
+    Ok(arns)
+}
+
+fn revision_of(arn: &str) -> i32 {
+    arn.rsplit(':').next().and_then(|r| r.parse().ok()).unwrap_or(0)
+}

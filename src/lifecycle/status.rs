@@ -1,0 +1,122 @@
+//! `status`: what runs for the prefix, in a few lines (or one JSON object): commit and its age,
+//! image, revision, task counts, rollout, target health, URL, the service's last events.
+
+use crate::aws::{Aws, failed};
+use crate::config::Config;
+use crate::error::Result;
+use crate::lifecycle::live::{self, Live};
+
+pub async fn status(config: &Config) -> Result<()> {
+    let aws = Aws::connect(config.region.as_deref()).await?;
+    let Some(live) = live::find(&aws, config).await? else {
+        return Err(live::not_deployed(config, &aws.region));
+    };
+    let targets = target_health(&aws, &live).await?;
+    let primary = live.service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+    let rollout = primary.and_then(|d| d.rollout_state()).map(|s| s.as_str().to_string());
+    let age = live.commit_time.as_deref().and_then(crate::parse_rfc3339).map(|t| now() - t);
+    // ECS lists events newest first; the last five, oldest first.
+    let events: Vec<(String, String)> = live
+        .service
+        .events()
+        .iter()
+        .take(5)
+        .rev()
+        .map(|e| {
+            let at = e.created_at().map(|d| crate::rfc3339(d.secs())).unwrap_or_default();
+            (at, e.message().unwrap_or("").to_string())
+        })
+        .collect();
+    let image = live.task_definition.container_definitions().first().and_then(|c| c.image());
+    if config.json {
+        let out = serde_json::json!({
+            "url": live.url,
+            "commit": live.commit,
+            "commit_time": live.commit_time,
+            "age_seconds": age,
+            "image": image,
+            "task_definition": live.task_definition.task_definition_arn(),
+            "revision": live.revision(),
+            "desired": live.service.desired_count(),
+            "running": live.service.running_count(),
+            "pending": live.service.pending_count(),
+            "rollout_state": rollout,
+            "targets": targets.iter().map(|(id, state, reason)| serde_json::json!({"target": id, "state": state, "reason": reason})).collect::<Vec<_>>(),
+            "events": events.iter().map(|(at, message)| serde_json::json!({"at": at, "message": message})).collect::<Vec<_>>(),
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    let commit = live.commit.as_deref().unwrap_or("unknown");
+    let age = age.map_or("age unknown".to_string(), |s| format!("{} old", human(s)));
+    println!("service    {} in {}", config.names.service, aws.region);
+    println!("commit     {commit} ({age})");
+    println!("image      {}", image.unwrap_or("unknown"));
+    println!("revision   {}", live.revision());
+    println!(
+        "tasks      {} running, {} pending, {} desired",
+        live.service.running_count(),
+        live.service.pending_count(),
+        live.service.desired_count()
+    );
+    println!("rollout    {}", rollout.as_deref().unwrap_or("unknown"));
+    if targets.is_empty() {
+        println!("targets    none registered");
+    }
+    for (id, state, reason) in &targets {
+        println!(
+            "target     {id}: {state}{}",
+            reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        );
+    }
+    for (at, message) in &events {
+        println!("event      {at} {message}");
+    }
+    println!("{}", live.url.as_deref().unwrap_or("no load balancer"));
+    Ok(())
+}
+
+async fn target_health(aws: &Aws, live: &Live) -> Result<Vec<(String, String, Option<String>)>> {
+    let Some(tg) = live.service.load_balancers().first().and_then(|l| l.target_group_arn()) else {
+        return Ok(Vec::new());
+    };
+    let out = aws
+        .elb
+        .describe_target_health()
+        .target_group_arn(tg)
+        .send()
+        .await
+        .map_err(|e| failed("reading target health", e))?;
+    Ok(out
+        .target_health_descriptions()
+        .iter()
+        .map(|d| {
+            let target = d
+                .target()
+                .map(|t| format!("{}:{}", t.id().unwrap_or("?"), t.port().unwrap_or_default()));
+            let health = d.target_health();
+            (
+                target.unwrap_or_default(),
+                health.and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_default(),
+                health.and_then(|h| h.description()).map(str::to_string),
+            )
+        })
+        .collect())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// `3d 4h`, `2h 5m`, `40s`.
+fn human(secs: i64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}

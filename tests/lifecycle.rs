@@ -1,0 +1,324 @@
+//! Day 2 against moto + registry + data plane: destroy (and, as they land, the other commands).
+
+use crate::support::*;
+
+/// Everything of the prefix that moto still has, as "kind name" lines (empty: all gone).
+fn leftovers(env: &AwsEnv, moto: &Moto, p: &str) -> Vec<String> {
+    let _ = env;
+    moto.run(async {
+        use aws_sdk_ec2::types::Filter;
+        let mut left = Vec::new();
+        let lbs = moto.elb.describe_load_balancers().send().await.expect("lbs");
+        left.extend(
+            lbs.load_balancers()
+                .iter()
+                .filter_map(|l| l.load_balancer_name())
+                .filter(|n| n.starts_with(&format!("{p}-")))
+                .map(|n| format!("load balancer {n}")),
+        );
+        let tgs = moto.elb.describe_target_groups().send().await.expect("tgs");
+        left.extend(
+            tgs.target_groups()
+                .iter()
+                .filter_map(|t| t.target_group_name())
+                .filter(|n| n.starts_with(&format!("{p}-")))
+                .map(|n| format!("target group {n}")),
+        );
+        let tag = Filter::builder().name("tag:aws-app:prefix").values(p).build();
+        let sgs =
+            moto.ec2.describe_security_groups().filters(tag.clone()).send().await.expect("sgs");
+        left.extend(
+            sgs.security_groups()
+                .iter()
+                .filter_map(|g| g.group_name())
+                .map(|n| format!("security group {n}")),
+        );
+        let vpcs = moto.ec2.describe_vpcs().filters(tag).send().await.expect("vpcs");
+        left.extend(vpcs.vpcs().iter().filter_map(|v| v.vpc_id()).map(|n| format!("vpc {n}")));
+        let clusters = moto
+            .ecs
+            .describe_clusters()
+            .clusters(format!("{p}-aws-app"))
+            .send()
+            .await
+            .expect("clusters");
+        left.extend(
+            clusters
+                .clusters()
+                .iter()
+                .filter(|c| c.status() == Some("ACTIVE"))
+                .map(|_| "cluster".to_string()),
+        );
+        let tds = moto
+            .ecs
+            .list_task_definitions()
+            .family_prefix(format!("{p}-aws-app"))
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .send()
+            .await
+            .expect("tds");
+        left.extend(tds.task_definition_arns().iter().map(|a| format!("task definition {a}")));
+        if moto.iam.get_role().role_name(format!("{p}-aws-app-task-execution")).send().await.is_ok()
+        {
+            left.push("role".into());
+        }
+        if moto
+            .ecr
+            .describe_repositories()
+            .repository_names(format!("{p}-aws-app"))
+            .send()
+            .await
+            .is_ok()
+        {
+            left.push("ecr repository".into());
+        }
+        let groups = moto
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(format!("/aws-app/{p}"))
+            .send()
+            .await
+            .expect("log groups");
+        left.extend(
+            groups
+                .log_groups()
+                .iter()
+                .filter_map(|g| g.log_group_name())
+                .map(|n| format!("log group {n}")),
+        );
+        left
+    })
+}
+
+#[test]
+fn destroy_removes_everything_and_a_second_destroy_has_nothing_to_do() {
+    let env = aws_env();
+    let moto = env.clients();
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("destroy");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let run = env.aws_app(&["deploy", "--repo", &url, "--prefix", p]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(leftovers(env, &moto, p).len() >= 8, "{:?}", leftovers(env, &moto, p));
+
+    // Without a terminal and without --yes: refused, nothing deleted.
+    let refused = env.aws_app(&["destroy", "--prefix", p]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.last_stderr_line().contains("pass --yes"), "{refused:?}");
+    assert!(leftovers(env, &moto, p).len() >= 8);
+
+    let destroyed = env.aws_app(&["destroy", "--yes", "--json", "--prefix", p]);
+    assert_eq!(destroyed.code, 0, "{destroyed:?}");
+    assert_eq!(leftovers(env, &moto, p), Vec::<String>::new(), "{destroyed:?}");
+    let deleted = destroyed.json()["deleted"].as_array().expect("deleted").len();
+    assert!(deleted >= 9, "{destroyed:?}");
+
+    let again = env.aws_app(&["destroy", "--yes", "--prefix", p]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("nothing to delete"), "{again:?}");
+}
+
+#[test]
+fn an_interrupted_destroy_is_finished_by_the_next_one() {
+    use std::io::{BufRead, BufReader};
+    let env = aws_env();
+    let moto = env.clients();
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("halfdestroy");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let run = env.aws_app(&["deploy", "--repo", &url, "--prefix", p]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let mut cmd = command(&[BIN, "destroy", "--yes", "--prefix", p]);
+    for (k, v) in env.tool_env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("destroy");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).expect("read") > 0, "ended early: {seen}");
+        seen.push_str(&line);
+        if line.starts_with("aws-app: deleted load balancer") {
+            break;
+        }
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+
+    let finish = env.aws_app(&["destroy", "--yes", "--prefix", p]);
+    assert_eq!(finish.code, 0, "{finish:?}");
+    assert!(!finish.stderr.contains("nothing to delete"), "the rest was still there: {finish:?}");
+    assert_eq!(leftovers(env, &moto, p), Vec::<String>::new(), "{finish:?}");
+}
+
+#[test]
+fn redeploy_status_logs_and_rollback_follow_the_branch() {
+    let env = aws_env();
+    let moto = env.clients();
+    let mut fixture = Fixture::new(APP_PY);
+    let first = fixture.head();
+    let prefix = Prefix::new("daytwo");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let deploy = env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", p]);
+    assert_eq!(deploy.code, 0, "{deploy:?}");
+    let site = deploy.json()["url"].as_str().expect("url").to_string();
+
+    // Nothing new: redeploy answers without Docker (it would fail to reach this one).
+    let no_docker = |args: &[&str]| {
+        let mut vars = env.tool_env();
+        vars.push(("DOCKER_HOST", "unix:///nonexistent/docker.sock".into()));
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        aws_app(args, &vars)
+    };
+    let same = no_docker(&["redeploy", "--repo", &url, "--prefix", p]);
+    assert_eq!(same.code, 0, "{same:?}");
+    assert!(same.stderr.contains("up to date"), "{same:?}");
+    assert_eq!(same.last_stdout_line(), site);
+
+    // status --json: what runs, from AWS alone.
+    let status = no_docker(&["status", "--json", "--prefix", p]);
+    assert_eq!(status.code, 0, "{status:?}");
+    let s = status.json();
+    assert_eq!(s["url"], site);
+    assert_eq!(s["commit"], first);
+    assert_eq!(s["commit_time"], "2021-11-16T10:00:00Z");
+    assert!(s["age_seconds"].as_i64().expect("age") > 86_400 * 365);
+    assert_eq!(s["revision"], 1);
+    assert_eq!((s["desired"].as_i64(), s["running"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(s["rollout_state"], "COMPLETED");
+    assert!(s["image"].as_str().expect("image").contains("@sha256:"));
+    assert!(s["events"].is_array() && s["targets"].is_array(), "{s}");
+
+    // logs: lines written to the log group come back with their task.
+    moto.run(async {
+        let group = format!("/aws-app/{p}");
+        moto.logs
+            .create_log_stream()
+            .log_group_name(&group)
+            .log_stream_name("app/app/0123456789abcdef")
+            .send()
+            .await
+            .expect("stream");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_millis() as i64;
+        let event = |t: i64, m: &str| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(t)
+                .message(m)
+                .build()
+                .expect("event")
+        };
+        moto.logs
+            .put_log_events()
+            .log_group_name(&group)
+            .log_stream_name("app/app/0123456789abcdef")
+            .log_events(event(now - 2000, "Booting worker with pid: 7"))
+            .log_events(event(now - 1000, "GET / HTTP/1.1 200"))
+            .send()
+            .await
+            .expect("put events");
+    });
+    let logs = no_docker(&["logs", "--since", "10m", "--prefix", p]);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    let lines: Vec<&str> = logs.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["0123456789ab Booting worker with pid: 7", "0123456789ab GET / HTTP/1.1 200"],
+        "{logs:?}"
+    );
+
+    // A new commit: redeploy rolls it out; the URL serves the new page.
+    fixture.write("app.py", &APP_PY.replace("Hello World!", "Hello again!"));
+    let second = fixture.commit("Change the greeting");
+    let moved = env.aws_app(&["redeploy", "--json", "--repo", &url, "--prefix", p]);
+    assert_eq!(moved.code, 0, "{moved:?}");
+    assert_eq!(moved.json()["commit"], second);
+    assert!(env.get(&site).1.contains("Hello again!"));
+    let same = no_docker(&["redeploy", "--repo", &url, "--prefix", p]);
+    assert_eq!(same.code, 0, "{same:?}");
+    assert!(same.stderr.contains("up to date"), "{same:?}");
+
+    // rollback: the previous revision serves the previous page again; --to goes forward again.
+    let back = no_docker(&["rollback", "--json", "--prefix", p]);
+    assert_eq!(back.code, 0, "{back:?}");
+    assert_eq!(back.json()["commit"], first);
+    let (status, body) = env.get(&site);
+    assert_eq!(status, 200);
+    assert!(body.contains("Hello World!"), "{body}");
+    let status = no_docker(&["status", "--json", "--prefix", p]);
+    assert_eq!(status.json()["revision"], 1, "{status:?}");
+    let forward = no_docker(&["rollback", "--to", &second[..10], "--prefix", p]);
+    assert_eq!(forward.code, 0, "{forward:?}");
+    assert!(env.get(&site).1.contains("Hello again!"));
+    let unknown = no_docker(&["rollback", "--to", "deadbeef", "--prefix", p]);
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.last_stderr_line().contains("no revision of"), "{unknown:?}");
+}
+
+#[test]
+fn watch_deploys_each_new_commit_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    let env = aws_env();
+    let mut fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("watch");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let mut cmd = command(&[BIN, "watch", "--interval", "1s", "--repo", &url, "--prefix", p]);
+    for (k, v) in env.tool_env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("watch");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let mut wait_for = |needle: &str| loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(180))
+            .unwrap_or_else(|_| panic!("no '{needle}' in: {seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(needle) {
+            break;
+        }
+    };
+    // The first commit is deployed, then each new one.
+    wait_for(&format!("runs {}", &fixture.head()[..12]));
+    for greeting in ["Hello again!", "Hello a third time!"] {
+        fixture.write("app.py", &APP_PY.replace("Hello World!", greeting));
+        let commit = fixture.commit(greeting);
+        wait_for(&format!("new commit {}", &commit[..12]));
+        wait_for(&format!("runs {}", &commit[..12]));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success()
+    );
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "{seen}");
+    let status = env.aws_app(&["status", "--json", "--prefix", p]);
+    assert_eq!(status.json()["commit"], fixture.head());
+    assert!(env.get(status.json()["url"].as_str().expect("url")).1.contains("Hello a third time!"));
+}
