@@ -112,13 +112,14 @@ async fn deploy_with(
     let started = Instant::now();
     let names = &config.names;
 
-    say(format!("resolving {} of {}", config.source.branch, config.source.url));
-    let head = source::resolve_head(&config.source).await?;
-    ecr::ensure_repository(&aws.ecr, &names.image_repo, &tags(config)).await?;
-    let taken = lock::acquire(&aws.ecr, &names.image_repo, &config.prefix).await?;
+    let taken = lock::acquire(&aws.ecr, &names.image_repo, &config.prefix, &tags(config)).await?;
     if let Ok(mut slot) = held.lock() {
         *slot = Some(taken);
     }
+    // After the lock: a run that waited deploys the HEAD of now, not of when it started.
+    say(format!("resolving {} of {}", config.source.branch, config.source.url));
+    let head = source::resolve_head(&config.source).await?;
+    ecr::ensure_repository(&aws.ecr, &names.image_repo, &tags(config)).await?;
     let registry = ecr::registry(&aws.ecr).await?;
     let existing = engine.find_in_registry(&registry, &names.image_repo, &head).await?;
 
@@ -224,7 +225,8 @@ async fn deploy_with(
     ));
 
     // Anything written to the account counts: a listener, a rule, a route made again.
-    let changed = release.pushed || registered || change.changed || crate::aws::writes() > 0;
+    let changed =
+        release.pushed || registered || change.changed || crate::aws::deployment_writes() > 0;
     if config.json {
         let out = serde_json::json!({
             "url": url,

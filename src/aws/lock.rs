@@ -1,108 +1,190 @@
-//! One deploy at a time per prefix, with a lock AWS holds: a tag on the prefix's ECR repository
-//! (`aws-app:lock` = "<holder> <unix time>"). A run that finds another's fresh lock waits for it;
-//! a lock older than its lease (a run that was killed) is taken over. Taking it is write, wait,
-//! read back: of two runs writing at once, the one whose value stays wins, the other waits.
+//! One deploy (or destroy) at a time per prefix, with a lock AWS holds: an ECR repository named
+//! `<prefix>-aws-app-lock`. Creating a repository that exists fails, so of two runs exactly one
+//! gets it; the holder ("<host>:<pid>") and a heartbeat time are tags on it, refreshed every
+//! minute. A run that finds another's live lock waits; a lock whose heartbeat is older than the
+//! lease (its run died) is deleted and created again, the create still deciding who wins.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::types::Tag;
 
-use super::failed;
+use super::{Tags, failed};
 use crate::error::{Error, Result};
 use crate::say;
 
-pub const LOCK_TAG: &str = "aws-app:lock";
-/// A lock this old belongs to a run that died: take it over.
-const LEASE: Duration = Duration::from_secs(30 * 60);
+const HOLDER_TAG: &str = "aws-app:lock-holder";
+const HEARTBEAT_TAG: &str = "aws-app:lock-heartbeat";
+/// A lock without a heartbeat for this long belongs to a run that died: take it over.
+const LEASE: Duration = Duration::from_secs(5 * 60);
+const HEARTBEAT: Duration = Duration::from_secs(60);
 /// How long a run waits for another before giving up.
-const WAIT: Duration = Duration::from_secs(30 * 60);
+const WAIT: Duration = Duration::from_secs(45 * 60);
 
-/// A held lock; `release` it when done.
+/// Successful writes the lock itself made (create, heartbeat, delete): not changes of the
+/// deployment, so `deploy` leaves them out of `changed`.
+pub(crate) static WRITES: AtomicUsize = AtomicUsize::new(0);
+
+fn wrote() {
+    WRITES.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A held lock: its heartbeat runs until `release`.
 pub struct Lock {
-    repo_arn: String,
-    value: String,
+    name: String,
+    holder: String,
+    heartbeat: tokio::task::JoinHandle<()>,
 }
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-async fn current(ecr: &Client, arn: &str) -> Result<Option<String>> {
+fn tag(key: &str, value: &str) -> Result<Tag> {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .map_err(|e| Error::failed(format!("lock tag: {e}")))
+}
+
+/// The lock's name for a prefix's image repository.
+pub fn lock_name(repo: &str) -> String {
+    format!("{repo}-lock")
+}
+
+/// Holder and heartbeat of the lock, if it exists.
+async fn read(ecr: &Client, name: &str) -> Result<Option<(String, String, u64)>> {
+    let found = ecr.describe_repositories().repository_names(name).send().await;
+    let arn = match found {
+        Ok(out) => out.repositories().first().and_then(|r| r.repository_arn()).map(str::to_string),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {
+            None
+        }
+        Err(e) => return Err(failed("reading the deploy lock", e)),
+    };
+    let Some(arn) = arn else {
+        return Ok(None);
+    };
     let tags = ecr
         .list_tags_for_resource()
-        .resource_arn(arn)
+        .resource_arn(&arn)
         .send()
         .await
         .map_err(|e| failed("reading the deploy lock", e))?;
-    Ok(tags.tags().iter().find(|t| t.key() == LOCK_TAG).map(|t| t.value().to_string()))
+    let get =
+        |key: &str| tags.tags().iter().find(|t| t.key() == key).map(|t| t.value().to_string());
+    let holder = get(HOLDER_TAG).unwrap_or_default();
+    let beat = get(HEARTBEAT_TAG).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(Some((arn, holder, beat)))
 }
 
-/// Takes the prefix's lock, waiting while another run holds a fresh one.
-pub async fn acquire(ecr: &Client, repo: &str, prefix: &str) -> Result<Lock> {
-    let arn = ecr
-        .describe_repositories()
-        .repository_names(repo)
-        .send()
-        .await
-        .map_err(|e| failed("finding the ECR repository for the deploy lock", e))?
-        .repositories()
-        .first()
-        .and_then(|r| r.repository_arn())
-        .map(str::to_string)
-        .ok_or_else(|| Error::failed("the ECR repository has no ARN"))?;
-    let host = host_name();
-    let holder = format!("{host}:{}", std::process::id());
+/// Takes the prefix's lock, waiting while another live run holds it.
+pub async fn acquire(ecr: &Client, repo: &str, prefix: &str, tags: &Tags) -> Result<Lock> {
+    let name = lock_name(repo);
+    let holder = format!("{}:{}", host_name(), std::process::id());
     let started = Instant::now();
     let mut told = false;
     loop {
-        if let Some(value) = current(ecr, &arn).await? {
-            let (other, since) = value.rsplit_once(' ').unwrap_or((&value, "0"));
-            let since: u64 = since.parse().unwrap_or(0);
-            let fresh = unix_now().saturating_sub(since) < LEASE.as_secs();
-            if fresh && other != holder && !died_here(other, &host) {
-                if started.elapsed() > WAIT {
-                    return Err(Error::failed(format!(
-                        "another deploy of prefix {prefix} ({other}) has held the lock for over {} \
-                         min; if it is dead, remove the {LOCK_TAG} tag of ECR repository {repo}",
-                        WAIT.as_secs() / 60
-                    )));
-                }
-                if !told {
-                    say(format!(
-                        "another deploy of prefix {prefix} is running ({other}, since {}): waiting for it",
-                        crate::rfc3339(i64::try_from(since).unwrap_or(0))
-                    ));
-                    told = true;
-                }
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                continue;
-            }
+        let mut create = ecr.create_repository().repository_name(&name);
+        create = create
+            .tags(tag(HOLDER_TAG, &holder)?)
+            .tags(tag(HEARTBEAT_TAG, &unix_now().to_string())?);
+        for (key, value) in tags.pairs() {
+            create = create.tags(tag(key, &value)?);
         }
-        let value = format!("{holder} {}", unix_now());
-        let tag = Tag::builder()
-            .key(LOCK_TAG)
-            .value(&value)
-            .build()
-            .map_err(|e| Error::failed(format!("lock tag: {e}")))?;
-        ecr.tag_resource()
-            .resource_arn(&arn)
-            .tags(tag)
-            .send()
-            .await
-            .map_err(|e| failed("taking the deploy lock", e))?;
-        // Another run may have written at the same moment: the value that stays wins.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        if current(ecr, &arn).await?.as_deref() == Some(value.as_str()) {
-            if told {
-                say("the other deploy finished; going on");
+        match create.send().await {
+            Ok(_) => {
+                wrote();
+                if told {
+                    say("the other run finished; going on");
+                }
+                let heartbeat = tokio::spawn(beat(ecr.clone(), name.clone()));
+                return Ok(Lock { name, holder, heartbeat });
             }
-            return Ok(Lock { repo_arn: arn, value });
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_already_exists_exception()) => {}
+            Err(e) => return Err(failed("taking the deploy lock", e)),
+        }
+        let Some((_, other, beat)) = read(ecr, &name).await? else {
+            continue; // released meanwhile: try again at once
+        };
+        let silent = unix_now().saturating_sub(beat);
+        if silent > LEASE.as_secs() || died_here(&other) {
+            say(format!(
+                "the deploy lock of {other} is left by a run that is gone (last heartbeat \
+                 {silent} s ago): taking it over"
+            ));
+            if ecr.delete_repository().repository_name(&name).force(true).send().await.is_ok() {
+                wrote();
+            }
+            continue;
+        }
+        if started.elapsed() > WAIT {
+            return Err(Error::failed(format!(
+                "another run for prefix {prefix} ({other}) has held the deploy lock for over {} min; \\
+                 try again later",
+                WAIT.as_secs() / 60
+            )));
+        }
+        if !told {
+            say(format!("another deploy of prefix {prefix} is running ({other}): waiting for it"));
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
+
+/// Refreshes the heartbeat tag until aborted.
+async fn beat(ecr: Client, name: String) {
+    loop {
+        tokio::time::sleep(HEARTBEAT).await;
+        if let Ok(Some((arn, _, _))) = read(&ecr, &name).await
+            && let Ok(t) = tag(HEARTBEAT_TAG, &unix_now().to_string())
+            && ecr.tag_resource().resource_arn(arn).tags(t).send().await.is_ok()
+        {
+            wrote();
         }
     }
 }
 
-/// This machine's name, to tell its own runs from others'.
+impl Lock {
+    /// Stops the heartbeat and deletes the lock if it is still this run's.
+    pub async fn release(self, ecr: &Client) {
+        self.heartbeat.abort();
+        if let Ok(Some((_, holder, _))) = read(ecr, &self.name).await
+            && holder == self.holder
+        {
+            match ecr.delete_repository().repository_name(&self.name).force(true).send().await {
+                Ok(_) => wrote(),
+                Err(e) => {
+                    say(format!("could not release the deploy lock: {}", failed("releasing", e)))
+                }
+            }
+        }
+    }
+}
+
+/// Whether the holder was a run on this machine whose process is gone (killed without a chance
+/// to release): its lock need not wait for the lease to run out.
+fn died_here(holder: &str) -> bool {
+    let Some((host, pid)) = holder.rsplit_once(':') else {
+        return false;
+    };
+    if host != host_name() || pid.parse::<u32>().is_err() {
+        return false;
+    }
+    let alive = std::process::Command::new("kill")
+        .args(["-0", pid])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    !alive
+}
+
+/// This machine's name, for the holder tag (read by people waiting on the lock).
 fn host_name() -> String {
     std::process::Command::new("hostname")
         .output()
@@ -111,38 +193,4 @@ fn host_name() -> String {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown-host".to_string())
-}
-
-/// Whether the holder was a run on this machine whose process is gone (killed without a
-/// chance to release): its lock need not wait for the lease to run out.
-fn died_here(holder: &str, host: &str) -> bool {
-    let Some((their_host, pid)) = holder.rsplit_once(':') else {
-        return false;
-    };
-    if their_host != host || pid.parse::<u32>().is_err() {
-        return false;
-    }
-    let alive = std::process::Command::new("kill")
-        .args(["-0", pid])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !alive {
-        say(format!("the deploy lock of {holder} is left from a run that is gone: taking it over"));
-    }
-    !alive
-}
-
-impl Lock {
-    /// Removes the lock if it is still this run's.
-    pub async fn release(self, ecr: &Client) {
-        if current(ecr, &self.repo_arn).await.ok().flatten().as_deref() == Some(self.value.as_str())
-        {
-            let untag =
-                ecr.untag_resource().resource_arn(&self.repo_arn).tag_keys(LOCK_TAG).send().await;
-            if let Err(e) = untag {
-                say(format!("could not remove the deploy lock: {}", failed("releasing", e)));
-            }
-        }
-    }
 }

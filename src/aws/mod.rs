@@ -120,11 +120,14 @@ pub fn writes() -> usize {
     WRITES.load(Ordering::Relaxed)
 }
 
-/// Whether an operation name is one that changes state (every read is Describe/Get/List). The
-/// deploy lock's own tagging (`lock`) changes nothing of the deployment and does not count.
+/// Whether an operation name is one that changes state (every read is Describe/Get/List).
 fn is_write(operation: &str) -> bool {
-    let read = ["Describe", "Get", "List", "Filter"].iter().any(|r| operation.starts_with(r));
-    !read && operation != "TagResource" && operation != "UntagResource"
+    !["Describe", "Get", "List", "Filter"].iter().any(|r| operation.starts_with(r))
+}
+
+/// Writes that change the deployment (the lock's own writes are not among them).
+pub fn deployment_writes() -> usize {
+    writes().saturating_sub(lock::WRITES.load(Ordering::Relaxed))
 }
 
 #[derive(Debug)]

@@ -23,6 +23,17 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
         confirm(config, &aws.region)?;
     }
     let names = &config.names;
+    // No deploy may recreate what this deletes: hold the prefix's lock to the end.
+    let tags = crate::deploy::tags(config);
+    let lock =
+        crate::aws::lock::acquire(&aws.ecr, &names.image_repo, &config.prefix, &tags).await?;
+    let result = delete_all(&aws, config).await;
+    lock.release(&aws.ecr).await;
+    result
+}
+
+async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
+    let names = &config.names;
     let mut deleted: Vec<String> = Vec::new();
     let mut done = |what: String| {
         say(format!("deleted {what}"));
@@ -139,7 +150,7 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
         Err(e) => return Err(failed("finding the target group", e)),
     };
     if let Some(arn) = tg {
-        until_released("deleting the target group", "ResourceInUse", || {
+        until_released("deleting the target group", &["ResourceInUse"], || {
             aws.elb.delete_target_group().target_group_arn(&arn).send()
         })
         .await?;
@@ -162,7 +173,7 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
         for id in groups.security_groups().iter().filter_map(|g| g.group_id()) {
             until_released(
                 &format!("deleting security group {group_name}"),
-                "DependencyViolation",
+                &["DependencyViolation"],
                 || aws.ec2.delete_security_group().group_id(id).send(),
             )
             .await?;
@@ -211,10 +222,12 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
         .await
         .map_err(|e| failed("finding the ECS cluster", e))?;
     if clusters.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
-        // A service being deleted keeps the cluster busy for a while.
-        until_released("deleting the ECS cluster", "ClusterContainsServicesException", || {
-            aws.ecs.delete_cluster().cluster(&names.cluster).send()
-        })
+        // A service being deleted, and its tasks, keep the cluster busy for a while.
+        until_released(
+            "deleting the ECS cluster",
+            &["ClusterContainsServicesException", "ClusterContainsTasksException"],
+            || aws.ecs.delete_cluster().cluster(&names.cluster).send(),
+        )
         .await?;
         done(format!("ECS cluster {}", names.cluster));
     }
@@ -228,7 +241,7 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
         .await
         .map_err(|e| failed("finding aws-app's VPC", e))?;
     for vpc in vpcs.vpcs().iter().filter_map(|v| v.vpc_id()) {
-        delete_own_vpc(&aws, vpc).await?;
+        delete_own_vpc(aws, vpc, &config.prefix).await?;
         done(format!("VPC {vpc} with its subnets, route table and internet gateway"));
     }
 
@@ -243,7 +256,7 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
     Ok(())
 }
 
-async fn delete_own_vpc(aws: &Aws, vpc: &str) -> Result<()> {
+async fn delete_own_vpc(aws: &Aws, vpc: &str, prefix: &str) -> Result<()> {
     let in_vpc = || Filter::builder().name("vpc-id").values(vpc).build();
     let subnets = aws
         .ec2
@@ -253,26 +266,30 @@ async fn delete_own_vpc(aws: &Aws, vpc: &str) -> Result<()> {
         .await
         .map_err(|e| failed("listing the VPC's subnets", e))?;
     for id in subnets.subnets().iter().filter_map(|s| s.subnet_id()) {
-        until_released("deleting a subnet", "DependencyViolation", || {
+        until_released("deleting a subnet", &["DependencyViolation"], || {
             aws.ec2.delete_subnet().subnet_id(id).send()
         })
         .await?;
     }
+    // Found by tag: a gateway left detached by an interrupted run is found too.
     let gateways = aws
         .ec2
         .describe_internet_gateways()
-        .filters(Filter::builder().name("attachment.vpc-id").values(vpc).build())
+        .filters(Filter::builder().name(format!("tag:{TAG_PREFIX}")).values(prefix).build())
         .send()
         .await
         .map_err(|e| failed("finding the VPC's internet gateway", e))?;
-    for id in gateways.internet_gateways().iter().filter_map(|g| g.internet_gateway_id()) {
-        aws.ec2
-            .detach_internet_gateway()
-            .internet_gateway_id(id)
-            .vpc_id(vpc)
-            .send()
-            .await
-            .map_err(|e| failed("detaching the internet gateway", e))?;
+    for gateway in gateways.internet_gateways() {
+        let Some(id) = gateway.internet_gateway_id() else { continue };
+        if gateway.attachments().iter().any(|a| a.vpc_id() == Some(vpc)) {
+            aws.ec2
+                .detach_internet_gateway()
+                .internet_gateway_id(id)
+                .vpc_id(vpc)
+                .send()
+                .await
+                .map_err(|e| failed("detaching the internet gateway", e))?;
+        }
         aws.ec2
             .delete_internet_gateway()
             .internet_gateway_id(id)
@@ -301,7 +318,7 @@ async fn delete_own_vpc(aws: &Aws, vpc: &str) -> Result<()> {
                 .map_err(|e| failed("deleting the route table", e))?;
         }
     }
-    until_released("deleting the VPC", "DependencyViolation", || {
+    until_released("deleting the VPC", &["DependencyViolation"], || {
         aws.ec2.delete_vpc().vpc_id(vpc).send()
     })
     .await?;
@@ -310,7 +327,7 @@ async fn delete_own_vpc(aws: &Aws, vpc: &str) -> Result<()> {
 
 /// Sends a delete until what holds the resource lets go (`busy` is the error code meaning
 /// that), for up to `DRAIN_DEADLINE`, reporting the wait once a minute.
-async fn until_released<T, E, Fut>(step: &str, busy: &str, call: impl Fn() -> Fut) -> Result<()>
+async fn until_released<T, E, Fut>(step: &str, busy: &[&str], call: impl Fn() -> Fut) -> Result<()>
 where
     Fut: std::future::Future<Output = std::result::Result<T, E>>,
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -320,9 +337,15 @@ where
     loop {
         match call().await {
             Ok(_) => return Ok(()),
-            Err(e) if e.code() == Some(busy) && started.elapsed() < DRAIN_DEADLINE => {
+            Err(e)
+                if e.code().is_some_and(|c| busy.contains(&c))
+                    && started.elapsed() < DRAIN_DEADLINE =>
+            {
                 if started.elapsed() >= reported {
-                    say(format!("{step}: still in use ({busy}); waiting for it to drain"));
+                    say(format!(
+                        "{step}: still in use ({}); waiting for it to drain",
+                        e.code().unwrap_or("")
+                    ));
                     reported += Duration::from_secs(60);
                 }
                 tokio::time::sleep(Duration::from_secs(5)).await;

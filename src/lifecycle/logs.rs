@@ -38,11 +38,17 @@ pub async fn logs(config: &Config, follow: bool, since: &str) -> Result<()> {
     let since = parse_duration(since, "--since")?;
     let aws = Aws::connect(config.region.as_deref()).await?;
     let group = &config.names.log_group;
-    let mut start = now_ms() - i64::try_from(since * 1000).unwrap_or(0);
-    // Events at the last timestamp seen, so a poll starting there prints none twice.
-    let mut seen_at_start: HashSet<String> = HashSet::new();
+    let first = now_ms() - i64::try_from(since * 1000).unwrap_or(0);
+    // Each poll looks back a minute before the newest line printed (CloudWatch makes lines
+    // searchable late, and streams lag each other) and skips the lines it printed already.
+    const LOOK_BACK_MS: i64 = 60_000;
+    let mut newest = first;
+    let mut printed: HashSet<String> = HashSet::new();
     let mut printed_any = false;
+    let stop = crate::signals::stop_requested();
+    tokio::pin!(stop);
     loop {
+        let start = if printed_any { (newest - LOOK_BACK_MS).max(first) } else { first };
         let mut events = Vec::new();
         let mut token = None;
         loop {
@@ -76,15 +82,10 @@ pub async fn logs(config: &Config, follow: bool, since: &str) -> Result<()> {
         events.sort_by_key(|e| e.timestamp().unwrap_or_default());
         for event in &events {
             let id = event.event_id().unwrap_or_default().to_string();
-            let at = event.timestamp().unwrap_or_default();
-            if at == start && seen_at_start.contains(&id) {
+            if !printed.insert(id) {
                 continue;
             }
-            if at > start {
-                start = at;
-                seen_at_start.clear();
-            }
-            seen_at_start.insert(id);
+            newest = newest.max(event.timestamp().unwrap_or_default());
             // Streams are `app/app/<task id>`.
             let task = event.log_stream_name().and_then(|s| s.rsplit('/').next()).unwrap_or("?");
             let task: String = task.chars().take(12).collect();
@@ -95,14 +96,14 @@ pub async fn logs(config: &Config, follow: bool, since: &str) -> Result<()> {
             if !printed_any {
                 crate::say(format!(
                     "no log lines in {group} since {}",
-                    crate::rfc3339(start / 1000)
+                    crate::rfc3339(first / 1000)
                 ));
             }
             return Ok(());
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = crate::signals::stop_requested() => return Ok(()),
+            _ = &mut stop => return Ok(()),
         }
     }
 }

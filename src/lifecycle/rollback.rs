@@ -18,30 +18,46 @@ pub async fn rollback(config: &Config, to: Option<&str>) -> Result<()> {
         return Err(live::not_deployed(config, &aws.region));
     };
     let names = &config.names;
+    // A rollback is a deploy of an older revision: one at a time per prefix.
+    let lock = crate::aws::lock::acquire(
+        &aws.ecr,
+        &names.image_repo,
+        &config.prefix,
+        &crate::deploy::tags(config),
+    )
+    .await?;
+    let result = roll(&aws, config, &live, to).await;
+    lock.release(&aws.ecr).await;
+    result
+}
+
+async fn roll(aws: &Aws, config: &Config, live: &live::Live, to: Option<&str>) -> Result<()> {
+    let names = &config.names;
     let current = live.revision();
-    let arns = revisions(&aws, &names.task_family).await?;
+    let arns = revisions(aws, &names.task_family).await?;
+    let commit_of = |td: &aws_sdk_ecs::types::TaskDefinition| {
+        td.container_definitions()
+            .first()
+            .and_then(|c| c.docker_labels())
+            .and_then(|l| l.get(COMMIT_LABEL))
+            .cloned()
+    };
+    // Back: the newest earlier revision that runs another commit (one that only changed, say,
+    // --cpu would roll back to the same code). --to: the newest revision running that commit.
     let mut target = None;
     for arn in &arns {
-        let revision = revision_of(arn);
-        match to {
-            None if revision < current => {
-                target = Some(live::describe_task_definition(&aws, arn).await?);
-                break;
-            }
-            Some(commit) => {
-                let td = live::describe_task_definition(&aws, arn).await?;
-                let runs = td
-                    .container_definitions()
-                    .first()
-                    .and_then(|c| c.docker_labels())
-                    .and_then(|l| l.get(COMMIT_LABEL))
-                    .is_some_and(|c| c.starts_with(commit));
-                if runs {
-                    target = Some(td);
-                    break;
-                }
-            }
-            None => {}
+        if to.is_none() && revision_of(arn) >= current {
+            continue;
+        }
+        let td = live::describe_task_definition(aws, arn).await?;
+        let commit = commit_of(&td);
+        let wanted = match to {
+            Some(prefix) => commit.as_deref().is_some_and(|c| c.starts_with(prefix)),
+            None => commit.is_some() && commit != live.commit,
+        };
+        if wanted {
+            target = Some(td);
+            break;
         }
     }
     let Some(target) = target else {
@@ -50,7 +66,9 @@ pub async fn rollback(config: &Config, to: Option<&str>) -> Result<()> {
                 "no revision of {} runs commit {commit}: see `aws-app status` for what runs",
                 names.task_family
             )),
-            None => Error::failed(format!("no revision before {current} to roll back to")),
+            None => Error::failed(format!(
+                "no earlier revision runs another commit than revision {current}"
+            )),
         });
     };
     let arn = target.task_definition_arn().unwrap_or_default().to_string();

@@ -33,8 +33,9 @@ pub async fn watch(config: &Config, interval: &str) -> Result<()> {
         config.source.branch, config.source.url
     ));
     let mut last_seen = String::new();
+    let mut failed_head = String::new();
     while !stopping.load(Ordering::SeqCst) {
-        match round(&aws, config, &mut last_seen).await {
+        match round(&aws, config, &mut last_seen, &mut failed_head, &stopping).await {
             Ok(()) => {}
             Err(e) if e.kind == Kind::Interrupted => return Err(e),
             Err(e) => {
@@ -56,8 +57,15 @@ pub async fn watch(config: &Config, interval: &str) -> Result<()> {
     Ok(())
 }
 
-/// One poll: deploy when the branch HEAD is not what runs.
-async fn round(aws: &Aws, config: &Config, last_seen: &mut String) -> Result<()> {
+/// One poll: deploy when the branch HEAD is not what runs. A commit whose deploy failed is not
+/// tried again every interval (its rollout would fail again): the next commit is.
+async fn round(
+    aws: &Aws,
+    config: &Config,
+    last_seen: &mut String,
+    failed_head: &mut String,
+    stopping: &AtomicBool,
+) -> Result<()> {
     let head = source::resolve_head(&config.source).await?;
     let live = live::find(aws, config).await?;
     if live.as_ref().and_then(|l| l.commit.as_deref()) == Some(head.as_str()) {
@@ -67,7 +75,20 @@ async fn round(aws: &Aws, config: &Config, last_seen: &mut String) -> Result<()>
         }
         return Ok(());
     }
+    if *failed_head == head {
+        return Ok(());
+    }
+    if stopping.load(Ordering::SeqCst) {
+        return Ok(());
+    }
     say(format!("new commit {} on {}: deploying", &head[..12], config.source.branch));
     // The next round confirms it ("runs ...") from AWS.
-    deploy::deploy(config).await
+    let deployed = deploy::deploy(config).await;
+    if let Err(e) = &deployed
+        && e.kind == Kind::Failed
+    {
+        say(format!("{} is not tried again until the branch moves", &head[..12]));
+        *failed_head = head;
+    }
+    deployed
 }
