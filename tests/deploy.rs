@@ -440,20 +440,8 @@ fn missing_credentials_region_or_room_for_names_exit_2_creating_nothing() {
 #[test]
 fn without_a_default_vpc_deploy_makes_a_public_vpc_of_its_own() {
     let env = aws_env();
-    let mut moto = env.clients();
     // us-west-2 of moto, with its default VPC removed (subnets first).
-    let config = moto.run(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(aws_app::aws::http_client())
-            .endpoint_url(&env.moto)
-            .region(aws_config::Region::new("us-west-2"))
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "testing", "testing", None, None, "tests",
-            ))
-            .load(),
-    );
-    moto.ec2 = aws_sdk_ec2::Client::new(&config);
-    moto.elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let moto = env.clients_in("us-west-2");
     moto.run(async {
         use aws_sdk_ec2::types::Filter;
         let default = moto

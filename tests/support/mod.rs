@@ -251,13 +251,18 @@ impl AwsEnv {
 
     /// SDK clients on moto, for reading back what the tool made.
     pub fn clients(&self) -> Moto {
+        self.clients_in("us-east-1")
+    }
+
+    /// SDK clients on moto in one region.
+    pub fn clients_in(&self, region: &str) -> Moto {
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let config = runtime.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .http_client(aws_app::aws::http_client())
                 .endpoint_url(&self.moto)
-                .region(aws_config::Region::new("us-east-1"))
+                .region(aws_config::Region::new(region.to_string()))
                 .credentials_provider(aws_credential_types::Credentials::new(
                     "testing", "testing", None, None, "tests",
                 ))
