@@ -121,7 +121,17 @@ async fn deploy_with(
     let head = source::resolve_head(&config.source).await?;
     ecr::ensure_repository(&aws.ecr, &names.image_repo, &tags(config)).await?;
     let registry = ecr::registry(&aws.ecr).await?;
-    let existing = engine.find_in_registry(&registry, &names.image_repo, &head).await?;
+    // In ECR, ask ECR whether the commit's image is there (a typed "not found"); the engine's
+    // registry lookup, whose error codes differ between Docker versions, is then only asked for
+    // an image that exists. A registry override has no such API: the engine is asked directly.
+    let in_ecr = match registry.credentials {
+        Some(_) => ecr::has_image(&aws.ecr, &names.image_repo, &head).await?,
+        None => true,
+    };
+    let existing = match in_ecr {
+        true => engine.find_in_registry(&registry, &names.image_repo, &head).await?,
+        false => None,
+    };
 
     let release = async {
         if let Some(found) = existing {

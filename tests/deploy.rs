@@ -584,3 +584,22 @@ fn two_deploys_of_one_prefix_at_once_take_turns() {
         );
     });
 }
+
+#[test]
+fn ecr_says_whether_a_commit_image_is_there() {
+    // The check deploy makes against real ECR (the tests push to a local registry instead).
+    let env = aws_env();
+    let moto = env.clients();
+    let repo = format!("{}-aws-app", Prefix::new("ecrcheck").as_str());
+    moto.run(async {
+        moto.ecr.create_repository().repository_name(&repo).send().await.expect("repo");
+        let missing = aws_app::aws::ecr::has_image(&moto.ecr, &repo, "0123abcd").await.expect("typed not found");
+        assert!(!missing);
+        let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#;
+        moto.ecr.put_image().repository_name(&repo).image_tag("0123abcd").image_manifest(manifest).send().await.expect("put image");
+        assert!(aws_app::aws::ecr::has_image(&moto.ecr, &repo, "0123abcd").await.expect("found"));
+        let err = aws_app::aws::ecr::has_image(&moto.ecr, "no-such-repo", "x").await.expect_err("no repository");
+        assert_eq!(err.exit_code(), 1);
+        moto.ecr.delete_repository().repository_name(&repo).force(true).send().await.expect("cleanup");
+    });
+}

@@ -124,3 +124,20 @@ pub async fn registry(ecr: &Client) -> Result<Registry> {
         host,
     })
 }
+
+/// Whether the repository has an image tagged `tag`.
+pub async fn has_image(ecr: &Client, repo: &str, tag: &str) -> Result<bool> {
+    let found = ecr
+        .describe_images()
+        .repository_name(repo)
+        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build())
+        .send()
+        .await;
+    match found {
+        Ok(out) => Ok(!out.image_details().is_empty()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_image_not_found_exception()) => {
+            Ok(false)
+        }
+        Err(e) => Err(failed("looking for the commit's image in ECR", e)),
+    }
+}
