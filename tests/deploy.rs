@@ -32,6 +32,29 @@ fn task_definition_arns(moto: &Moto, family: &str) -> Vec<String> {
     })
 }
 
+/// One load balancer, target group, listener, service and task definition revision of the
+/// prefix: no run made a second of anything.
+fn assert_one_of_each(moto: &Moto, p: &str) {
+    let lbs = load_balancers(moto, &format!("{p}-aws-app"));
+    assert_eq!(lbs.len(), 1);
+    assert_eq!(task_definition_arns(moto, &format!("{p}-aws-app")).len(), 1);
+    moto.run(async {
+        let tgs = moto.elb.describe_target_groups().send().await.expect("tgs");
+        let name = format!("{p}-aws-app-tg");
+        assert_eq!(
+            tgs.target_groups().iter().filter(|t| t.target_group_name() == Some(&name)).count(),
+            1
+        );
+        let arn = lbs[0].load_balancer_arn().expect("arn");
+        let listeners =
+            moto.elb.describe_listeners().load_balancer_arn(arn).send().await.expect("listeners");
+        assert_eq!(listeners.listeners().len(), 1);
+        let cluster = format!("{p}-aws-app");
+        let services = moto.ecs.list_services().cluster(cluster).send().await.expect("services");
+        assert_eq!(services.service_arns().len(), 1);
+    });
+}
+
 #[test]
 fn deploy_serves_the_app_configures_everything_and_a_rerun_changes_nothing() {
     let env = aws_env();
@@ -321,35 +344,14 @@ fn deploy_serves_the_app_configures_everything_and_a_rerun_changes_nothing() {
 
 #[test]
 fn an_interrupted_deploy_converges_when_run_again() {
-    use std::io::{BufRead, BufReader};
     let env = aws_env();
     let moto = env.clients();
     let fixture = Fixture::new(APP_PY);
     let prefix = Prefix::new("interrupt");
     let p = prefix.as_str();
     let url = fixture.url();
-    let mut cmd = command(&[BIN, "deploy", "--repo", &url, "--prefix", p]);
-    for (k, v) in env.tool_env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start deploy");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).expect("read") > 0, "ended early: {seen}");
-        seen.push_str(&line);
-        // The load balancer exists; the service does not yet (it needs the pushed image).
-        if line.starts_with("aws-app: infrastructure ready") {
-            break;
-        }
-    }
-    child.kill().expect("kill");
-    child.wait().expect("wait");
+    // The load balancer exists; the service does not yet (it needs the pushed image).
+    env.kill_at(&["deploy", "--repo", &url, "--prefix", p], "aws-app: infrastructure ready");
     assert_eq!(load_balancers(&moto, &format!("{p}-aws-app")).len(), 1);
 
     let run = env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", p]);
@@ -357,35 +359,7 @@ fn an_interrupted_deploy_converges_when_run_again() {
     let (status, body) = env.get(run.json()["url"].as_str().expect("url"));
     assert_eq!(status, 200);
     assert!(body.contains("Hello World!"));
-    // Exactly one of everything.
-    assert_eq!(load_balancers(&moto, &format!("{p}-aws-app")).len(), 1);
-    let lb = load_balancers(&moto, &format!("{p}-aws-app")).remove(0);
-    moto.run(async {
-        let tgs = moto.elb.describe_target_groups().send().await.expect("tgs");
-        let ours = tgs
-            .target_groups()
-            .iter()
-            .filter(|t| t.target_group_name() == Some(&format!("{p}-aws-app-tg")))
-            .count();
-        assert_eq!(ours, 1);
-        let listeners = moto
-            .elb
-            .describe_listeners()
-            .load_balancer_arn(lb.load_balancer_arn().expect("arn"))
-            .send()
-            .await
-            .expect("listeners");
-        assert_eq!(listeners.listeners().len(), 1);
-        let services = moto
-            .ecs
-            .list_services()
-            .cluster(format!("{p}-aws-app"))
-            .send()
-            .await
-            .expect("services");
-        assert_eq!(services.service_arns().len(), 1);
-    });
-    assert_eq!(task_definition_arns(&moto, &format!("{p}-aws-app")).len(), 1);
+    assert_one_of_each(&moto, p);
 }
 
 #[test]
@@ -552,25 +526,8 @@ fn two_deploys_of_one_prefix_at_once_take_turns() {
         "one waited for the other: {runs:?}"
     );
     assert_eq!(runs[0].json()["url"], runs[1].json()["url"], "one outcome");
-    assert_eq!(load_balancers(&moto, &format!("{p}-aws-app")).len(), 1);
-    assert_eq!(task_definition_arns(&moto, &format!("{p}-aws-app")).len(), 1);
+    assert_one_of_each(&moto, &p);
     moto.run(async {
-        let tgs = moto.elb.describe_target_groups().send().await.expect("tgs");
-        assert_eq!(
-            tgs.target_groups()
-                .iter()
-                .filter(|t| t.target_group_name() == Some(&format!("{p}-aws-app-tg")))
-                .count(),
-            1
-        );
-        let services = moto
-            .ecs
-            .list_services()
-            .cluster(format!("{p}-aws-app"))
-            .send()
-            .await
-            .expect("services");
-        assert_eq!(services.service_arns().len(), 1);
         // The lock is gone once both finished.
         let lock = moto
             .ecr

@@ -121,7 +121,6 @@ fn destroy_removes_everything_and_a_second_destroy_has_nothing_to_do() {
 
 #[test]
 fn an_interrupted_destroy_is_finished_by_the_next_one() {
-    use std::io::{BufRead, BufReader};
     let env = aws_env();
     let moto = env.clients();
     let fixture = Fixture::new(APP_PY);
@@ -131,27 +130,7 @@ fn an_interrupted_destroy_is_finished_by_the_next_one() {
     let run = env.aws_app(&["deploy", "--repo", &url, "--prefix", p]);
     assert_eq!(run.code, 0, "{run:?}");
 
-    let mut cmd = command(&[BIN, "destroy", "--yes", "--prefix", p]);
-    for (k, v) in env.tool_env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("destroy");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).expect("read") > 0, "ended early: {seen}");
-        seen.push_str(&line);
-        if line.starts_with("aws-app: deleted load balancer") {
-            break;
-        }
-    }
-    child.kill().expect("kill");
-    child.wait().expect("wait");
+    env.kill_at(&["destroy", "--yes", "--prefix", p], "aws-app: deleted load balancer");
 
     let finish = env.aws_app(&["destroy", "--yes", "--prefix", p]);
     assert_eq!(finish.code, 0, "{finish:?}");

@@ -224,19 +224,35 @@ where
     Fut: std::future::Future<Output = std::result::Result<T, E>>,
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    retry_for(step, Duration::from_secs(60), Duration::from_secs(2), transient, call).await
+}
+
+/// `retry_while` with its own deadline and pause; the wait is reported at most every 30 s.
+pub async fn retry_for<T, E, Fut>(
+    step: &str,
+    deadline: Duration,
+    pause: Duration,
+    transient: impl Fn(Option<&str>, Option<&str>) -> bool,
+    call: impl Fn() -> Fut,
+) -> Result<T>
+where
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     let started = std::time::Instant::now();
+    let mut next_report = Duration::ZERO;
     loop {
         match call().await {
             Ok(out) => return Ok(out),
-            Err(e)
-                if transient(e.code(), e.message())
-                    && started.elapsed() < Duration::from_secs(60) =>
-            {
-                crate::say(format!(
-                    "{step}: {} (not settled yet; retrying)",
-                    e.code().unwrap_or("")
-                ));
-                tokio::time::sleep(Duration::from_secs(2)).await;
+            Err(e) if transient(e.code(), e.message()) && started.elapsed() < deadline => {
+                if started.elapsed() >= next_report {
+                    crate::say(format!(
+                        "{step}: {} (not settled yet; retrying)",
+                        e.code().unwrap_or("")
+                    ));
+                    next_report = started.elapsed() + Duration::from_secs(30);
+                }
+                tokio::time::sleep(pause).await;
             }
             Err(e) => return Err(failed(step, e)),
         }

@@ -4,12 +4,12 @@
 //! the tasks' network interfaces drain.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 
-use crate::aws::{Aws, TAG_PREFIX, failed};
+use crate::aws::{Aws, TAG_PREFIX, failed, retry_for};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::say;
@@ -67,29 +67,7 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
             .map_err(|e| failed("deleting the ECS service", e))?;
         done(format!("service {}", names.service));
     }
-    let mut token = None;
-    let mut revisions = Vec::new();
-    loop {
-        let page = aws
-            .ecs
-            .list_task_definitions()
-            .family_prefix(&names.task_family)
-            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| failed("listing task definitions", e))?;
-        revisions.extend(page.task_definition_arns().iter().cloned());
-        match page.next_token {
-            Some(next) => token = Some(next),
-            None => break,
-        }
-    }
-    // The family prefix matches longer families too: keep exactly ours.
-    revisions.retain(|arn| {
-        arn.rsplit('/').next().and_then(|f| f.rsplit_once(':')).map(|(f, _)| f)
-            == Some(names.task_family.as_str())
-    });
+    let revisions = crate::lifecycle::live::revisions(aws, &names.task_family).await?;
     for arn in &revisions {
         aws.ecs
             .deregister_task_definition()
@@ -325,34 +303,15 @@ async fn delete_own_vpc(aws: &Aws, vpc: &str, prefix: &str) -> Result<()> {
     Ok(())
 }
 
-/// Sends a delete until what holds the resource lets go (`busy` is the error code meaning
-/// that), for up to `DRAIN_DEADLINE`, reporting the wait once a minute.
+/// Sends a delete until what holds the resource lets go (`busy`: the error codes meaning that),
+/// for up to `DRAIN_DEADLINE`.
 async fn until_released<T, E, Fut>(step: &str, busy: &[&str], call: impl Fn() -> Fut) -> Result<()>
 where
     Fut: std::future::Future<Output = std::result::Result<T, E>>,
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let started = Instant::now();
-    let mut reported = Duration::ZERO;
-    loop {
-        match call().await {
-            Ok(_) => return Ok(()),
-            Err(e)
-                if e.code().is_some_and(|c| busy.contains(&c))
-                    && started.elapsed() < DRAIN_DEADLINE =>
-            {
-                if started.elapsed() >= reported {
-                    say(format!(
-                        "{step}: still in use ({}); waiting for it to drain",
-                        e.code().unwrap_or("")
-                    ));
-                    reported += Duration::from_secs(60);
-                }
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-            Err(e) => return Err(failed(step, e)),
-        }
-    }
+    let in_use = |code: Option<&str>, _: Option<&str>| code.is_some_and(|c| busy.contains(&c));
+    retry_for(step, DRAIN_DEADLINE, Duration::from_secs(5), in_use, call).await.map(|_| ())
 }
 
 /// Asks on a terminal; refuses without one (a script must say --yes).

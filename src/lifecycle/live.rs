@@ -88,3 +88,36 @@ pub fn not_deployed(config: &Config, region: &str) -> Error {
         config.prefix
     ))
 }
+
+/// The family's ACTIVE revisions, newest first (exactly this family: the API's prefix filter
+/// also matches longer family names).
+pub async fn revisions(aws: &Aws, family: &str) -> Result<Vec<String>> {
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let page = aws
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .sort(aws_sdk_ecs::types::SortOrder::Desc)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| failed("listing task definition revisions", e))?;
+        arns.extend(page.task_definition_arns().iter().cloned());
+        match page.next_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    arns.retain(|arn| {
+        arn.rsplit('/').next().and_then(|f| f.rsplit_once(':')).map(|(f, _)| f) == Some(family)
+    });
+    arns.sort_by_key(|arn| std::cmp::Reverse(revision_of(arn)));
+    Ok(arns)
+}
+
+pub fn revision_of(arn: &str) -> i32 {
+    arn.rsplit(':').next().and_then(|r| r.parse().ok()).unwrap_or(0)
+}

@@ -34,7 +34,7 @@ pub async fn rollback(config: &Config, to: Option<&str>) -> Result<()> {
 async fn roll(aws: &Aws, config: &Config, live: &live::Live, to: Option<&str>) -> Result<()> {
     let names = &config.names;
     let current = live.revision();
-    let arns = revisions(aws, &names.task_family).await?;
+    let arns = live::revisions(aws, &names.task_family).await?;
     let commit_of = |td: &aws_sdk_ecs::types::TaskDefinition| {
         td.container_definitions()
             .first()
@@ -46,7 +46,7 @@ async fn roll(aws: &Aws, config: &Config, live: &live::Live, to: Option<&str>) -
     // --cpu would roll back to the same code). --to: the newest revision running that commit.
     let mut target = None;
     for arn in &arns {
-        if to.is_none() && revision_of(arn) >= current {
+        if to.is_none() && live::revision_of(arn) >= current {
             continue;
         }
         let td = live::describe_task_definition(aws, arn).await?;
@@ -136,36 +136,4 @@ async fn roll(aws: &Aws, config: &Config, live: &live::Live, to: Option<&str>) -
         println!("{url}");
     }
     Ok(())
-}
-
-/// The family's ACTIVE revisions, newest first.
-async fn revisions(aws: &Aws, family: &str) -> Result<Vec<String>> {
-    let mut arns = Vec::new();
-    let mut token = None;
-    loop {
-        let page = aws
-            .ecs
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-            .sort(aws_sdk_ecs::types::SortOrder::Desc)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| failed("listing task definition revisions", e))?;
-        arns.extend(page.task_definition_arns().iter().cloned());
-        match page.next_token {
-            Some(next) => token = Some(next),
-            None => break,
-        }
-    }
-    arns.retain(|arn| {
-        arn.rsplit('/').next().and_then(|f| f.rsplit_once(':')).map(|(f, _)| f) == Some(family)
-    });
-    arns.sort_by_key(|arn| std::cmp::Reverse(revision_of(arn)));
-    Ok(arns)
-}
-
-fn revision_of(arn: &str) -> i32 {
-    arn.rsplit(':').next().and_then(|r| r.parse().ok()).unwrap_or(0)
 }

@@ -249,6 +249,36 @@ impl AwsEnv {
         aws_app(args, &env)
     }
 
+    /// Starts `aws-app ARGS` against this environment and kills it (SIGKILL: no chance to clean
+    /// up) as soon as a stderr line starts with `at`; returns what it printed until then.
+    pub fn kill_at(&self, args: &[&str], at: &str) -> String {
+        use std::io::{BufRead, BufReader};
+        let mut argv = vec![BIN];
+        argv.extend_from_slice(args);
+        let mut cmd = command(&argv);
+        for (k, v) in self.tool_env() {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start aws-app");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(stderr.read_line(&mut line).expect("read") > 0, "ended before '{at}': {seen}");
+            seen.push_str(&line);
+            if line.starts_with(at) {
+                break;
+            }
+        }
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        seen
+    }
+
     /// SDK clients on moto, for reading back what the tool made.
     pub fn clients(&self) -> Moto {
         self.clients_in("us-east-1")
