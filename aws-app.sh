@@ -71,7 +71,7 @@ if command -v cargo >/dev/null 2>&1; then
 fi
 if $cargo_ok; then
   bin="${CARGO_TARGET_DIR:-$here/target}/debug/aws-app"
-  inputs=("$here/src" "$here/docker/Dockerfile" "$here/docker/gunicorn.conf.py" "$here/Cargo.toml" "$here/Cargo.lock")
+  inputs=("$here/src" "$here/docker/Dockerfile" "$here/docker/gunicorn.conf.py" "$here/docker/lock.py" "$here/Cargo.toml" "$here/Cargo.lock")
   if [ ! -x "$bin" ] || [ -n "$(find "${inputs[@]}" -newer "$bin" -print 2>/dev/null | head -n1)" ]; then
     echo "aws-app: building the tool with cargo (the first build takes a few minutes)" >&2
     cargo build --quiet --locked --manifest-path "$here/Cargo.toml" --bin aws-app

@@ -71,7 +71,12 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Clone, build, push to ECR, run on Fargate behind an ALB, verify, print the URL (default).
-    Deploy,
+    Deploy {
+        /// Build even when the service already runs this commit's build: resolve the
+        /// dependencies and pull the base image again.
+        #[arg(long)]
+        rebuild: bool,
+    },
     /// Clone and build the image, smoke-test it; with --run, serve it on localhost.
     Build {
         /// Keep the image running on localhost and print its URL (`./aws-app.sh --local`).
@@ -83,7 +88,8 @@ pub enum Command {
     },
     /// Deploy only when the branch moved; otherwise print the live URL.
     Redeploy {
-        /// Deploy even when the service already runs the branch HEAD.
+        /// Deploy even when the service already runs the branch HEAD, rebuilding it like
+        /// `deploy --rebuild`.
         #[arg(long)]
         force: bool,
     },

@@ -71,7 +71,7 @@ pub struct SourceSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Deploy,
+    Deploy { rebuild: bool },
     Build { run: bool, port: u16 },
     Redeploy { force: bool },
     Watch { interval: String },
@@ -237,8 +237,8 @@ impl Config {
         if g.expect.as_deref() == Some("") {
             return Err(Error::input("--expect needs a non-empty text"));
         }
-        let action = match cli.command.unwrap_or(Command::Deploy) {
-            Command::Deploy => Action::Deploy,
+        let action = match cli.command.unwrap_or(Command::Deploy { rebuild: false }) {
+            Command::Deploy { rebuild } => Action::Deploy { rebuild },
             Command::Build { run, port } => {
                 if port == 0 {
                     return Err(Error::input("--port must be between 1 and 65535"));

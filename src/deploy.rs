@@ -2,12 +2,15 @@
 //!
 //! 1. AWS configuration and Docker are checked first (no region, no credentials, no Docker: exit
 //!    2 before anything is built or created).
-//! 2. The branch HEAD is listed. When the registry already has the image of that commit (pushed
-//!    by an earlier run, which smoke-tested it), nothing is cloned or built.
+//! 2. The branch HEAD is listed. When the service already runs that commit built from the same
+//!    inputs (aws-app's recipe, the base image and its ID), nothing is cloned or built.
 //! 3. Otherwise clone, build and smoke test run *while* the infrastructure is ensured: the ALB
-//!    provisions for minutes on real AWS, and that time overlaps the build.
-//! 4. Push (skipped when the tag is there), task definition (a new revision only when something
-//!    differs), service create/update, then the rollout of the deployment this run started.
+//!    provisions for minutes on real AWS, and that time overlaps the build. The image's tag is
+//!    `<commit>-<key>`, the key hashing the inputs and the resolved pins; `--rebuild` resolves
+//!    and pulls again on purpose.
+//! 4. Push (skipped when the registry has the tag: another run built these inputs), task
+//!    definition (a new revision only when something differs), service create/update, then the
+//!    rollout of the deployment this run started.
 //! 5. The URL must serve this build: the smoke test's page (or `--expect`). Only then is it
 //!    printed.
 //!
@@ -18,10 +21,13 @@ use std::time::{Duration, Instant};
 
 use std::sync::Mutex;
 
+use std::collections::HashMap;
+
 use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, lock, logs, network};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::image::{APP_PORT, Engine};
+use crate::image::{APP_PORT, BuildOptions, Engine};
+use crate::lifecycle::live;
 use crate::local::{build_verified, seconds};
 use crate::{http, say, source};
 
@@ -67,27 +73,30 @@ pub async fn ensure_infrastructure(aws: &Aws, config: &Config) -> Result<Infrast
     Ok(Infrastructure { network, load_balancer, target_group_arn, execution_role_arn, cluster_arn })
 }
 
-/// The image to run: its registry reference by digest, the commit, and the page it served in
-/// its smoke test (None when an earlier run pushed it and nothing was built now).
+/// The image to run: its registry reference by digest, the commit, and what is known of its build
+/// (None when the service already runs it and nothing was built now: the revision keeps its labels).
 struct Release {
     image: String,
     commit: String,
     architecture: String,
-    page: Option<String>,
     pushed: bool,
-    /// Unix time of the commit, when it was fetched now.
-    commit_time: Option<i64>,
+    /// Labels of this build (page fingerprint, commit time, inputs) for the task definition.
+    labels: Option<HashMap<String, String>>,
+    /// The vulnerabilities the lock found, for `--json`.
+    vulnerabilities: Option<serde_json::Value>,
 }
 
 /// `deploy`. SIGINT/SIGTERM stop it after removing a smoke-test container it started; AWS
-/// resources it made stay (they are found again, and `destroy` removes them).
-pub async fn deploy(config: &Config) -> Result<()> {
+/// resources it made stay (they are found again, and `destroy` removes them). `rebuild`: build
+/// even when the service runs this commit's build, resolving dependencies and pulling the base
+/// image again.
+pub async fn deploy(config: &Config, rebuild: bool) -> Result<()> {
     let engine = Engine::connect().await?;
     let aws = Aws::connect(config.region.as_deref()).await?;
     // The prefix's deploy lock, held while this run changes things (released on every exit).
     let held: Mutex<Option<lock::Lock>> = Mutex::new(None);
     let result = tokio::select! {
-        done = deploy_with(config, &engine, &aws, &held) => done,
+        done = deploy_with(config, &engine, &aws, &held, rebuild) => done,
         signal = crate::signals::stop_requested() => {
             let removed = engine.remove_role((config.names.label, &config.prefix), "smoke").await;
             Err(Error::interrupted(format!(
@@ -103,11 +112,57 @@ pub async fn deploy(config: &Config) -> Result<()> {
     result
 }
 
+/// Docker's architecture name of a task definition's runtime platform.
+fn docker_architecture(td: &aws_sdk_ecs::types::TaskDefinition) -> Option<String> {
+    match td.runtime_platform()?.cpu_architecture()? {
+        aws_sdk_ecs::types::CpuArchitecture::Arm64 => Some("arm64".to_string()),
+        aws_sdk_ecs::types::CpuArchitecture::X8664 => Some("amd64".to_string()),
+        _ => None,
+    }
+}
+
+/// The release when the service already runs `head` built from this run's inputs.
+async fn running_release(
+    aws: &Aws,
+    config: &Config,
+    engine: &Engine,
+    head: &str,
+) -> Result<Option<Release>> {
+    let Some(base_id) = engine.image_id(&config.base_image).await else {
+        return Ok(None); // the build pulls the base: its ID is not known before
+    };
+    let Some(running) = live::find(aws, config).await? else {
+        return Ok(None);
+    };
+    if !running.runs_build_of(head, &config.base_image, Some(&base_id)) {
+        return Ok(None);
+    }
+    let (Some(image), Some(architecture)) =
+        (running.image(), docker_architecture(&running.task_definition))
+    else {
+        return Ok(None);
+    };
+    say(format!(
+        "{} already runs {} built from these inputs: nothing to build (--rebuild builds anyway)",
+        config.names.service,
+        &head[..12]
+    ));
+    Ok(Some(Release {
+        image: image.to_string(),
+        commit: head.to_string(),
+        architecture,
+        pushed: false,
+        labels: None,
+        vulnerabilities: None,
+    }))
+}
+
 async fn deploy_with(
     config: &Config,
     engine: &Engine,
     aws: &Aws,
     held: &Mutex<Option<lock::Lock>>,
+    rebuild: bool,
 ) -> Result<()> {
     let started = Instant::now();
     let names = &config.names;
@@ -121,48 +176,48 @@ async fn deploy_with(
     let head = source::resolve_head(&config.source).await?;
     ecr::ensure_repository(&aws.ecr, &names.image_repo, &tags(config)).await?;
     let registry = ecr::registry(&aws.ecr).await?;
-    // In ECR, ask ECR whether the commit's image is there (a typed "not found"); the engine's
-    // registry lookup, whose error codes differ between Docker versions, is then only asked for
-    // an image that exists. A registry override has no such API: the engine is asked directly.
-    let in_ecr = match registry.credentials {
-        Some(_) => ecr::has_image(&aws.ecr, &names.image_repo, &head).await?,
-        None => true,
-    };
-    let existing = match in_ecr {
-        true => engine.find_in_registry(&registry, &names.image_repo, &head).await?,
-        false => None,
+    let running = match rebuild {
+        true => None,
+        false => running_release(aws, config, engine, &head).await?,
     };
 
     let release = async {
-        if let Some(found) = existing {
-            say(format!("{} is already in the registry: nothing to build", &head[..12]));
-            let architecture = found.architecture.ok_or_else(|| {
-                Error::failed(format!(
-                    "the registry does not say which CPU {} is built for; deploy needs it for \
-                     the task's runtime platform",
-                    found.reference
-                ))
-            })?;
-            return Ok(Release {
-                image: found.reference,
-                commit: head.clone(),
-                architecture,
-                page: None,
-                pushed: false,
-                commit_time: None,
-            });
+        if let Some(running) = running {
+            return Ok(running);
         }
-        let built = build_verified(config, engine).await?;
+        let built = build_verified(config, engine, &BuildOptions { refresh: rebuild }).await?;
         let clock = Instant::now();
-        let pushed = engine.push(&built.image, &registry, &names.image_repo).await?;
-        say(format!("pushed {} in {}", pushed.reference, seconds(clock)));
+        let tag = built.image.reference.rsplit_once(':').map_or("", |(_, t)| t);
+        // In ECR, ECR itself says whether the tag is there (a typed "not found"); the engine's
+        // registry lookup, whose error codes differ between Docker versions, is then only asked
+        // about an image that exists. A registry override has no such API: the engine is asked.
+        let absent = match registry.credentials {
+            Some(_) => !ecr::has_image(&aws.ecr, &names.image_repo, tag).await?,
+            None => false,
+        };
+        let pushed = engine.push(&built.image, &registry, &names.image_repo, absent).await?;
+        if pushed.pushed {
+            say(format!("pushed {} in {}", pushed.reference, seconds(clock)));
+        } else {
+            say(format!("the registry already has {tag}: nothing pushed"));
+        }
+        let inputs = &built.image.inputs;
+        let mut labels = crate::image::lock::labels(
+            &inputs.base_image,
+            &inputs.base_id,
+            &inputs.key,
+            &inputs.lock,
+        );
+        labels.insert(ecs::PAGE_LABEL.to_string(), fingerprint(&built.body));
+        labels
+            .insert(ecs::COMMIT_TIME_LABEL.to_string(), crate::rfc3339(built.checkout.commit_time));
         Ok::<_, Error>(Release {
             image: pushed.reference,
             commit: built.checkout.commit.clone(),
             architecture: built.image.architecture.clone(),
-            page: Some(built.body),
             pushed: pushed.pushed,
-            commit_time: Some(built.checkout.commit_time),
+            labels: Some(labels),
+            vulnerabilities: Some(inputs.lock.vulnerabilities_json()),
         })
     };
     // The long AWS work runs beside the build; both finish before either error is reported, so
@@ -181,12 +236,11 @@ async fn deploy_with(
         log_group: names.log_group.clone(),
         region: aws.region.clone(),
         port: APP_PORT,
-        page: release.page.as_deref().map(fingerprint),
         commit: release.commit.clone(),
-        commit_time: release.commit_time.map(crate::rfc3339),
+        labels: release.labels.clone(),
     };
     let tag_set = tags(config);
-    let ecs::TaskDefinition { arn: task_definition, registered, page } =
+    let ecs::TaskDefinition { arn: task_definition, registered, page, labels } =
         ecs::ensure_task_definition(&aws.ecs, &spec, &tag_set).await?;
     if registered {
         say(format!("registered {task_definition}"));
@@ -234,15 +288,33 @@ async fn deploy_with(
         crate::aws::api_calls()
     ));
 
+    let scan = match (&registry.credentials, release.image.split_once('@')) {
+        (Some(_), Some((_, digest))) => {
+            ecr::scan_summary(&aws.ecr, &names.image_repo, digest).await
+        }
+        _ => None,
+    };
+    if let Some(scan) = &scan {
+        say(format!("ECR scan of the image: {scan}"));
+    }
+
     // Anything written to the account counts: a listener, a rule, a route made again.
     let changed =
         release.pushed || registered || change.changed || crate::aws::deployment_writes() > 0;
     if config.json {
+        let vulnerabilities = release.vulnerabilities.clone().unwrap_or_else(|| {
+            crate::image::lock::vulnerabilities_from_label(
+                labels.get(crate::image::lock::VULNERABILITIES_LABEL).map(String::as_str),
+            )
+        });
         let out = serde_json::json!({
             "url": url,
             "commit": release.commit,
             "image": release.image,
             "task_definition": task_definition,
+            "inputs": crate::image::lock::inputs_json(&labels),
+            "vulnerabilities": vulnerabilities,
+            "scan": scan.as_ref().map(ecr::ScanSummary::to_json),
             "changed": changed,
         });
         println!("{out}");

@@ -21,7 +21,7 @@ use crate::error::Result;
 pub async fn run(cli: Cli) -> Result<()> {
     let (config, action) = Config::from_cli(cli)?;
     match action {
-        Action::Deploy => deploy::deploy(&config).await,
+        Action::Deploy { rebuild } => deploy::deploy(&config, rebuild).await,
         Action::Build { run, port } => local::build(&config, run.then_some(port)).await,
         Action::Redeploy { force } => lifecycle::redeploy::redeploy(&config, force).await,
         Action::Watch { interval } => lifecycle::watch::watch(&config, &interval).await,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::image::{BuiltImage, Engine};
+use crate::image::{BuildOptions, BuiltImage, Engine};
 use crate::say;
 use crate::source::{self, Checkout};
 
@@ -17,8 +17,14 @@ pub struct Verified {
     pub body: String,
 }
 
-/// Clone, build and smoke-test: the first half of every deploy.
-pub async fn build_verified(config: &Config, engine: &Engine) -> Result<Verified> {
+/// Clone, build and smoke-test: the first half of every deploy. The resolved pins and their
+/// known vulnerabilities are reported once the build is done (a warning, not a failure: the
+/// app's pins are the app's choice).
+pub async fn build_verified(
+    config: &Config,
+    engine: &Engine,
+    options: &BuildOptions,
+) -> Result<Verified> {
     let clock = Instant::now();
     say(format!("fetching {} of {}", config.source.branch, config.source.url));
     let checkout = source::fetch(&config.source).await?;
@@ -31,14 +37,36 @@ pub async fn build_verified(config: &Config, engine: &Engine) -> Result<Verified
 
     let clock = Instant::now();
     say(format!("building on {}", config.base_image));
-    let image = engine.build(&checkout, &config.base_image, &config.names.image_repo).await?;
+    let image =
+        engine.build(&checkout, &config.base_image, &config.names.image_repo, options).await?;
     say(format!("built {} ({}) in {}", image.reference, image.architecture, seconds(clock)));
+    let lock = &image.inputs.lock;
+    say(format!(
+        "dependencies: {} pins resolved as of {} ({})",
+        lock.pins.len(),
+        lock.cutoff.as_deref().unwrap_or("the build"),
+        lock.why
+    ));
+    if let Some(warning) = lock.warning() {
+        say(warning);
+    }
 
     let clock = Instant::now();
     let prefix_label = (config.names.label, config.prefix.as_str());
     let page = engine.smoke_test(&image, prefix_label, config.expect.as_deref()).await?;
     say(format!("smoke test passed: GET / answered 200 in {}", seconds(clock)));
     Ok(Verified { checkout, image, body: page.body })
+}
+
+/// What an image was built from besides its commit, as `--json` shows it.
+pub fn inputs_json(image: &BuiltImage) -> serde_json::Value {
+    let i = &image.inputs;
+    crate::image::lock::inputs_json(&crate::image::lock::labels(
+        &i.base_image,
+        &i.base_id,
+        &i.key,
+        &i.lock,
+    ))
 }
 
 /// `1.2 s` since `start`, for progress lines (the benchmark reads them too).
@@ -53,7 +81,7 @@ pub async fn build(config: &Config, run_on: Option<u16>) -> Result<()> {
     let prefix_label = (config.names.label, config.prefix.as_str());
     let starting_local = AtomicBool::new(false);
     let work = async {
-        let built = build_verified(config, &engine).await?;
+        let built = build_verified(config, &engine, &BuildOptions::default()).await?;
         let url = match run_on {
             Some(port) => {
                 let name = &config.names.local_container;
@@ -87,6 +115,8 @@ pub async fn build(config: &Config, run_on: Option<u16>) -> Result<()> {
             "image": built.image.reference,
             "image_id": built.image.id,
             "architecture": built.image.architecture,
+            "inputs": inputs_json(&built.image),
+            "vulnerabilities": built.image.inputs.lock.vulnerabilities_json(),
             "changed": true,
         });
         println!("{out}");

@@ -1,6 +1,7 @@
 //! The app's source, through git2: resolve the branch HEAD with a remote listing, then fetch
-//! that one commit (shallow where the transport allows) into a temporary directory and check it
-//! out. git2 is blocking: every call runs on tokio's blocking pool, never on the async workers,
+//! the branch (shallow where the transport allows) into a temporary directory and check it
+//! out, and find when its requirements.txt last changed (the dependency lock's cut-off for apps
+//! that pin nothing; deepening a shallow fetch only as far as that needs). git2 is blocking: every call runs on tokio's blocking pool, never on the async workers,
 //! bounded by a deadline. This module never writes outside its own temporary directory.
 
 use std::path::Path;
@@ -22,6 +23,9 @@ pub struct Checkout {
     pub commit: String,
     /// Committer time, seconds since the Unix epoch.
     pub commit_time: i64,
+    /// Committer time of the newest commit (first-parent history) that changed
+    /// `requirements.txt`; None when the commit has no such file.
+    pub requirements_time: Option<i64>,
     pub url: String,
     pub branch: String,
 }
@@ -56,9 +60,16 @@ pub async fn fetch(spec: &SourceSpec) -> Result<Checkout> {
         .map_err(|e| Error::failed(format!("cannot create a temporary directory: {e}")))?;
     let path = dir.path().to_path_buf();
     let task_spec = spec.clone();
-    let (commit, commit_time) =
+    let fetched =
         blocking(&spec.url, FETCH_DEADLINE, move || fetch_blocking(&task_spec, &path)).await?;
-    Ok(Checkout { dir, commit, commit_time, url: spec.url.clone(), branch: spec.branch.clone() })
+    Ok(Checkout {
+        dir,
+        commit: fetched.commit,
+        commit_time: fetched.commit_time,
+        requirements_time: fetched.requirements_time,
+        url: spec.url.clone(),
+        branch: spec.branch.clone(),
+    })
 }
 
 /// Runs git2 work on the blocking pool with a deadline (libgit2 itself waits forever on a
@@ -112,8 +123,24 @@ fn head_of(remote: &mut Remote<'_>, spec: &SourceSpec) -> Result<Oid> {
     )))
 }
 
-/// Fetches the branch into a new repository at `dir` and checks it out; the commit and its time.
-fn fetch_blocking(spec: &SourceSpec, dir: &Path) -> Result<(String, i64)> {
+/// What `fetch_blocking` checked out.
+struct Fetched {
+    commit: String,
+    commit_time: i64,
+    requirements_time: Option<i64>,
+}
+
+/// Depths of the shallow fetches over http(s): the branch HEAD with some history first (enough
+/// to see when requirements.txt last changed in most apps), deeper only when that needs it;
+/// `i32::MAX` is libgit2's "unshallow": the whole history.
+const DEPTHS: [i32; 3] = [16, 512, i32::MAX];
+
+/// The file whose last change dates the dependency lock.
+const REQUIREMENTS: &str = "requirements.txt";
+
+/// Fetches the branch into a new repository at `dir` and checks it out; the commit, its time,
+/// and when requirements.txt last changed.
+fn fetch_blocking(spec: &SourceSpec, dir: &Path) -> Result<Fetched> {
     // Once the remote answered, a failure is the work failing (exit 1), not bad input.
     let git_failed = |what: &str, e: git2::Error| {
         Error::failed(format!("{what} {} failed: {}", spec.url, e.message()))
@@ -123,15 +150,20 @@ fn fetch_blocking(spec: &SourceSpec, dir: &Path) -> Result<(String, i64)> {
     let head = head_of(&mut remote, spec)?;
 
     let refspec = format!("+refs/heads/{0}:refs/remotes/origin/{0}", spec.branch);
-    let mut options = FetchOptions::new();
-    options.download_tags(git2::AutotagOption::None);
-    options.proxy_options(proxy());
-    // Smart transports fetch one commit; libgit2's local transport has no shallow support and a
-    // local clone costs no network anyway.
-    if spec.url.starts_with("https://") || spec.url.starts_with("http://") {
-        options.depth(1);
-    }
-    remote.fetch(&[&refspec], Some(&mut options), None).map_err(|e| git_failed("fetch from", e))?;
+    // Smart transports fetch a shallow history; libgit2's local transport has no shallow
+    // support and a local clone costs no network anyway.
+    let shallow = spec.url.starts_with("https://") || spec.url.starts_with("http://");
+    let fetch = |depth: Option<i32>| {
+        let mut options = FetchOptions::new();
+        options.download_tags(git2::AutotagOption::None);
+        options.proxy_options(proxy());
+        if let Some(depth) = depth {
+            options.depth(depth);
+        }
+        let mut remote = repo.remote_anonymous(&spec.url).map_err(|e| unreachable(spec, &e))?;
+        remote.fetch(&[&refspec], Some(&mut options), None).map_err(|e| git_failed("fetch from", e))
+    };
+    fetch(shallow.then_some(DEPTHS[0]))?;
 
     let fetched = repo
         .find_reference(&format!("refs/remotes/origin/{}", spec.branch))
@@ -145,5 +177,67 @@ fn fetch_blocking(spec: &SourceSpec, dir: &Path) -> Result<(String, i64)> {
     checkout.force();
     repo.checkout_tree(fetched.as_object(), Some(&mut checkout))
         .map_err(|e| git_failed("checkout of", e))?;
-    Ok((fetched.id().to_string(), fetched.time().seconds()))
+
+    let mut depths = DEPTHS[1..].iter();
+    let requirements_time = loop {
+        // Opened anew: a Repository keeps the shallow boundary it read when it was opened.
+        let fresh = Repository::open(dir).map_err(|e| git_failed("reading the fetch of", e))?;
+        match last_change(&fresh, fetched.id(), REQUIREMENTS) {
+            Ok(found) => break found,
+            // The history ends at a shallow boundary before the change: fetch deeper.
+            Err(Boundary) => match depths.next() {
+                Some(&depth) => fetch(Some(depth))?,
+                None => break None,
+            },
+        }
+    };
+    Ok(Fetched {
+        commit: fetched.id().to_string(),
+        commit_time: fetched.time().seconds(),
+        requirements_time,
+    })
+}
+
+/// The walk reached a commit whose parent was not fetched.
+struct Boundary;
+
+/// Committer time of the newest first-parent commit from `from` whose `path` differs from its
+/// parent's (a root commit that has it counts as a change). None when `from` has no such file.
+fn last_change(
+    repo: &Repository,
+    from: Oid,
+    path: &str,
+) -> std::result::Result<Option<i64>, Boundary> {
+    let blob_of = |commit: &git2::Commit<'_>| {
+        commit.tree().ok().and_then(|t| t.get_path(Path::new(path)).ok()).map(|e| e.id())
+    };
+    // A shallow fetch's oldest commits look like roots (or lack their parents): git lists them.
+    let shallow: Vec<Oid> = std::fs::read_to_string(repo.path().join("shallow"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| Oid::from_str(l.trim()).ok())
+        .collect();
+    let Ok(mut commit) = repo.find_commit(from) else {
+        return Ok(None);
+    };
+    let Some(mut blob) = blob_of(&commit) else {
+        return Ok(None);
+    };
+    loop {
+        if shallow.contains(&commit.id()) {
+            return Err(Boundary);
+        }
+        if commit.parent_count() == 0 {
+            return Ok(Some(commit.time().seconds()));
+        }
+        let Ok(parent) = commit.parent(0) else {
+            return Err(Boundary);
+        };
+        let before = blob_of(&parent);
+        if before != Some(blob) {
+            return Ok(Some(commit.time().seconds()));
+        }
+        blob = before.unwrap_or(blob);
+        commit = parent;
+    }
 }

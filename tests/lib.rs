@@ -7,6 +7,7 @@
 mod support;
 
 mod bad_input;
+mod dependencies;
 mod deploy;
 mod lifecycle;
 mod local_build;

@@ -28,16 +28,21 @@ fn build_run_serves_the_app_and_destroy_local_removes_it() {
         "{{.State.Running}} {{.Config.User}} {{.Config.Image}}",
         &name,
     ]);
-    assert_eq!(
-        inspect.trim(),
-        format!("true 10001:10001 {}-aws-app:{}", prefix.as_str(), fixture.head())
+    let fields: Vec<&str> = inspect.split_whitespace().collect();
+    assert_eq!(fields[..2], ["true", "10001:10001"], "{inspect}");
+    // The tag: the commit, then the key of the other build inputs.
+    let image = fields[2];
+    assert!(
+        image.starts_with(&format!("{}-aws-app:{}-", prefix.as_str(), fixture.head())),
+        "{image}"
     );
+    assert_eq!(tag_parts(image).0, fixture.head());
     let labels = docker(&[
         "image",
         "inspect",
         "--format",
         "{{index .Config.Labels \"org.opencontainers.image.revision\"}} {{index .Config.Labels \"org.opencontainers.image.created\"}}",
-        &format!("{}-aws-app:{}", prefix.as_str(), fixture.head()),
+        image,
     ]);
     assert_eq!(labels.trim(), format!("{} 2021-11-16T10:00:00Z", fixture.head()));
     assert_eq!(containers_of(prefix.as_str()).len(), 1, "only the local container remains");

@@ -141,3 +141,52 @@ pub async fn has_image(ecr: &Client, repo: &str, tag: &str) -> Result<bool> {
         Err(e) => Err(failed("looking for the commit's image in ECR", e)),
     }
 }
+
+/// What ECR's scan on push found in an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanSummary {
+    /// `COMPLETE`, `IN_PROGRESS`, `PENDING`, `FAILED`, …
+    pub status: String,
+    pub critical: i32,
+    pub high: i32,
+}
+
+impl std::fmt::Display for ScanSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status.as_str() {
+            "COMPLETE" => write!(f, "{} critical, {} high", self.critical, self.high),
+            "IN_PROGRESS" | "PENDING" => {
+                write!(f, "in progress (`status` shows the findings once it is done)")
+            }
+            other => write!(f, "{}", other.to_lowercase().replace('_', " ")),
+        }
+    }
+}
+
+impl ScanSummary {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"status": self.status, "critical": self.critical, "high": self.high})
+    }
+}
+
+/// The CRITICAL/HIGH counts of ECR's scan of the image `digest`, when ECR has the image and a
+/// scan of it. Informational: any error (no scan, no image, no permission) is None.
+pub async fn scan_summary(ecr: &Client, repo: &str, digest: &str) -> Option<ScanSummary> {
+    let out = ecr
+        .describe_image_scan_findings()
+        .repository_name(repo)
+        .image_id(aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest).build())
+        .send()
+        .await
+        .ok()?;
+    let status = out.image_scan_status()?.status()?.as_str().to_string();
+    let counts = out.image_scan_findings().and_then(|f| f.finding_severity_counts());
+    let count = |severity: aws_sdk_ecr::types::FindingSeverity| {
+        counts.and_then(|c| c.get(&severity)).copied().unwrap_or(0)
+    };
+    Some(ScanSummary {
+        status,
+        critical: count(aws_sdk_ecr::types::FindingSeverity::Critical),
+        high: count(aws_sdk_ecr::types::FindingSeverity::High),
+    })
+}

@@ -39,14 +39,13 @@ pub struct TaskSpec {
     pub log_group: String,
     pub region: String,
     pub port: u16,
-    /// Fingerprint of the page the image served in its smoke test, kept as a container label
-    /// so a later run that builds nothing can still check the URL serves this build. None: the
-    /// image was not built by this run (keep what the current revision says).
-    pub page: Option<String>,
-    /// The commit the image was built from, and its time (RFC 3339) when this run knows it:
-    /// `status` and `redeploy` read them back from the running revision.
+    /// The commit the image was built from: `status` and `redeploy` read it back.
     pub commit: String,
-    pub commit_time: Option<String>,
+    /// What this run knows of the build, as container labels (`*_LABEL` below and `image::lock::*_LABEL`): the page it
+    /// served in its smoke test (so a later run that builds nothing can still check the URL
+    /// serves this build), the commit's time, the build inputs. None: the image was not built by
+    /// this run; keep what the current revision says of it.
+    pub labels: Option<HashMap<String, String>>,
 }
 
 /// The container label holding the smoke-tested page's fingerprint.
@@ -64,6 +63,8 @@ pub struct TaskDefinition {
     pub registered: bool,
     /// The page fingerprint the revision carries.
     pub page: Option<String>,
+    /// The container's labels (commit, page, build inputs).
+    pub labels: HashMap<String, String>,
 }
 
 impl TaskSpec {
@@ -120,16 +121,18 @@ pub async fn ensure_task_definition(
         Err(e) if e.as_service_error().is_some_and(|s| s.is_client_exception()) => None,
         Err(e) => return Err(failed("reading the task definition", e)),
     };
-    if let Some(current) = current.filter(|td| td.status().map(|s| s.as_str()) == Some("ACTIVE")) {
-        let container = current.container_definitions().first();
-        let label =
-            container.and_then(|c| c.docker_labels()).and_then(|l| l.get(PAGE_LABEL)).cloned();
-        let same = (spec.page.is_none() || spec.page == label)
+    let current = current.filter(|td| td.status().map(|s| s.as_str()) == Some("ACTIVE"));
+    let container = current.as_ref().and_then(|c| c.container_definitions().first());
+    let current_labels = container.and_then(|c| c.docker_labels()).cloned().unwrap_or_default();
+    let same_image = container.and_then(|c| c.image()) == Some(spec.image.as_str());
+    if let Some(current) = &current {
+        let same = labels_current(spec.labels.as_ref(), &current_labels)
+            && current_labels.get(COMMIT_LABEL) == Some(&spec.commit)
             && current.cpu() == Some(spec.cpu.to_string().as_str())
             && current.memory() == Some(spec.memory.to_string().as_str())
             && current.execution_role_arn() == Some(spec.execution_role_arn.as_str())
             && current.runtime_platform().and_then(|p| p.cpu_architecture()) == Some(&architecture)
-            && container.and_then(|c| c.image()) == Some(spec.image.as_str())
+            && same_image
             && container.and_then(|c| c.name()) == Some(CONTAINER)
             && container.is_some_and(|c| {
                 c.port_mappings().iter().any(|p| p.container_port() == Some(i32::from(spec.port)))
@@ -140,7 +143,9 @@ pub async fn ensure_task_definition(
                 .and_then(|o| o.get("awslogs-group"))
                 == Some(&spec.log_group);
         if same && let Some(arn) = current.task_definition_arn() {
-            return Ok(TaskDefinition { arn: arn.to_string(), registered: false, page: label });
+            let page = current_labels.get(PAGE_LABEL).cloned();
+            let arn = arn.to_string();
+            return Ok(TaskDefinition { arn, registered: false, page, labels: current_labels });
         }
     }
 
@@ -153,17 +158,19 @@ pub async fn ensure_task_definition(
         ])))
         .build()
         .map_err(|e| Error::failed(format!("log configuration: {e}")))?;
-    let mut labels = HashMap::from([(COMMIT_LABEL.to_string(), spec.commit.clone())]);
-    if let Some(page) = &spec.page {
-        labels.insert(PAGE_LABEL.to_string(), page.clone());
-    }
-    if let Some(time) = &spec.commit_time {
-        labels.insert(COMMIT_TIME_LABEL.to_string(), time.clone());
-    }
+    // Labels of this build; an image this run did not build keeps what the revision that runs
+    // it says (a new revision for another size, say, still knows its page and inputs).
+    let mut labels = match (&spec.labels, same_image) {
+        (Some(labels), _) => labels.clone(),
+        (None, true) => current_labels,
+        (None, false) => HashMap::new(),
+    };
+    labels.insert(COMMIT_LABEL.to_string(), spec.commit.clone());
+    let page = labels.get(PAGE_LABEL).cloned();
     let container = ContainerDefinition::builder()
         .name(CONTAINER)
         .image(&spec.image)
-        .set_docker_labels(Some(labels))
+        .set_docker_labels(Some(labels.clone()))
         .essential(true)
         .port_mappings(
             PortMapping::builder()
@@ -197,7 +204,15 @@ pub async fn ensure_task_definition(
         .task_definition
         .and_then(|td| td.task_definition_arn)
         .ok_or_else(|| Error::failed("registering the task definition: no ARN in the answer"))?;
-    Ok(TaskDefinition { arn, registered: true, page: spec.page.clone() })
+    Ok(TaskDefinition { arn, registered: true, page, labels })
+}
+
+/// Whether the current revision's labels already say what this run knows of the build.
+fn labels_current(
+    wanted: Option<&HashMap<String, String>>,
+    current: &HashMap<String, String>,
+) -> bool {
+    wanted.is_none_or(|wanted| wanted.iter().all(|(k, v)| current.get(k) == Some(v)))
 }
 
 /// Where and how the service runs.
@@ -727,9 +742,8 @@ mod tests {
             log_group: "/aws-app/ann".into(),
             region: "us-east-1".into(),
             port: 8000,
-            page: Some("0123456789abcdef".into()),
             commit: "0".repeat(40),
-            commit_time: None,
+            labels: Some(HashMap::from([(PAGE_LABEL.to_string(), "0123456789abcdef".into())])),
         };
         let tags = Tags { prefix: "ann".into(), app: "app".into() };
         let td = ensure_task_definition(&ecs, &spec, &tags).await.expect("retried");

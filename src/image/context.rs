@@ -38,6 +38,11 @@ pub const BUILD_FILES: &[ExtraFile] = &[
         contents: include_bytes!("../../docker/gunicorn.conf.py"),
         mode: 0o644,
     },
+    ExtraFile {
+        path: "aws-app/lock.py",
+        contents: include_bytes!("../../docker/lock.py"),
+        mode: 0o644,
+    },
 ];
 
 /// Writes the whole context as an uncompressed tar to `out`.

@@ -6,6 +6,7 @@
 
 pub mod context;
 pub mod dockerignore;
+pub mod lock;
 
 use std::collections::HashMap;
 use std::io;
@@ -16,8 +17,9 @@ use bollard::models::{
     ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    BuildImageOptions, CreateContainerOptions, ListContainersOptions, ListImagesOptions,
-    LogsOptions, RemoveContainerOptions, RemoveImageOptions,
+    BuildImageOptions, CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions,
+    ListContainersOptions, ListImagesOptions, LogsOptions, RemoveContainerOptions,
+    RemoveImageOptions, TagImageOptions,
 };
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -27,6 +29,7 @@ use crate::http::{self, Page};
 use crate::source::Checkout;
 use crate::{rfc3339, say};
 use context::{BUILD_FILES, ChannelWriter, write_context};
+use lock::{LOCK_FILE, Lock};
 
 /// The port the app listens on inside its container (gunicorn's default, set in the image).
 pub const APP_PORT: u16 = 8000;
@@ -45,12 +48,45 @@ pub struct Engine {
 pub struct BuiltImage {
     /// `sha256:…` image ID.
     pub id: String,
-    /// `<repo>:<full commit SHA>`.
+    /// `<repo>:<full commit SHA>-<build key>`.
     pub reference: String,
     /// Docker's architecture name (`amd64`, `arm64`).
     pub architecture: String,
     /// Layer digests, base first.
     pub layers: Vec<String>,
+    /// What besides the commit it was built from.
+    pub inputs: Inputs,
+}
+
+/// The build inputs besides the commit: what the image's tag key hashes.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// `--base-image` as given, and the ID the engine built on.
+    pub base_image: String,
+    pub base_id: String,
+    /// aws-app's build recipe (`lock::recipe`).
+    pub recipe: String,
+    /// `lock::build_key` of base, recipe and pins.
+    pub key: String,
+    /// What the lock stage resolved.
+    pub lock: Lock,
+}
+
+/// How to build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Resolve the dependencies again (and pull the base image again) although nothing changed:
+    /// `deploy --rebuild`.
+    pub refresh: bool,
+}
+
+/// Where the lock stage asks for advisories (a PyPI mirror that serves PyPI's JSON API, or
+/// `off`): AWS_APP_ADVISORY_URL, else PyPI.
+fn advisory_url() -> String {
+    std::env::var("AWS_APP_ADVISORY_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "https://pypi.org/pypi".to_string())
 }
 
 impl Engine {
@@ -73,25 +109,43 @@ impl Engine {
         Ok(Engine { docker })
     }
 
-    /// Builds `docker/Dockerfile` against the checkout, tagged `<repo>:<commit>`.
+    /// Builds `docker/Dockerfile` against the checkout and tags it `<repo>:<commit>-<key>`, the
+    /// key hashing the base image's ID, the recipe and the pins the lock stage resolved.
     pub async fn build(
         &self,
         checkout: &Checkout,
         base_image: &str,
         repo: &str,
+        options: &BuildOptions,
     ) -> Result<BuiltImage> {
-        let reference = format!("{repo}:{}", checkout.commit);
+        if options.refresh {
+            self.pull_base(base_image).await;
+        }
         // The OCI labels come from these in the Dockerfile; `created` is the commit time, not
-        // the clock, so rebuilding a commit keeps its labels.
-        let build_args = HashMap::from([
+        // the clock, so rebuilding a commit keeps its labels. The lock stage sees only
+        // REQUIREMENTS_TIME, ADVISORY_URL and LOCK_REFRESH besides requirements.txt: a commit
+        // that changes only code finds its lock in the cache.
+        let mut build_args = HashMap::from([
             ("BASE_IMAGE".to_string(), base_image.to_string()),
             ("COMMIT_SHA".to_string(), checkout.commit.clone()),
             ("COMMIT_TIME".to_string(), rfc3339(checkout.commit_time)),
             ("SOURCE_URL".to_string(), checkout.url.clone()),
+            ("RECIPE".to_string(), lock::recipe().to_string()),
+            ("ADVISORY_URL".to_string(), advisory_url()),
+            (
+                "REQUIREMENTS_TIME".to_string(),
+                checkout.requirements_time.map(rfc3339).unwrap_or_default(),
+            ),
         ]);
+        if options.refresh {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            build_args.insert("LOCK_REFRESH".to_string(), now.to_string());
+        }
         let options = BuildImageOptions {
             dockerfile: format!("{}/Dockerfile", context::TOOL_DIR),
-            t: Some(reference.clone()),
             rm: true,
             forcerm: true,
             buildargs: Some(build_args),
@@ -130,6 +184,11 @@ impl Engine {
             if let Some(text) = &info.stream {
                 eprint!("{text}");
                 for line in text.lines() {
+                    if let Some(id) = line.strip_prefix("Successfully built ")
+                        && image_id.is_none()
+                    {
+                        image_id = Some(id.trim().to_string());
+                    }
                     if line.starts_with("Step ") {
                         step = line.to_string();
                         step_output.clear();
@@ -162,16 +221,104 @@ impl Engine {
             return Err(build_failure(&step, &why).with_detail(tail.join("\n")));
         }
 
-        let inspected =
-            self.docker.inspect_image(image_id.as_deref().unwrap_or(&reference)).await.map_err(
-                |e| Error::failed(format!("the build finished but {reference} is missing: {e}")),
+        let Some(image_id) = image_id else {
+            return Err(Error::failed(
+                "the build finished but the engine did not say which image it made",
+            ));
+        };
+        let inspected = self.docker.inspect_image(&image_id).await.map_err(|e| {
+            Error::failed(format!("the build finished but {image_id} is missing: {e}"))
+        })?;
+        let base_id =
+            self.docker.inspect_image(base_image).await.ok().and_then(|i| i.id).ok_or_else(
+                || {
+                    Error::failed(format!(
+                        "the build used {base_image}, but the engine cannot show it"
+                    ))
+                },
             )?;
+        let lock = Lock::parse(&self.read_file(&image_id, LOCK_FILE).await?)?;
+        let recipe = lock::recipe().to_string();
+        let key = lock::build_key(&base_id, &recipe, &lock.pins);
+        let tag = lock::tag(&checkout.commit, &key);
+        let options = TagImageOptions { repo: Some(repo.to_string()), tag: Some(tag.clone()) };
+        self.docker
+            .tag_image(&image_id, Some(options))
+            .await
+            .map_err(|e| Error::failed(format!("cannot tag the image as {repo}:{tag}: {e}")))?;
         Ok(BuiltImage {
-            id: inspected.id.unwrap_or_default(),
-            reference,
+            id: image_id,
+            reference: format!("{repo}:{tag}"),
             architecture: inspected.architecture.unwrap_or_else(|| "amd64".to_string()),
             layers: inspected.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+            inputs: Inputs { base_image: base_image.to_string(), base_id, recipe, key, lock },
         })
+    }
+
+    /// Pulls the base image again (`--rebuild`); a base that exists only on this engine (or a
+    /// registry out of reach) keeps the local copy, and the run says so.
+    async fn pull_base(&self, base_image: &str) {
+        let options =
+            CreateImageOptions { from_image: Some(base_image.to_string()), ..Default::default() };
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            let why = match item {
+                Ok(info) => info.error_detail.and_then(|d| d.message),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(why) = why {
+                say(format!(
+                    "could not pull {base_image} again ({}); building on the local copy",
+                    why.trim()
+                ));
+                return;
+            }
+        }
+        say(format!("pulled {base_image} again"));
+    }
+
+    /// The ID of the image `reference` names on this engine, if it has it.
+    pub async fn image_id(&self, reference: &str) -> Option<String> {
+        self.docker.inspect_image(reference).await.ok().and_then(|i| i.id)
+    }
+
+    /// One file of an image, read through a container that is created, never started, and
+    /// removed again.
+    async fn read_file(&self, image: &str, path: &str) -> Result<String> {
+        let failed = |e: String| Error::failed(format!("cannot read {path} from the image: {e}"));
+        let body = ContainerCreateBody { image: Some(image.to_string()), ..Default::default() };
+        let created = self
+            .docker
+            .create_container(None::<CreateContainerOptions>, body)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let options = DownloadFromContainerOptions { path: path.to_string() };
+        let mut stream = self.docker.download_from_container(&created.id, Some(options));
+        let mut archive = Vec::new();
+        let mut read = Ok(());
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => archive.extend_from_slice(&bytes),
+                Err(e) => {
+                    read = Err(failed(e.to_string()));
+                    break;
+                }
+            }
+        }
+        self.remove_container(&created.id).await;
+        read?;
+        let mut tar = tar::Archive::new(archive.as_slice());
+        let entries = tar.entries().map_err(|e| failed(e.to_string()))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| failed(e.to_string()))?;
+            if entry.header().entry_type().is_file() {
+                let mut text = String::new();
+                io::Read::read_to_string(&mut entry, &mut text)
+                    .map_err(|e| failed(e.to_string()))?;
+                return Ok(text);
+            }
+        }
+        Err(failed("the engine sent no file".to_string()))
     }
 
     /// Starts the image once on a free local port and waits for it to serve `GET /` (with
@@ -472,26 +619,27 @@ impl Engine {
         Ok(Some(Pushed { reference: format!("{target}@{digest}"), pushed: false, architecture }))
     }
 
-    /// Pushes the image as `<registry>/<repo>:<commit>` and returns `<registry>/<repo>@<digest>`,
-    /// the reference a task definition must use. When the registry already has the tag (tags
-    /// are immutable in ECR), nothing is pushed.
+    /// Pushes the image as `<registry>/<repo>:<commit>-<key>` and returns
+    /// `<registry>/<repo>@<digest>`, the reference a task definition must use. When the registry
+    /// already has the tag (tags are immutable in ECR, and the key names the inputs), nothing is
+    /// pushed. `absent`: the registry was already asked and does not have it.
     pub async fn push(
         &self,
         image: &BuiltImage,
         registry: &crate::aws::ecr::Registry,
         repo: &str,
+        absent: bool,
     ) -> Result<Pushed> {
         let target = format!("{}/{repo}", registry.host);
         let tag = image.reference.rsplit_once(':').map_or("latest", |(_, t)| t).to_string();
         let tagged = format!("{target}:{tag}");
         let creds = registry.credentials.clone();
-        if let Some(found) = self.find_in_registry(registry, repo, &tag).await? {
-            return Ok(found);
+        if !absent && let Some(found) = self.find_in_registry(registry, repo, &tag).await? {
+            // Built here, so its CPU is known even when the registry's answer leaves it out.
+            let architecture = found.architecture.or_else(|| Some(image.architecture.clone()));
+            return Ok(Pushed { architecture, ..found });
         }
-        let options = bollard::query_parameters::TagImageOptions {
-            repo: Some(target.clone()),
-            tag: Some(tag.clone()),
-        };
+        let options = TagImageOptions { repo: Some(target.clone()), tag: Some(tag.clone()) };
         self.docker
             .tag_image(&image.id, Some(options))
             .await

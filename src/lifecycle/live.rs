@@ -1,5 +1,8 @@
 //! What runs now for a prefix, read from AWS: the service, its task definition and the labels
-//! aws-app put on it (commit, commit time, page fingerprint), and the load balancer's URL.
+//! aws-app put on it (commit, commit time, page fingerprint, build inputs), and the load
+//! balancer's URL.
+
+use std::collections::HashMap;
 
 use aws_sdk_ecs::types::{Service, TaskDefinition};
 
@@ -7,6 +10,7 @@ use crate::aws::ecs::{COMMIT_LABEL, COMMIT_TIME_LABEL, PAGE_LABEL};
 use crate::aws::{Aws, failed};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::image::lock::{BASE_ID_LABEL, BASE_IMAGE_LABEL, RECIPE_LABEL};
 
 pub struct Live {
     pub service: Service,
@@ -15,11 +19,31 @@ pub struct Live {
     pub commit: Option<String>,
     pub commit_time: Option<String>,
     pub page: Option<String>,
+    /// Every label of the container (the build inputs among them, `ecs::*_LABEL`).
+    pub labels: HashMap<String, String>,
 }
 
 impl Live {
     pub fn revision(&self) -> i32 {
         self.task_definition.revision()
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+
+    /// The image the revision runs (`registry/repo@sha256:…`).
+    pub fn image(&self) -> Option<&str> {
+        self.task_definition.container_definitions().first().and_then(|c| c.image())
+    }
+
+    /// Whether it runs `commit` built by this aws-app's recipe on `base_image` (as given; with
+    /// `base_id`, also that ID): then nothing needs building for it.
+    pub fn runs_build_of(&self, commit: &str, base_image: &str, base_id: Option<&str>) -> bool {
+        self.commit.as_deref() == Some(commit)
+            && self.label(RECIPE_LABEL) == Some(crate::image::lock::recipe())
+            && self.label(BASE_IMAGE_LABEL) == Some(base_image)
+            && base_id.is_none_or(|id| self.label(BASE_ID_LABEL) == Some(id))
     }
 }
 
@@ -67,6 +91,7 @@ pub async fn find(aws: &Aws, config: &Config) -> Result<Option<Live>> {
         commit: labels.get(COMMIT_LABEL).cloned(),
         commit_time: labels.get(COMMIT_TIME_LABEL).cloned(),
         page: labels.get(PAGE_LABEL).cloned(),
+        labels,
     }))
 }
 

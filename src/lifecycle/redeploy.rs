@@ -1,6 +1,8 @@
-//! `redeploy`: deploy only when the branch moved. The HEAD is read with a remote listing and
-//! compared with the commit the live task definition records; when they match, the URL is
-//! printed without cloning, building or asking Docker anything.
+//! `redeploy`: deploy only when the branch moved or the build inputs changed. The HEAD is read
+//! with a remote listing and compared with the commit the live task definition records, and the
+//! live build's recipe and base image with this aws-app's and `--base-image`; when they all
+//! match, the URL is printed without cloning, building or asking Docker anything. (A base image
+//! re-pulled under the same name is `deploy`'s to find: it asks the engine for the image ID.)
 
 use crate::aws::Aws;
 use crate::config::Config;
@@ -10,13 +12,25 @@ use crate::{deploy, say, source};
 
 pub async fn redeploy(config: &Config, force: bool) -> Result<()> {
     if force {
-        say("--force: deploying whatever runs now");
-        return deploy::deploy(config).await;
+        say("--force: rebuilding and deploying whatever runs now");
+        return deploy::deploy(config, true).await;
     }
     let aws = Aws::connect(config.region.as_deref()).await?;
     let head = source::resolve_head(&config.source).await?;
     let live = live::find(&aws, config).await?;
-    if let Some(live) = live.filter(|l| l.commit.as_deref() == Some(head.as_str())) {
+    let moved = match &live {
+        Some(l) if l.commit.as_deref() != Some(head.as_str()) => {
+            format!("{} moved to {}", config.source.branch, &head[..12])
+        }
+        Some(l) if !l.runs_build_of(&head, &config.base_image, None) => format!(
+            "{} runs {} built from other inputs (aws-app's recipe or the base image changed)",
+            config.names.service,
+            &head[..12]
+        ),
+        Some(_) => String::new(),
+        None => "nothing is deployed yet".to_string(),
+    };
+    if let Some(live) = live.filter(|_| moved.is_empty()) {
         let url = live.url.clone().unwrap_or_default();
         say(format!(
             "up to date: {} runs {} (revision {})",
@@ -40,6 +54,6 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<()> {
         }
         return Ok(());
     }
-    say(format!("{} moved to {}: deploying", config.source.branch, &head[..12]));
-    deploy::deploy(config).await
+    say(format!("{moved}: deploying"));
+    deploy::deploy(config, false).await
 }

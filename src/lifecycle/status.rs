@@ -1,9 +1,15 @@
 //! `status`: what runs for the prefix, in a few lines (or one JSON object): commit and its age,
-//! image, revision, task counts, rollout, target health, URL, the service's last events.
+//! image, what it was built from (base image, aws-app recipe, resolved pins), its known
+//! vulnerabilities and ECR's scan findings, revision, task counts, rollout, target health, URL,
+//! the service's last events.
 
-use crate::aws::{Aws, failed};
+use crate::aws::{Aws, ecr, failed};
 use crate::config::Config;
 use crate::error::Result;
+use crate::image::lock::{
+    BASE_ID_LABEL, BASE_IMAGE_LABEL, PINS_LABEL, RECIPE_LABEL, RESOLUTION_LABEL,
+    VULNERABILITIES_LABEL, inputs_json, vulnerability_count,
+};
 use crate::lifecycle::live::{self, Live};
 
 pub async fn status(config: &Config) -> Result<()> {
@@ -27,7 +33,12 @@ pub async fn status(config: &Config) -> Result<()> {
             (at, e.message().unwrap_or("").to_string())
         })
         .collect();
-    let image = live.task_definition.container_definitions().first().and_then(|c| c.image());
+    let image = live.image();
+    let vulnerabilities = vulnerability_count(live.label(VULNERABILITIES_LABEL));
+    let scan = match image.and_then(|i| i.split_once('@')) {
+        Some((_, digest)) => ecr::scan_summary(&aws.ecr, &config.names.image_repo, digest).await,
+        None => None,
+    };
     if config.json {
         let out = serde_json::json!({
             "url": live.url,
@@ -35,6 +46,9 @@ pub async fn status(config: &Config) -> Result<()> {
             "commit_time": live.commit_time,
             "age_seconds": age,
             "image": image,
+            "inputs": inputs_json(&live.labels),
+            "vulnerabilities": vulnerabilities,
+            "scan": scan.as_ref().map(ecr::ScanSummary::to_json),
             "task_definition": live.task_definition.task_definition_arn(),
             "revision": live.revision(),
             "desired": live.service.desired_count(),
@@ -52,6 +66,36 @@ pub async fn status(config: &Config) -> Result<()> {
     println!("service    {} in {}", config.names.service, aws.region);
     println!("commit     {commit} ({age})");
     println!("image      {}", image.unwrap_or("unknown"));
+    let or_unknown = |key: &str| live.label(key).unwrap_or("unknown");
+    let base_id = or_unknown(BASE_ID_LABEL);
+    println!(
+        "built from {} ({}), aws-app recipe {}",
+        or_unknown(BASE_IMAGE_LABEL),
+        base_id.strip_prefix("sha256:").map_or(base_id, |id| &id[..12.min(id.len())]),
+        or_unknown(RECIPE_LABEL)
+    );
+    let pins = live.label(PINS_LABEL).map(|p| p.split_whitespace().count());
+    println!(
+        "pins       {} resolved ({}): {}",
+        pins.map_or("?".to_string(), |n| n.to_string()),
+        or_unknown(RESOLUTION_LABEL),
+        live.label(PINS_LABEL).unwrap_or("unknown")
+    );
+    println!(
+        "advisories {}",
+        match vulnerabilities {
+            Some(0) => "no known vulnerabilities in the pins".to_string(),
+            Some(n) => format!(
+                "{n} known vulnerabilities in the pins: {}",
+                or_unknown(VULNERABILITIES_LABEL)
+            ),
+            None => "not checked".to_string(),
+        }
+    );
+    println!(
+        "ECR scan   {}",
+        scan.as_ref().map_or("no scan of this image in ECR".to_string(), ToString::to_string)
+    );
     println!("revision   {}", live.revision());
     println!(
         "tasks      {} running, {} pending, {} desired",

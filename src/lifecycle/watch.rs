@@ -83,7 +83,7 @@ async fn round(
     }
     say(format!("new commit {} on {}: deploying", &head[..12], config.source.branch));
     // The next round confirms it ("runs ...") from AWS.
-    let deployed = deploy::deploy(config).await;
+    let deployed = deploy::deploy(config, false).await;
     if let Err(e) = &deployed
         && e.kind == Kind::Failed
     {

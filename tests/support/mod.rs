@@ -90,14 +90,29 @@ impl Fixture {
     /// Commits everything, one day after the previous commit; returns the commit SHA.
     pub fn commit(&mut self, message: &str) -> String {
         self.commits += 1;
-        let date = format!("2021-11-{:02}T10:00:00Z", 15 + self.commits);
+        // 2021-11-16T10:00:00Z for the first commit, a day later for each next one.
+        let date = 1_637_056_800 + 86_400 * (u64::from(self.commits) - 1);
+        self.commit_at(message, &format!("@{date} +0000"))
+    }
+
+    /// Commits everything dated now, as a commit pushed today would be; returns the SHA.
+    pub fn commit_now(&mut self, message: &str) -> String {
+        self.commits += 1;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        self.commit_at(message, &format!("@{now} +0000"))
+    }
+
+    fn commit_at(&mut self, message: &str, date: &str) -> String {
         self.git(&["add", "-A"]);
         let status = Command::new("git")
             .current_dir(self.dir.path())
             .args(["-c", "user.name=Fixture", "-c", "user.email=fixture@example.com"])
-            .args(["commit", "-q", "-m", message])
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
+            .args(["commit", "-q", "--allow-empty", "-m", message])
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date)
             .status()
             .expect("git commit");
         assert!(status.success());
@@ -441,5 +456,95 @@ impl Drop for GitHttp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The image a build printed with `--json` (`<repo>:<commit>-<key>`): its commit and key.
+pub fn tag_parts(image: &str) -> (String, String) {
+    let tag = image.rsplit_once(':').expect("a tag").1;
+    let (commit, key) = tag.split_once('-').expect("<commit>-<key>");
+    assert_eq!((commit.len(), key.len()), (40, 12), "{image}");
+    (commit.to_string(), key.to_string())
+}
+
+/// A base image with another ID than `base_image()` (same contents, one more label): what a
+/// changed `--base-image`, or a base re-pulled with new patches, looks like to a build.
+pub fn variant_base_image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let tag = format!("{}-variant", base_image());
+        let container = docker(&["create", base_image()]);
+        let container = container.trim();
+        docker(&["commit", "--change", "LABEL dev.aws-app.test=variant", container, &tag]);
+        docker(&["rm", container]);
+        tag
+    })
+}
+
+/// An HTTP server on the Docker bridge's gateway (where build containers reach the host),
+/// answering `GET <path>` with the given JSON documents and 404 otherwise; it counts requests.
+/// Stands in for a PyPI mirror of the per-release JSON API where pypi.org's cannot be reached.
+pub struct JsonServer {
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl JsonServer {
+    pub fn serve(documents: Vec<(String, String)>) -> JsonServer {
+        use std::io::{BufRead, BufReader, Write};
+        let ipam = docker(&[
+            "network",
+            "inspect",
+            "bridge",
+            "--format",
+            "{{(index .IPAM.Config 0).Gateway}} {{(index .IPAM.Config 0).Subnet}}",
+        ]);
+        // Engines that leave the gateway out use the subnet's first address.
+        let gateway = match ipam.split_whitespace().collect::<Vec<_>>()[..] {
+            [gateway, _] => gateway.parse::<std::net::Ipv4Addr>().expect("gateway"),
+            [subnet] => {
+                let network: std::net::Ipv4Addr =
+                    subnet.split('/').next().and_then(|a| a.parse().ok()).expect("subnet");
+                std::net::Ipv4Addr::from(u32::from(network) + 1)
+            }
+            _ => panic!("no IPAM config on the bridge network: {ipam}"),
+        };
+        let listener = std::net::TcpListener::bind((gateway, 0)).expect("bind on the gateway");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
+                        break;
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                seen.lock().expect("lock").push(path.clone());
+                let (status, body) = match documents.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) => ("200 OK", body.clone()),
+                    None => ("404 Not Found", "{}".to_string()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.0 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        JsonServer { url, requests }
+    }
+
+    /// The paths asked so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().expect("lock").clone()
     }
 }
