@@ -4,7 +4,10 @@
 #   2. cold and warm (one-line app.py change) image builds of the fixture app through aws-app,
 #      against `docker build` (classic builder, as aws-app uses) of the same Dockerfile, context
 #      and build args, as ratios of times taken in the same run, rounds alternating the order;
-#   3. the final image's size and the size of the layers above the base image.
+#   3. the final image's size and the size of the layers above the base image;
+#   4. a code-only commit dated today, built warm with the recipe before issue 7 (the lock stage
+#      keyed on the commit's time, so it resolved again: git show $OLD_RECIPE:docker/Dockerfile)
+#      and with this one (the lock keyed on requirements.txt), both by `docker build`, same run.
 # "Cold" means no build cache for the Dockerfile's layers (dangling images are pruned: run this
 # on a machine whose Docker cache you can spare). Usage: bench/local-build.sh [ROUNDS] (default 5)
 # SKIP_CARGO=1 skips step 1 (uses the existing binary).
@@ -12,6 +15,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 rounds=${1:-5}
+# The last commit whose Dockerfile resolved dependencies as of the commit's date.
+OLD_RECIPE=f555d89
 
 tests/env/docker.sh
 base=$(tests/env/base-image.sh)
@@ -19,7 +24,8 @@ work=$(mktemp -d /var/tmp/aws-app-bench.XXXXXX)
 prefix=bench
 cleanup() {
   "$bin" destroy --local --prefix "$prefix" >/dev/null 2>&1 || true
-  docker rmi -f bench-docker:cold bench-docker:warm >/dev/null 2>&1 || true
+  docker rmi -f bench-docker:cold bench-docker:warm bench-docker:today-old bench-docker:today-new \
+    bench-docker:today-old-base bench-docker:today-new-base >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 
@@ -57,11 +63,21 @@ change_repo() {
   sed -i 's/Hello World!/Hello again!/' "$work/repo/app.py"
   commit "$work/repo" "Change the greeting" 2021-11-17T10:00:00Z
 }
-# The context aws-app sends, laid out for `docker build`: app/ = the commit, aws-app/ = ours.
+change_repo_today() {
+  sed -i 's/Hello [a-zA-Z]*!/Hello today!/' "$work/repo/app.py"
+  commit "$work/repo" "Change the greeting today" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+# The context aws-app sends, laid out for `docker build`: app/ = the commit, aws-app/ = ours
+# (or, with "old", the recipe of $OLD_RECIPE).
 make_context() {
   rm -rf "$work/ctx"; mkdir -p "$work/ctx/app" "$work/ctx/aws-app"
   git -C "$work/repo" archive HEAD | tar -x -C "$work/ctx/app"
-  cp docker/Dockerfile docker/gunicorn.conf.py "$work/ctx/aws-app/"
+  if [ "${1:-}" = old ]; then
+    git show "$OLD_RECIPE:docker/Dockerfile" > "$work/ctx/aws-app/Dockerfile"
+    git show "$OLD_RECIPE:docker/gunicorn.conf.py" > "$work/ctx/aws-app/gunicorn.conf.py"
+  else
+    cp docker/Dockerfile docker/gunicorn.conf.py docker/lock.py "$work/ctx/aws-app/"
+  fi
 }
 
 reset_cache() {
@@ -81,26 +97,28 @@ aws_app_build() {
   echo "$total $step"
 }
 
-# docker build of the same context; prints "<s>"
+# docker build of the same context with the build args aws-app passes; prints "<s>"
 docker_build() { # tag
-  local sha time t
+  local sha time req_time t
   sha=$(git -C "$work/repo" rev-parse HEAD)
   time=$(TZ=UTC git -C "$work/repo" log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ)
+  req_time=$(TZ=UTC git -C "$work/repo" log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ -- requirements.txt)
   t=$(now)
   DOCKER_BUILDKIT=0 docker build -q -f "$work/ctx/aws-app/Dockerfile" \
     --build-arg "BASE_IMAGE=$base" --build-arg "COMMIT_SHA=$sha" --build-arg "COMMIT_TIME=$time" \
-    --build-arg "SOURCE_URL=file://$work/repo" \
+    --build-arg "SOURCE_URL=file://$work/repo" --build-arg "REQUIREMENTS_TIME=$req_time" \
+    --build-arg "RECIPE=bench" \
     -t "bench-docker:$1" "$work/ctx" >/dev/null 2>"$work/docker.err" || { tail -20 "$work/docker.err" >&2; exit 1; }
   since "$t"
 }
 
-declare -a a_cold a_cold_total a_warm a_warm_total d_cold d_warm
+declare -a a_cold a_cold_total a_warm a_warm_total d_cold d_warm today_old today_new
 run_aws_app() {
   make_repo; reset_cache
   read -r total step < <(aws_app_build); a_cold_total+=("$total"); a_cold+=("$step")
   change_repo
   read -r total step < <(aws_app_build); a_warm_total+=("$total"); a_warm+=("$step")
-  size=$(docker image inspect -f '{{.Size}}' "$prefix-aws-app:$(git -C "$work/repo" rev-parse HEAD)")
+  size=$(docker image inspect -f '{{.Size}}' "$(docker image ls --format '{{.Repository}}:{{.Tag}}' "$prefix-aws-app" | grep ":$(git -C "$work/repo" rev-parse HEAD)-" | head -n1)")
   echo "bench: aws-app cold ${a_cold[-1]} s (total ${a_cold_total[-1]} s), warm ${a_warm[-1]} s (total ${a_warm_total[-1]} s)" >&2
 }
 run_docker() {
@@ -111,8 +129,18 @@ run_docker() {
   echo "bench: docker build cold ${d_cold[-1]} s, warm ${d_warm[-1]} s" >&2
 }
 
+# A code-only commit dated today, warm (the 2021 commit built first), with either recipe.
+run_today() { # old|new
+  make_repo; make_context "$1"; docker_build "today-$1-base" >/dev/null
+  change_repo_today; make_context "$1"
+  local secs; secs=$(docker_build "today-$1")
+  if [ "$1" = old ]; then today_old+=("$secs"); else today_new+=("$secs"); fi
+  echo "bench: code-only commit dated today, $1 recipe: $secs s" >&2
+}
+
 for ((r = 1; r <= rounds; r++)); do
   if ((r % 2)); then run_aws_app; run_docker; else run_docker; run_aws_app; fi
+  if ((r % 2)); then run_today old; run_today new; else run_today new; run_today old; fi
 done
 
 # The median: one slow round (a busy network) does not move it.
@@ -130,6 +158,12 @@ cat <<REPORT
 | warm image build (one-line app.py change) | $(median "${a_warm[@]}") s | $(median "${d_warm[@]}") s | $(ratio "$(median "${a_warm[@]}")" "$(median "${d_warm[@]}")") |
 | whole \`aws-app build\`, cold (clone + build + smoke test) | $(median "${a_cold_total[@]}") s | | |
 | whole \`aws-app build\`, warm | $(median "${a_warm_total[@]}") s | | |
+
+| code-only commit dated today, warm \`docker build\` (medians of $rounds) | seconds |
+|---|---|
+| before: lock keyed on the commit's time ($OLD_RECIPE), resolves again | $(median "${today_old[@]}") |
+| after: lock keyed on requirements.txt, from cache | $(median "${today_new[@]}") |
+| ratio after / before | $(ratio "$(median "${today_new[@]}")" "$(median "${today_old[@]}")") |
 
 | image | size |
 |---|---|

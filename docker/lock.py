@@ -6,12 +6,13 @@ resolves to the same pins whenever it is built:
 
 - requirements with exact pins (`name==version`): the day after the newest pinned release was
   first uploaded (PyPI's JSON API gives every file's upload time). Nothing the author could not
-  have had at the time is picked, and every pinned release is there.
+  have had at the time is picked, and every pinned release is there. A requirement without a
+  pin moves the cut-off only when nothing it allows existed by then (one added today next to
+  old pins, say): to the day after the first release it allows. So editing requirements.txt
+  today and keeping the old pins keeps the old resolution; adding a new project moves it no
+  further than that project needs.
 - requirements without one: the time of the last commit that changed requirements.txt (build
   arg REQUIREMENTS_TIME, which aws-app reads from the branch's history).
-- when nothing resolves at the pins' cut-off (say, a requirement added today next to old pins
-  names a project first released after them), the resolution is tried again as of
-  REQUIREMENTS_TIME, and the log says so.
 
 Then it asks PyPI's per-release JSON API (ADVISORY_URL, `off` to skip) for the known
 vulnerabilities of every resolved release. It writes /lock/pins.txt (sorted exact pins: all the
@@ -73,9 +74,9 @@ def requirement_lines(path):
         yield line
 
 
-def exact_pins(path):
-    """(name, version) of every requirement pinned to one release, for this environment."""
-    pins = []
+def applicable_requirements(path):
+    """The requirements of this environment that name a release on an index."""
+    found = []
     for line in requirement_lines(path):
         try:
             req = Requirement(line)
@@ -83,10 +84,16 @@ def exact_pins(path):
             continue  # a URL or a path: not a release on an index
         if req.url or (req.marker is not None and not req.marker.evaluate()):
             continue
-        specs = list(req.specifier)
-        if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
-            pins.append((canonicalize_name(req.name), specs[0].version))
-    return pins
+        found.append(req)
+    return found
+
+
+def exact_pin(req):
+    """The version a requirement pins, or None."""
+    specs = list(req.specifier)
+    if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+        return specs[0].version
+    return None
 
 
 def get_json(url):
@@ -95,28 +102,38 @@ def get_json(url):
         return json.load(answer)
 
 
-def release_time(name, version):
-    """When the release was first uploaded, or None when the index does not list it."""
+def release_times(name):
+    """{version: first upload time} of a project's releases ({} when the index lacks it)."""
     try:
         project = get_json("%s/%s/json" % (INDEX_JSON, name))
     except urllib.error.HTTPError as e:
         if e.code == 404:
-            return None
+            return {}
         raise
-    try:
-        wanted = Version(version)
-    except InvalidVersion:
-        return None
+    times = {}
     for key, files in project.get("releases", {}).items():
+        uploads = [parse_time(f.get("upload_time_iso_8601")) for f in files]
+        uploads = [t for t in uploads if t]
         try:
-            same = Version(key) == wanted
+            version = Version(key)
         except InvalidVersion:
-            same = key == version
-        times = [parse_time(f.get("upload_time_iso_8601")) for f in files]
-        times = [t for t in times if t]
-        if same and times:
-            return min(times)
-    return None
+            continue
+        if uploads:
+            times[version] = min(uploads)
+    return times
+
+
+def earliest_allowed(req, times):
+    """When the first release the requirement allows was uploaded (the pinned one for a pin)."""
+    pin = exact_pin(req)
+    if pin is not None:
+        try:
+            return times.get(Version(pin))
+        except InvalidVersion:
+            return None
+    allowed = [t for v, t in times.items() if req.specifier.contains(v, prereleases=False)]
+    allowed = allowed or [t for v, t in times.items() if req.specifier.contains(v, prereleases=True)]
+    return min(allowed) if allowed else None
 
 
 def resolve(requirements, cutoff):
@@ -188,24 +205,24 @@ def main():
     requirements_time = parse_time(os.environ.get("REQUIREMENTS_TIME", ""))
     source = os.environ.get("ADVISORY_URL") or INDEX_JSON
 
-    pins = exact_pins(requirements)
-    times = {}
-    for name, version in pins:
+    reqs = applicable_requirements(requirements)
+    earliest = {}
+    for req in reqs:
         try:
-            when = release_time(name, version)
+            when = earliest_allowed(req, release_times(canonicalize_name(req.name)))
         except (OSError, ValueError) as e:
-            sys.exit("aws-app lock: cannot ask %s when %s %s was released: %s"
-                     % (INDEX_JSON, name, version, e))
+            sys.exit("aws-app lock: cannot ask %s when %s was released: %s" % (INDEX_JSON, req, e))
         if when is None:
-            say("%s %s is not on %s: no upload time for it" % (name, version, INDEX_JSON))
+            say("nothing %s allows is on %s: no upload time for it" % (req, INDEX_JSON))
         else:
-            times["%s %s" % (name, version)] = when
+            earliest[str(req)] = (when, exact_pin(req) is not None)
 
-    if times:
-        newest = max(times, key=times.get)
-        cutoff = times[newest] + PIN_GRACE
-        rule = "pins"
-        why = "a day after %s, the newest pin, was uploaded (%s)" % (newest, iso(times[newest]))
+    if any(pinned for _, pinned in earliest.values()):
+        newest = max(earliest, key=lambda r: earliest[r][0])
+        when, pinned = earliest[newest]
+        cutoff, rule = when + PIN_GRACE, "pins"
+        why = "a day after %s%s was uploaded (%s)" % (
+            "" if pinned else "the first release allowed by ", newest, iso(when))
     elif requirements_time:
         cutoff, rule = requirements_time, "requirements-commit"
         why = "when requirements.txt last changed (no exact pins)"
@@ -214,17 +231,10 @@ def main():
     say("resolving as of %s: %s" % (iso(cutoff) if cutoff else "now", why))
 
     resolved, output = resolve(requirements, cutoff)
-    if resolved is None and rule == "pins" and requirements_time and requirements_time > cutoff:
-        last = [l for l in output.splitlines() if l.strip()][-1:] or ["(no output)"]
-        say("nothing resolves as of %s (%s); trying again as of %s, when requirements.txt last "
-            "changed" % (iso(cutoff), last[0].strip(), iso(requirements_time)))
-        cutoff, rule = requirements_time, "requirements-commit-fallback"
-        why = "nothing resolved a day after the newest pin; when requirements.txt last changed"
-        resolved, output = resolve(requirements, cutoff)
     if resolved is None:
         sys.stdout.write(output)
-        sys.exit("aws-app lock: pip cannot resolve requirements.txt as of %s"
-                 % (iso(cutoff) if cutoff else "now"))
+        sys.exit("aws-app lock: pip cannot resolve requirements.txt as of %s (%s)"
+                 % (iso(cutoff) if cutoff else "now", why))
 
     report = advisories(resolved, source)
     os.makedirs(out, exist_ok=True)

@@ -248,4 +248,70 @@ fn a_commit_made_today_redeploys_and_a_new_base_image_rebuilds_the_same_commit()
     assert!(s["inputs"]["pins"].to_string().contains("gunicorn==20.1.0"), "{s}");
     assert_eq!(s["inputs"]["resolution"], "pins");
     assert!(s.get("vulnerabilities").is_some() && s.get("scan").is_some(), "{s}");
+
+    // Failures keep what runs: nothing pushed, no revision, the URL serves the previous build,
+    // and the error shows what went wrong in the app's own words.
+    let tags = || http_get(&format!("http://{}/v2/{p}-aws-app/tags/list", env.registry)).1;
+    let tags_before = tags();
+    fixture.write("requirements.txt", &format!("{REQUIREMENTS}aws-app-no-such-package==1.0\n"));
+    let bad_pin = fixture.commit_now("Require a package that does not exist");
+    let failed = run(&["redeploy"], variant);
+    assert_eq!(failed.code, 1, "{failed:?}");
+    assert!(
+        failed.stderr.contains("No matching distribution found for aws-app-no-such-package"),
+        "{failed:?}"
+    );
+    fixture.write("requirements.txt", REQUIREMENTS);
+    fixture.write("app.py", &APP_PY.replace("import os\n", "import os\nimport no_such_module\n"));
+    let bad_import = fixture.commit_now("Import a module that does not exist");
+    let crashed = run(&["redeploy"], variant);
+    assert_eq!(crashed.code, 1, "{crashed:?}");
+    assert!(
+        crashed.stderr.contains("ModuleNotFoundError: No module named 'no_such_module'"),
+        "{crashed:?}"
+    );
+    assert!(crashed.last_stderr_line().contains("the app exited"), "{crashed:?}");
+    assert_eq!(revisions(), 3, "no revision for a failed build");
+    assert_eq!(tags(), tags_before, "nothing pushed");
+    assert!(!tags().contains(&bad_pin) && !tags().contains(&bad_import));
+    assert!(env.get(&site).1.contains("Hello from today!"), "the previous build still serves");
+}
+
+#[test]
+fn editing_requirements_today_keeps_old_pins_unless_a_new_project_needs_more() {
+    let mut fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("edited");
+    let url = fixture.url();
+    let build = || {
+        let run = aws_app(
+            &["build", "--json", "--repo", &url, "--prefix", prefix.as_str()],
+            &build_env(),
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        run.json()["inputs"].clone()
+    };
+    let before = build();
+
+    // Today: a comment and a requirement on a project that existed then. Same cut-off, same pins.
+    fixture.write(
+        "requirements.txt",
+        &format!("# edited today\n{REQUIREMENTS}itsdangerous  # no pin\n"),
+    );
+    fixture.commit_now("Edit requirements today");
+    let edited = build();
+    assert_eq!(edited["resolved_as_of"], before["resolved_as_of"], "{edited}");
+    assert_eq!(edited["pins"], before["pins"], "{edited}");
+
+    // A project first released after the pins: the cut-off moves to its first release, no
+    // further (annotated-types 0.1.0 was uploaded on 2022-05-02), and the app still boots.
+    fixture.write("requirements.txt", &format!("{REQUIREMENTS}annotated-types\n"));
+    fixture.commit_now("Require a project newer than the pins");
+    let newer = build();
+    assert_eq!(newer["resolution"], "pins");
+    assert!(
+        newer["resolved_as_of"].as_str().expect("cut-off").starts_with("2022-05-03T"),
+        "{newer}"
+    );
+    let pins = newer["pins"].to_string();
+    assert!(pins.contains("annotated-types==0.1.0") && pins.contains("flask==2.0.2"), "{pins}");
 }

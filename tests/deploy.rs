@@ -543,7 +543,7 @@ fn two_deploys_of_one_prefix_at_once_take_turns() {
 }
 
 #[test]
-fn ecr_says_whether_a_commit_image_is_there() {
+fn ecr_says_whether_an_image_is_there_and_what_its_scan_found() {
     // The check deploy makes against real ECR (the tests push to a local registry instead).
     let env = aws_env();
     let moto = env.clients();
@@ -557,6 +557,17 @@ fn ecr_says_whether_a_commit_image_is_there() {
         assert!(aws_app::aws::ecr::has_image(&moto.ecr, &repo, "0123abcd").await.expect("found"));
         let err = aws_app::aws::ecr::has_image(&moto.ecr, "no-such-repo", "x").await.expect_err("no repository");
         assert_eq!(err.exit_code(), 1);
+
+        // ECR's scan of the image, as deploy and status summarize it: none before a scan, the
+        // CRITICAL/HIGH counts after (moto's scan finds one HIGH).
+        let put = moto.ecr.describe_images().repository_name(&repo).send().await.expect("images");
+        let digest = put.image_details()[0].image_digest().expect("digest").to_string();
+        assert_eq!(aws_app::aws::ecr::scan_summary(&moto.ecr, &repo, &digest).await, None);
+        let image = aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(&digest).build();
+        moto.ecr.start_image_scan().repository_name(&repo).image_id(image).send().await.expect("scan");
+        let scan = aws_app::aws::ecr::scan_summary(&moto.ecr, &repo, &digest).await.expect("a scan");
+        assert_eq!((scan.status.as_str(), scan.critical, scan.high), ("COMPLETE", 0, 1));
+        assert_eq!(scan.to_string(), "0 critical, 1 high");
         moto.ecr.delete_repository().repository_name(&repo).force(true).send().await.expect("cleanup");
     });
 }

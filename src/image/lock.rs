@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 /// Container labels of the task definition that say what the image was built from besides its
 /// commit (`Inputs`): the base image as given and its ID, aws-app's recipe, the build key (the
 /// tag's second half), the resolved pins (space-separated), how they were resolved (`pins
-/// <cut-off>`), and their known vulnerabilities (`name==version:ID …`, empty for none,
+/// <cut-off>`), and their known vulnerabilities (`name==version:ID …`, `none`, or
 /// `unchecked`).
 pub const BASE_IMAGE_LABEL: &str = "dev.aws-app.base-image";
 pub const BASE_ID_LABEL: &str = "dev.aws-app.base-id";
@@ -77,7 +77,7 @@ pub struct Vulnerability {
 /// What the lock stage resolved, and what it learned about the result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
-    /// `pins`, `requirements-commit`, `requirements-commit-fallback` or `none` (lock.py).
+    /// `pins`, `requirements-commit` or `none` (lock.py).
     pub rule: String,
     /// The upload-time cut-off of the resolution (RFC 3339), if any.
     pub cutoff: Option<String>,
@@ -156,11 +156,15 @@ impl Lock {
         }
     }
 
-    /// `gunicorn==20.1.0:GHSA-… …`: the advisories in one label value; `unchecked` when none
-    /// could be asked.
+    /// `gunicorn==20.1.0:GHSA-… …`: the advisories in one label value; `none` without any,
+    /// `unchecked` when none could be asked (never empty: a label value must have a non-blank
+    /// character).
     pub fn vulnerability_label(&self) -> String {
         if self.unchecked == self.pins.len() && self.vulnerabilities.is_empty() {
             return "unchecked".to_string();
+        }
+        if self.vulnerabilities.is_empty() {
+            return "none".to_string();
         }
         let ids: Vec<String> = self
             .vulnerabilities
@@ -295,10 +299,26 @@ pub fn vulnerabilities_from_label(label: Option<&str>) -> serde_json::Value {
     serde_json::Value::Array(list)
 }
 
+/// A resolution label (`pins 2021-10-05T14:34:52Z`) in words.
+pub fn describe_resolution(label: Option<&str>) -> String {
+    let (rule, cutoff) = match label.map(|l| l.split_once(' ')) {
+        Some(Some((rule, cutoff))) => (rule, cutoff),
+        Some(None) => (label.unwrap_or_default(), ""),
+        None => return "resolution unknown".to_string(),
+    };
+    match rule {
+        "pins" => format!("as of {cutoff}, by the pins' upload times"),
+        "requirements-commit" => format!("as of {cutoff}, when requirements.txt last changed"),
+        "none" => "as of the build (no pins, no history)".to_string(),
+        other => format!("{other} {cutoff}"),
+    }
+}
+
 /// How many known vulnerabilities a vulnerabilities label lists (None: unknown).
 pub fn vulnerability_count(label: Option<&str>) -> Option<usize> {
     match label {
         None | Some("unchecked") => None,
+        Some("none") => Some(0),
         Some(ids) => Some(ids.split_whitespace().count()),
     }
 }
@@ -342,6 +362,15 @@ mod tests {
                 .contains("not checked for 1 of 2 releases: HTTP Error 404")
         );
         assert!(Lock::parse("{}").is_err());
+        assert_eq!(vulnerability_count(Some("none")), Some(0));
+        assert_eq!(
+            describe_resolution(Some("pins 2021-10-05T14:34:52Z")),
+            "as of 2021-10-05T14:34:52Z, by the pins' upload times"
+        );
+        assert_eq!(vulnerability_count(Some("unchecked")), None);
+        assert_eq!(vulnerability_count(Some("a==1:X b==2:Y")), Some(2));
+        assert_eq!(vulnerabilities_from_label(Some("none")), serde_json::json!([]));
+        assert_eq!(vulnerabilities_from_label(Some("a==1:GHSA-x"))[0]["id"], "GHSA-x");
         assert!(Lock::parse(r#"{"version": 1, "pins": []}"#).is_err());
     }
 

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::image::lock::{
     BASE_ID_LABEL, BASE_IMAGE_LABEL, PINS_LABEL, RECIPE_LABEL, RESOLUTION_LABEL,
-    VULNERABILITIES_LABEL, inputs_json, vulnerability_count,
+    VULNERABILITIES_LABEL, describe_resolution, inputs_json, vulnerability_count,
 };
 use crate::lifecycle::live::{self, Live};
 
@@ -76,9 +76,9 @@ pub async fn status(config: &Config) -> Result<()> {
     );
     let pins = live.label(PINS_LABEL).map(|p| p.split_whitespace().count());
     println!(
-        "pins       {} resolved ({}): {}",
+        "pins       {} resolved {}: {}",
         pins.map_or("?".to_string(), |n| n.to_string()),
-        or_unknown(RESOLUTION_LABEL),
+        describe_resolution(live.label(RESOLUTION_LABEL)),
         live.label(PINS_LABEL).unwrap_or("unknown")
     );
     println!(
