@@ -5,14 +5,17 @@ dependency declaration, never the code commit, so a commit that leaves requireme
 resolves to the same pins whenever it is built:
 
 - requirements with exact pins (`name==version`): the day after the newest pinned release was
-  first uploaded (PyPI's JSON API gives every file's upload time). Nothing the author could not
-  have had at the time is picked, and every pinned release is there. A requirement without a
-  pin moves the cut-off only when nothing it allows existed by then (one added today next to
-  old pins, say): to the day after the first release it allows. So editing requirements.txt
-  today and keeping the old pins keeps the old resolution; adding a new project moves it no
-  further than that project needs.
-- requirements without one: the time of the last commit that changed requirements.txt (build
-  arg REQUIREMENTS_TIME, which aws-app reads from the branch's history).
+  first uploaded (the index's JSON simple API gives every file's upload time, PEP 691/700), or
+  when requirements.txt last changed if that is earlier (never before the release itself).
+  Nothing the author could not have had is picked, and every pinned release is there.
+- a requirement without a pin that allows nothing uploaded by then (one added today next to old
+  pins, say): the others are resolved at the pins' cut-off first, and that result constrains
+  the resolution as of the day after the first release the new requirement allows, so the new
+  project comes in without moving what was there (if the two cannot agree, the later cut-off
+  alone decides, and the log says so). Editing requirements.txt today and keeping old pins
+  keeps the old resolution.
+- requirements without any pin: the time of the last commit that changed requirements.txt
+  (build arg REQUIREMENTS_TIME, which aws-app reads from the branch's history).
 
 Then it asks PyPI's per-release JSON API (ADVISORY_URL, `off` to skip) for the known
 vulnerabilities of every resolved release. It writes /lock/pins.txt (sorted exact pins: all the
@@ -32,19 +35,30 @@ import urllib.error
 import urllib.request
 
 from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
-from pip._vendor.packaging.utils import canonicalize_name
+from pip._vendor.packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from pip._vendor.packaging.version import InvalidVersion, Version
 
 PIP = [sys.executable, "-m", "pip"]
-INDEX_JSON = "https://pypi.org/pypi"
+INDEX = "https://pypi.org/simple"
 TIMEOUT = 30
 # The pins' cut-off is this long after the newest pinned release's first upload: wheels of one
 # release are often uploaded over hours after its first file.
 PIN_GRACE = datetime.timedelta(days=1)
+ONE_SECOND = datetime.timedelta(seconds=1)
 
 
 def say(text):
     print("aws-app lock: " + text, flush=True)
+
+
+def fail(text):
+    sys.exit("aws-app lock: " + text)
 
 
 def parse_time(text):
@@ -62,7 +76,7 @@ def iso(moment):
 def requirement_lines(path):
     """The requirement specifiers of a requirements file, as pip reads them (continuations
     joined, comments and options dropped)."""
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         text = f.read()
     text = re.sub(r"\\\r?\n", " ", text)
     for line in text.splitlines():
@@ -70,8 +84,7 @@ def requirement_lines(path):
         if not line or line.startswith("-"):
             continue
         # `name==1.0 --hash=sha256:…`: options after the specifier are not part of it.
-        line = re.split(r"\s+-", line, maxsplit=1)[0].strip()
-        yield line
+        yield re.split(r"\s+-", line, maxsplit=1)[0].strip()
 
 
 def applicable_requirements(path):
@@ -96,52 +109,70 @@ def exact_pin(req):
     return None
 
 
-def get_json(url):
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+def get_json(url, accept="application/json"):
+    request = urllib.request.Request(url, headers={"Accept": accept})
     with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
         return json.load(answer)
 
 
-def release_times(name):
-    """{version: first upload time} of a project's releases ({} when the index lacks it)."""
+def file_version(filename):
     try:
-        project = get_json("%s/%s/json" % (INDEX_JSON, name))
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[1]
+        return parse_sdist_filename(filename)[1]
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+
+
+def release_times(name):
+    """{version: (first upload time, all files yanked)} of a project on the index, from its JSON
+    simple page (PEP 691, upload times PEP 700); {} when the index does not have it."""
+    try:
+        page = get_json("%s/%s/" % (INDEX, name), "application/vnd.pypi.simple.v1+json")
     except urllib.error.HTTPError as e:
         if e.code == 404:
             return {}
         raise
     times = {}
-    for key, files in project.get("releases", {}).items():
-        uploads = [parse_time(f.get("upload_time_iso_8601")) for f in files]
-        uploads = [t for t in uploads if t]
-        try:
-            version = Version(key)
-        except InvalidVersion:
+    for f in page.get("files", []):
+        version, uploaded = file_version(f.get("filename", "")), parse_time(f.get("upload-time"))
+        if version is None or uploaded is None:
             continue
-        if uploads:
-            times[version] = min(uploads)
+        yanked = bool(f.get("yanked"))
+        first, all_yanked = times.get(version, (uploaded, True))
+        times[version] = (min(first, uploaded), all_yanked and yanked)
+    if page.get("files") and not times:
+        fail("%s gives no upload times for %s (PEP 700): the cut-off cannot be found" % (INDEX, name))
     return times
 
 
 def earliest_allowed(req, times):
-    """When the first release the requirement allows was uploaded (the pinned one for a pin)."""
+    """When the first release the requirement allows was uploaded (the pinned one for a pin;
+    yanked releases only when pinned, as pip does)."""
     pin = exact_pin(req)
     if pin is not None:
         try:
-            return times.get(Version(pin))
+            return times.get(Version(pin), (None, False))[0]
         except InvalidVersion:
             return None
-    allowed = [t for v, t in times.items() if req.specifier.contains(v, prereleases=False)]
-    allowed = allowed or [t for v, t in times.items() if req.specifier.contains(v, prereleases=True)]
-    return min(allowed) if allowed else None
+    for prereleases in (False, True):
+        allowed = [
+            t for v, (t, yanked) in times.items()
+            if not yanked and req.specifier.contains(v, prereleases=prereleases)
+        ]
+        if allowed:
+            return min(allowed)
+    return None
 
 
-def resolve(requirements, cutoff):
+def resolve(requirements, cutoff, constraints=None):
     """Exact pins of the requirements (plus gunicorn, which serves the app) as of `cutoff`."""
     report = "/tmp/aws-app-report.json"
     command = PIP + ["install", "--quiet", "--dry-run", "--ignore-installed", "--report", report]
     if cutoff:
         command += ["--uploaded-prior-to", iso(cutoff)]
+    if constraints:
+        command += ["-c", constraints]
     command += ["-r", requirements, "gunicorn"]
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if done.returncode != 0:
@@ -164,9 +195,10 @@ def advisories(pins, source):
         name, version = pin.split("==", 1)
         try:
             release = get_json("%s/%s/%s/json" % (source.rstrip("/"), name, version))
-        except (OSError, ValueError) as e:
-            return pin, None, str(e)
-        return pin, release.get("vulnerabilities") or [], None
+            vulns = release.get("vulnerabilities") or []
+            return pin, [v for v in vulns if isinstance(v, dict)], None
+        except Exception as e:  # noqa: BLE001 - any failure only means "not checked"
+            return pin, None, "%s: %s" % (type(e).__name__, e)
 
     found, unknown = [], []
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
@@ -178,19 +210,19 @@ def advisories(pins, source):
             for v in vulns:
                 if v.get("withdrawn"):
                     continue
-                summary = (v.get("summary") or v.get("details") or "").strip().splitlines()
+                summary = str(v.get("summary") or v.get("details") or "").strip().splitlines()
                 found.append(
                     {
                         "package": name,
                         "version": version,
-                        "id": v.get("id"),
-                        "aliases": v.get("aliases") or [],
-                        "fixed_in": v.get("fixed_in") or [],
+                        "id": str(v.get("id") or "unknown"),
+                        "aliases": [str(a) for a in v.get("aliases") or []],
+                        "fixed_in": [str(f) for f in v.get("fixed_in") or []],
                         "summary": summary[0][:200] if summary else "",
                         "link": v.get("link"),
                     }
                 )
-    found.sort(key=lambda v: (v["package"], v["id"] or ""))
+    found.sort(key=lambda v: (v["package"], v["id"]))
     return {
         "source": source,
         "checked": len(pins) - len(unknown),
@@ -200,41 +232,70 @@ def advisories(pins, source):
     }
 
 
+def cutoff_of(requirements_time, earliest):
+    """The rule, the cut-off and why, from {requirement: (first allowed upload, pinned)}."""
+    pinned = {r: t for r, (t, p) in earliest.items() if p}
+    if pinned:
+        newest = max(pinned, key=pinned.get)
+        cutoff = pinned[newest] + PIN_GRACE
+        why = "a day after %s, the newest pin, was uploaded (%s)" % (newest, iso(pinned[newest]))
+        if requirements_time and requirements_time < cutoff:
+            cutoff = max(requirements_time, pinned[newest] + ONE_SECOND)
+            why = "when requirements.txt last changed, right after %s was uploaded" % newest
+        return "pins", cutoff, why
+    if requirements_time:
+        return "requirements-commit", requirements_time, "when requirements.txt last changed (no pins)"
+    return "none", None, "no exact pins and no requirements.txt history"
+
+
 def main():
     requirements, out = sys.argv[1], sys.argv[2]
     requirements_time = parse_time(os.environ.get("REQUIREMENTS_TIME", ""))
-    source = os.environ.get("ADVISORY_URL") or INDEX_JSON
+    source = os.environ.get("ADVISORY_URL") or "https://pypi.org/pypi"
 
     reqs = applicable_requirements(requirements)
     earliest = {}
     for req in reqs:
         try:
             when = earliest_allowed(req, release_times(canonicalize_name(req.name)))
-        except (OSError, ValueError) as e:
-            sys.exit("aws-app lock: cannot ask %s when %s was released: %s" % (INDEX_JSON, req, e))
+        except Exception as e:  # noqa: BLE001 - the index unreachable or answering nonsense
+            fail("cannot ask %s when %s was released: %s: %s" % (INDEX, req, type(e).__name__, e))
         if when is None:
-            say("nothing %s allows is on %s: no upload time for it" % (req, INDEX_JSON))
+            say("nothing %s allows is on %s: no upload time for it" % (req, INDEX))
         else:
             earliest[str(req)] = (when, exact_pin(req) is not None)
 
-    if any(pinned for _, pinned in earliest.values()):
-        newest = max(earliest, key=lambda r: earliest[r][0])
-        when, pinned = earliest[newest]
-        cutoff, rule = when + PIN_GRACE, "pins"
-        why = "a day after %s%s was uploaded (%s)" % (
-            "" if pinned else "the first release allowed by ", newest, iso(when))
-    elif requirements_time:
-        cutoff, rule = requirements_time, "requirements-commit"
-        why = "when requirements.txt last changed (no exact pins)"
-    else:
-        cutoff, rule, why = None, "none", "no exact pins and no requirements.txt history"
+    rule, cutoff, why = cutoff_of(requirements_time, earliest)
+    # Unpinned requirements that nothing existed for by the pins' cut-off.
+    late = {r: t for r, (t, pinned) in earliest.items() if not pinned and cutoff and t >= cutoff}
+    constraints = None
+    if late:
+        first = max(late, key=late.get)
+        # The rest as of the pins' cut-off, to constrain the later resolution.
+        rest = "/tmp/aws-app-rest.txt"
+        with open(rest, "w", encoding="utf-8") as f:
+            f.write("".join(str(r) + "\n" for r in reqs if str(r) not in late))
+        say("resolving the rest as of %s (%s) to keep it" % (iso(cutoff), why))
+        kept, _ = resolve(rest, cutoff)
+        cutoff = late[first] + PIN_GRACE
+        why = "a day after the first release %s allows was uploaded (%s)" % (first, iso(late[first]))
+        if kept:
+            constraints = "/tmp/aws-app-constraints.txt"
+            with open(constraints, "w", encoding="utf-8") as f:
+                f.write("".join(p + "\n" for p in kept))
+            why += ", the rest kept as of the pins"
     say("resolving as of %s: %s" % (iso(cutoff) if cutoff else "now", why))
 
-    resolved, output = resolve(requirements, cutoff)
+    resolved, output = resolve(requirements, cutoff, constraints)
+    if resolved is None and constraints:
+        say("the new requirements do not fit the pins' resolution; resolving all as of %s"
+            % iso(cutoff))
+        why = why.replace(", the rest kept as of the pins", "")
+        resolved, output = resolve(requirements, cutoff)
     if resolved is None:
         sys.stdout.write(output)
-        sys.exit("aws-app lock: pip cannot resolve requirements.txt as of %s (%s)"
-                 % (iso(cutoff) if cutoff else "now", why))
+        fail("pip cannot resolve requirements.txt as of %s (%s)"
+             % (iso(cutoff) if cutoff else "now", why))
 
     report = advisories(resolved, source)
     os.makedirs(out, exist_ok=True)

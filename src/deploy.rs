@@ -73,15 +73,16 @@ pub async fn ensure_infrastructure(aws: &Aws, config: &Config) -> Result<Infrast
     Ok(Infrastructure { network, load_balancer, target_group_arn, execution_role_arn, cluster_arn })
 }
 
-/// The image to run: its registry reference by digest, the commit, and what is known of its build
-/// (None when the service already runs it and nothing was built now: the revision keeps its labels).
+/// The image to run: its registry reference by digest, the commit, and what is known of its
+/// build.
 struct Release {
     image: String,
     commit: String,
     architecture: String,
     pushed: bool,
-    /// Labels of this build (page fingerprint, commit time, inputs) for the task definition.
-    labels: Option<HashMap<String, String>>,
+    /// Labels of this build (page fingerprint, commit time, inputs) for the task definition:
+    /// this run's, or those of the revision that runs it.
+    labels: HashMap<String, String>,
     /// The vulnerabilities the lock found, for `--json`.
     vulnerabilities: Option<serde_json::Value>,
 }
@@ -147,12 +148,14 @@ async fn running_release(
         config.names.service,
         &head[..12]
     ));
+    // Its labels as they are: should a revision be registered (another size, or a later
+    // revision of the family that failed and was rolled back), it keeps what it knows.
     Ok(Some(Release {
         image: image.to_string(),
         commit: head.to_string(),
         architecture,
         pushed: false,
-        labels: None,
+        labels: running.labels.clone(),
         vulnerabilities: None,
     }))
 }
@@ -216,7 +219,7 @@ async fn deploy_with(
             commit: built.checkout.commit.clone(),
             architecture: built.image.architecture.clone(),
             pushed: pushed.pushed,
-            labels: Some(labels),
+            labels,
             vulnerabilities: Some(inputs.lock.vulnerabilities_json()),
         })
     };
@@ -237,7 +240,7 @@ async fn deploy_with(
         region: aws.region.clone(),
         port: APP_PORT,
         commit: release.commit.clone(),
-        labels: release.labels.clone(),
+        labels: Some(release.labels.clone()),
     };
     let tag_set = tags(config);
     let ecs::TaskDefinition { arn: task_definition, registered, page, labels } =
@@ -314,6 +317,9 @@ async fn deploy_with(
             "task_definition": task_definition,
             "inputs": crate::image::lock::inputs_json(&labels),
             "vulnerabilities": vulnerabilities,
+            "advisories_unchecked": crate::image::lock::unchecked_count(
+                labels.get(crate::image::lock::VULNERABILITIES_LABEL).map(String::as_str),
+            ),
             "scan": scan.as_ref().map(ecr::ScanSummary::to_json),
             "changed": changed,
         });

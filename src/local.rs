@@ -35,10 +35,14 @@ pub async fn build_verified(
         seconds(clock)
     ));
 
+    check_requirements(&checkout)?;
+
     let clock = Instant::now();
     say(format!("building on {}", config.base_image));
-    let image =
-        engine.build(&checkout, &config.base_image, &config.names.image_repo, options).await?;
+    let prefix_label = (config.names.label, config.prefix.as_str());
+    let image = engine
+        .build(&checkout, &config.base_image, &config.names.image_repo, prefix_label, options)
+        .await?;
     say(format!("built {} ({}) in {}", image.reference, image.architecture, seconds(clock)));
     let lock = &image.inputs.lock;
     say(format!(
@@ -52,10 +56,32 @@ pub async fn build_verified(
     }
 
     let clock = Instant::now();
-    let prefix_label = (config.names.label, config.prefix.as_str());
     let page = engine.smoke_test(&image, prefix_label, config.expect.as_deref()).await?;
     say(format!("smoke test passed: GET / answered 200 in {}", seconds(clock)));
     Ok(Verified { checkout, image, body: page.body })
+}
+
+/// The app's requirements.txt must be there and stand alone: the image's lock stage sees that
+/// file only. Bad input (exit 2) before anything is built.
+fn check_requirements(checkout: &Checkout) -> Result<()> {
+    let path = checkout.path().join("requirements.txt");
+    let text = std::fs::read_to_string(&path).map_err(|_| {
+        Error::input(format!(
+            "{} at {} has no readable requirements.txt: aws-app installs the app's dependencies \
+             from it; add one (listing at least the app's framework)",
+            checkout.url,
+            checkout.short()
+        ))
+    })?;
+    match crate::image::lock::unsupported_requirement(&text) {
+        Some(why) => Err(Error::input(format!(
+            "requirements.txt of {} at {}: {why}, which aws-app's build does not see; list \
+             every requirement in requirements.txt itself",
+            checkout.url,
+            checkout.short()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// What an image was built from besides its commit, as `--json` shows it.
@@ -117,6 +143,7 @@ pub async fn build(config: &Config, run_on: Option<u16>) -> Result<()> {
             "architecture": built.image.architecture,
             "inputs": inputs_json(&built.image),
             "vulnerabilities": built.image.inputs.lock.vulnerabilities_json(),
+            "advisories_unchecked": built.image.inputs.lock.unchecked_json(),
             "changed": true,
         });
         println!("{out}");

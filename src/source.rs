@@ -178,16 +178,36 @@ fn fetch_blocking(spec: &SourceSpec, dir: &Path) -> Result<Fetched> {
     repo.checkout_tree(fetched.as_object(), Some(&mut checkout))
         .map_err(|e| git_failed("checkout of", e))?;
 
-    let mut depths = DEPTHS[1..].iter();
+    let mut depths = DEPTHS.iter().peekable();
     let requirements_time = loop {
         // Opened anew: a Repository keeps the shallow boundary it read when it was opened.
         let fresh = Repository::open(dir).map_err(|e| git_failed("reading the fetch of", e))?;
+        let fetched_depth = depths.next();
         match last_change(&fresh, fetched.id(), REQUIREMENTS) {
             Ok(found) => break found,
-            // The history ends at a shallow boundary before the change: fetch deeper.
-            Err(Boundary) => match depths.next() {
-                Some(&depth) => fetch(Some(depth))?,
-                None => break None,
+            // The history ends at a shallow boundary before the change: fetch deeper, when the
+            // transport can (a shallow local clone cannot be deepened: libgit2's local transport
+            // has no shallow support).
+            Err(Boundary) => match (shallow, fetched_depth, depths.peek()) {
+                (true, Some(had), Some(&&depth)) => {
+                    crate::say(format!(
+                        "{REQUIREMENTS} last changed before the {had} commits fetched: fetching {}",
+                        if depth == i32::MAX {
+                            "the whole history".to_string()
+                        } else {
+                            format!("{depth}")
+                        }
+                    ));
+                    fetch(Some(depth))?;
+                }
+                _ => {
+                    crate::say(format!(
+                        "the history of {} is cut short before {REQUIREMENTS} last changed: \
+                         dependencies of an app without pins resolve as of the build",
+                        spec.url
+                    ));
+                    break None;
+                }
             },
         }
     };

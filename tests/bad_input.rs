@@ -115,3 +115,20 @@ fn aws_app_sh_without_cargo_or_docker_says_what_to_install() {
     let run = run_command(&["/bin/bash", script.to_str().expect("utf-8")], &[("PATH", path)]);
     assert_input_error(&run, "needs Rust (cargo, https://rustup.rs) or Docker");
 }
+
+#[test]
+fn requirements_the_build_cannot_see_are_refused_before_building() {
+    let mut fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("badreqs");
+    let url = fixture.url();
+    fixture.write("requirements.txt", "-r base.txt\ngunicorn==20.1.0\n");
+    fixture.write("base.txt", "flask==2.0.2\n");
+    fixture.commit("Split the requirements");
+    let run = aws_app(&["build", "--repo", &url, "--prefix", prefix.as_str()], &build_env());
+    assert_input_error(&run, "`-r base.txt` includes another requirements file");
+
+    std::fs::remove_file(fixture.path().join("requirements.txt")).expect("rm");
+    fixture.commit("No requirements at all");
+    let run = aws_app(&["build", "--repo", &url, "--prefix", prefix.as_str()], &build_env());
+    assert_input_error(&run, "has no readable requirements.txt");
+}

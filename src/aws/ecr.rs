@@ -145,7 +145,7 @@ pub async fn has_image(ecr: &Client, repo: &str, tag: &str) -> Result<bool> {
 /// What ECR's scan on push found in an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanSummary {
-    /// `COMPLETE`, `IN_PROGRESS`, `PENDING`, `FAILED`, …
+    /// `COMPLETE` (basic scanning), `ACTIVE` (enhanced), `IN_PROGRESS`, `PENDING`, `FAILED`, …
     pub status: String,
     pub critical: i32,
     pub high: i32,
@@ -154,7 +154,8 @@ pub struct ScanSummary {
 impl std::fmt::Display for ScanSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.status.as_str() {
-            "COMPLETE" => write!(f, "{} critical, {} high", self.critical, self.high),
+            // ACTIVE: enhanced scanning (Inspector) watches the image; its counts are current.
+            "COMPLETE" | "ACTIVE" => write!(f, "{} critical, {} high", self.critical, self.high),
             "IN_PROGRESS" | "PENDING" => {
                 write!(f, "in progress (`status` shows the findings once it is done)")
             }

@@ -2,7 +2,7 @@
 //! (Dockerfile, lock script, gunicorn config, compiled into the binary), and the pins the lock
 //! stage resolved (`/etc/aws-app/lock.json` in the image, written by docker/lock.py), with the
 //! known vulnerabilities of those releases. The image's tag is `<commit>-<key>`, the key a hash
-//! of all three, so a tag always names one set of inputs: a new base or recipe is a new tag (and
+//! of all three and of the CPU architecture, so a tag always names one set of inputs: a new base or recipe is a new tag (and
 //! a rebuild), and an immutable registry never sees one tag for two builds.
 //! Pure data and text: no Docker, no network.
 
@@ -32,12 +32,19 @@ pub const LOCK_FILE: &str = "/etc/aws-app/lock.json";
 /// Hex digits of the recipe hash and of the key kept in tags and labels.
 const SHORT: usize = 12;
 
-/// SHA-256 of aws-app's build files (path and bytes), shortened: the recipe every image of this
-/// aws-app version is built with.
+/// The version of what aws-app does around the build files: the context it sends (layout,
+/// modes, times, `.dockerignore` handling) and the build args. Bump it when any of that
+/// changes, so every app is built again with it.
+const RECIPE_VERSION: &str = "1";
+
+/// SHA-256 of aws-app's build files (path and bytes) and `RECIPE_VERSION`, shortened: the recipe
+/// every image of this aws-app version is built with.
 pub fn recipe() -> &'static str {
     static RECIPE: OnceLock<String> = OnceLock::new();
     RECIPE.get_or_init(|| {
         let mut hash = Sha256::new();
+        hash.update(RECIPE_VERSION.as_bytes());
+        hash.update([0]);
         for file in BUILD_FILES {
             hash.update(file.path.as_bytes());
             hash.update([0]);
@@ -48,10 +55,14 @@ pub fn recipe() -> &'static str {
     })
 }
 
-/// The build key: a hash of everything besides the commit that goes into the image.
-pub fn build_key(base_id: &str, recipe: &str, pins: &[String]) -> String {
+/// The build key: a hash of everything besides the commit that goes into the image, the CPU it
+/// is built for among them (an engine with the containerd store gives a multi-platform base the
+/// same ID on every CPU: the tag of an arm64 build must not name an amd64 one).
+pub fn build_key(base_id: &str, architecture: &str, recipe: &str, pins: &[String]) -> String {
     let mut hash = Sha256::new();
-    hash.update(format!("aws-app build v1\nbase {base_id}\nrecipe {recipe}\n"));
+    hash.update(format!(
+        "aws-app build v1\nbase {base_id}\nplatform linux/{architecture}\nrecipe {recipe}\n"
+    ));
     for pin in pins {
         hash.update(format!("pin {pin}\n"));
     }
@@ -61,6 +72,27 @@ pub fn build_key(base_id: &str, recipe: &str, pins: &[String]) -> String {
 /// The image tag of a commit built from inputs with this key: commit first, readable.
 pub fn tag(commit: &str, key: &str) -> String {
     format!("{commit}-{key}")
+}
+
+/// What the lock stage cannot take in a requirements file: it sees requirements.txt alone, so a
+/// file it includes (`-r`, `-c`) or a local project (`-e`, a path) is not there. The reason, or
+/// None when the file is fine.
+pub fn unsupported_requirement(text: &str) -> Option<String> {
+    let text = text.trim_start_matches('\u{feff}');
+    for line in text.lines() {
+        let line = line.split(" #").next().unwrap_or_default().trim();
+        let word = line.split([' ', '=']).next().unwrap_or_default();
+        let why = match word {
+            "-r" | "--requirement" => "includes another requirements file",
+            "-c" | "--constraint" => "includes a constraints file",
+            "-e" | "--editable" => "installs a local project in editable mode",
+            _ if line.starts_with('.') || line.starts_with('/') => "installs a local path",
+            _ if line.starts_with("-r") || line.starts_with("-c") => "includes another file",
+            _ => continue,
+        };
+        return Some(format!("`{line}` {why}"));
+    }
+    None
 }
 
 /// A known vulnerability of a resolved release (PyPI's per-release advisories).
@@ -156,22 +188,22 @@ impl Lock {
         }
     }
 
-    /// `gunicorn==20.1.0:GHSA-… …`: the advisories in one label value; `none` without any,
-    /// `unchecked` when none could be asked (never empty: a label value must have a non-blank
-    /// character).
+    /// `gunicorn==20.1.0:GHSA-… …`: the advisories in one label value, with `unchecked:N` when
+    /// N releases could not be asked; `none` without any, `unchecked` when none could be asked
+    /// (never empty: a label value must have a non-blank character).
     pub fn vulnerability_label(&self) -> String {
         if self.unchecked == self.pins.len() && self.vulnerabilities.is_empty() {
             return "unchecked".to_string();
         }
-        if self.vulnerabilities.is_empty() {
-            return "none".to_string();
-        }
-        let ids: Vec<String> = self
+        let mut entries: Vec<String> = self
             .vulnerabilities
             .iter()
             .map(|v| format!("{}=={}:{}", v.package, v.version, v.id))
             .collect();
-        ids.join(" ")
+        if self.unchecked > 0 {
+            entries.push(format!("unchecked:{}", self.unchecked));
+        }
+        if entries.is_empty() { "none".to_string() } else { entries.join(" ") }
     }
 
     /// The warning printed after a build: one line per vulnerable release, each advisory with
@@ -218,6 +250,11 @@ impl Lock {
             ));
         }
         (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+
+    /// How many releases were not checked, for `--json` (null: none could be).
+    pub fn unchecked_json(&self) -> serde_json::Value {
+        unchecked_count(Some(&self.vulnerability_label())).into()
     }
 
     /// The advisories as data, for `--json`; null when none could be asked.
@@ -291,7 +328,7 @@ pub fn vulnerabilities_from_label(label: Option<&str>) -> serde_json::Value {
         .unwrap_or_default()
         .split_whitespace()
         .filter_map(|entry| {
-            let (pin, id) = entry.rsplit_once(':')?;
+            let (pin, id) = entry.split_once(':')?;
             let (package, version) = pin.split_once("==")?;
             Some(serde_json::json!({"package": package, "version": version, "id": id}))
         })
@@ -318,8 +355,20 @@ pub fn describe_resolution(label: Option<&str>) -> String {
 pub fn vulnerability_count(label: Option<&str>) -> Option<usize> {
     match label {
         None | Some("unchecked") => None,
-        Some("none") => Some(0),
-        Some(ids) => Some(ids.split_whitespace().count()),
+        Some(entries) => Some(entries.split_whitespace().filter(|e| e.contains("==")).count()),
+    }
+}
+
+/// How many releases a vulnerabilities label says were not checked (None: none were).
+pub fn unchecked_count(label: Option<&str>) -> Option<usize> {
+    match label {
+        None | Some("unchecked") => None,
+        Some(entries) => Some(
+            entries
+                .split_whitespace()
+                .find_map(|e| e.strip_prefix("unchecked:")?.parse().ok())
+                .unwrap_or(0),
+        ),
     }
 }
 
@@ -369,20 +418,47 @@ mod tests {
         );
         assert_eq!(vulnerability_count(Some("unchecked")), None);
         assert_eq!(vulnerability_count(Some("a==1:X b==2:Y")), Some(2));
+        assert_eq!(vulnerability_count(Some("a==1:X unchecked:3")), Some(1));
+        assert_eq!(unchecked_count(Some("a==1:X unchecked:3")), Some(3));
+        assert_eq!(unchecked_count(Some("none")), Some(0));
+        assert_eq!(unchecked_count(Some("unchecked")), None);
+        let partly = Lock::parse(&json).expect("parse");
+        assert_eq!(
+            partly.vulnerability_label(),
+            "gunicorn==20.1.0:GHSA-w3h3-4rj7-4ph4 unchecked:1"
+        );
         assert_eq!(vulnerabilities_from_label(Some("none")), serde_json::json!([]));
         assert_eq!(vulnerabilities_from_label(Some("a==1:GHSA-x"))[0]["id"], "GHSA-x");
         assert!(Lock::parse(r#"{"version": 1, "pins": []}"#).is_err());
     }
 
     #[test]
+    fn requirements_the_lock_cannot_see_are_named() {
+        assert_eq!(unsupported_requirement("flask==2.0.2\ngunicorn  # serve\n"), None);
+        assert_eq!(unsupported_requirement("--index-url https://x/simple\nflask\n"), None);
+        for (text, why) in [
+            ("flask\n-r base.txt\n", "includes another requirements file"),
+            ("--requirement=base.txt\n", "includes another requirements file"),
+            ("-cconstraints.txt\n", "includes another file"),
+            ("-e .\n", "editable"),
+            ("./vendor/pkg\n", "local path"),
+        ] {
+            let found = unsupported_requirement(text).unwrap_or_default();
+            assert!(found.contains(why), "{text:?}: {found}");
+        }
+    }
+
+    #[test]
     fn the_key_changes_with_every_input_and_only_with_them() {
         let pins = vec!["flask==2.0.2".to_string()];
-        let key = build_key("sha256:aa", "r1", &pins);
-        assert_eq!(key, build_key("sha256:aa", "r1", &pins));
+        let key = build_key("sha256:aa", "amd64", "r1", &pins);
+        assert_eq!(key, build_key("sha256:aa", "amd64", "r1", &pins));
+        assert_ne!(key, build_key("sha256:aa", "arm64", "r1", &pins));
         assert_eq!(key.len(), 12);
-        assert_ne!(key, build_key("sha256:bb", "r1", &pins));
-        assert_ne!(key, build_key("sha256:aa", "r2", &pins));
-        assert_ne!(key, build_key("sha256:aa", "r1", &["flask==2.0.3".to_string()]));
+        assert_ne!(key, build_key("sha256:bb", "amd64", "r1", &pins));
+        assert_ne!(key, build_key("sha256:aa", "amd64", "r2", &pins));
+        let other = ["flask==2.0.3".to_string()];
+        assert_ne!(key, build_key("sha256:aa", "amd64", "r1", &other));
         assert_eq!(tag("abc", &key), format!("abc-{key}"));
         assert_eq!(recipe().len(), 12);
     }

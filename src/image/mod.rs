@@ -66,7 +66,7 @@ pub struct Inputs {
     pub base_id: String,
     /// aws-app's build recipe (`lock::recipe`).
     pub recipe: String,
-    /// `lock::build_key` of base, recipe and pins.
+    /// `lock::build_key` of base, architecture, recipe and pins.
     pub key: String,
     /// What the lock stage resolved.
     pub lock: Lock,
@@ -116,6 +116,7 @@ impl Engine {
         checkout: &Checkout,
         base_image: &str,
         repo: &str,
+        prefix_label: (&str, &str),
         options: &BuildOptions,
     ) -> Result<BuiltImage> {
         if options.refresh {
@@ -237,9 +238,10 @@ impl Engine {
                     ))
                 },
             )?;
-        let lock = Lock::parse(&self.read_file(&image_id, LOCK_FILE).await?)?;
+        let lock = Lock::parse(&self.read_file(&image_id, LOCK_FILE, prefix_label).await?)?;
         let recipe = lock::recipe().to_string();
-        let key = lock::build_key(&base_id, &recipe, &lock.pins);
+        let architecture = inspected.architecture.clone().unwrap_or_else(|| "amd64".to_string());
+        let key = lock::build_key(&base_id, &architecture, &recipe, &lock.pins);
         let tag = lock::tag(&checkout.commit, &key);
         let options = TagImageOptions { repo: Some(repo.to_string()), tag: Some(tag.clone()) };
         self.docker
@@ -249,7 +251,7 @@ impl Engine {
         Ok(BuiltImage {
             id: image_id,
             reference: format!("{repo}:{tag}"),
-            architecture: inspected.architecture.unwrap_or_else(|| "amd64".to_string()),
+            architecture,
             layers: inspected.root_fs.and_then(|r| r.layers).unwrap_or_default(),
             inputs: Inputs { base_image: base_image.to_string(), base_id, recipe, key, lock },
         })
@@ -283,10 +285,22 @@ impl Engine {
     }
 
     /// One file of an image, read through a container that is created, never started, and
-    /// removed again.
-    async fn read_file(&self, image: &str, path: &str) -> Result<String> {
+    /// removed again (labelled like a smoke test's, so an interrupted run removes it too).
+    async fn read_file(
+        &self,
+        image: &str,
+        path: &str,
+        (label, prefix): (&str, &str),
+    ) -> Result<String> {
         let failed = |e: String| Error::failed(format!("cannot read {path} from the image: {e}"));
-        let body = ContainerCreateBody { image: Some(image.to_string()), ..Default::default() };
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            labels: Some(HashMap::from([
+                (label.to_string(), prefix.to_string()),
+                (ROLE_LABEL.to_string(), "smoke".to_string()),
+            ])),
+            ..Default::default()
+        };
         let created = self
             .docker
             .create_container(None::<CreateContainerOptions>, body)

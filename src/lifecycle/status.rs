@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::image::lock::{
     BASE_ID_LABEL, BASE_IMAGE_LABEL, PINS_LABEL, RECIPE_LABEL, RESOLUTION_LABEL,
-    VULNERABILITIES_LABEL, describe_resolution, inputs_json, vulnerability_count,
+    VULNERABILITIES_LABEL, describe_resolution, inputs_json, unchecked_count, vulnerability_count,
 };
 use crate::lifecycle::live::{self, Live};
 
@@ -35,6 +35,7 @@ pub async fn status(config: &Config) -> Result<()> {
         .collect();
     let image = live.image();
     let vulnerabilities = vulnerability_count(live.label(VULNERABILITIES_LABEL));
+    let unchecked = unchecked_count(live.label(VULNERABILITIES_LABEL));
     let scan = match image.and_then(|i| i.split_once('@')) {
         Some((_, digest)) => ecr::scan_summary(&aws.ecr, &config.names.image_repo, digest).await,
         None => None,
@@ -48,6 +49,7 @@ pub async fn status(config: &Config) -> Result<()> {
             "image": image,
             "inputs": inputs_json(&live.labels),
             "vulnerabilities": vulnerabilities,
+            "advisories_unchecked": unchecked,
             "scan": scan.as_ref().map(ecr::ScanSummary::to_json),
             "task_definition": live.task_definition.task_definition_arn(),
             "revision": live.revision(),
@@ -81,15 +83,20 @@ pub async fn status(config: &Config) -> Result<()> {
         describe_resolution(live.label(RESOLUTION_LABEL)),
         live.label(PINS_LABEL).unwrap_or("unknown")
     );
+    let not_checked = match unchecked {
+        Some(0) => String::new(),
+        Some(n) => format!(" ({n} of the releases not checked)"),
+        None => String::new(),
+    };
     println!(
         "advisories {}",
         match vulnerabilities {
-            Some(0) => "no known vulnerabilities in the pins".to_string(),
+            Some(0) => format!("no known vulnerabilities in the pins{not_checked}"),
             Some(n) => format!(
-                "{n} known vulnerabilities in the pins: {}",
+                "{n} known vulnerabilities in the pins{not_checked}: {}",
                 or_unknown(VULNERABILITIES_LABEL)
             ),
-            None => "not checked".to_string(),
+            None => "not checked (the advisory source could not be asked)".to_string(),
         }
     );
     println!(
