@@ -8,6 +8,9 @@
 #   4. a code-only commit dated today, built warm with the recipe before issue 7 (the lock stage
 #      keyed on the commit's time, so it resolved again: git show $OLD_RECIPE:docker/Dockerfile)
 #      and with this one (the lock keyed on requirements.txt), both by `docker build`, same run.
+# Steps 2-4 run on both engines the tests use, one after the other, each with its own table:
+# Docker 26 with the containerd image store (tests/env/docker26.sh) and Docker 20.10 with the
+# graph-driver store (tests/env/docker.sh).
 # "Cold" means no build cache for the Dockerfile's layers (dangling images are pruned: run this
 # on a machine whose Docker cache you can spare). Usage: bench/local-build.sh [ROUNDS] (default 5)
 # SKIP_CARGO=1 skips step 1 (uses the existing binary).
@@ -18,7 +21,23 @@ rounds=${1:-5}
 # The last commit whose Dockerfile resolved dependencies as of the commit's date.
 OLD_RECIPE=f555d89
 
-tests/env/docker.sh
+if [ -z "${BENCH_ENGINE:-}" ]; then
+  tests/env/docker.sh
+  containerd_host=$(tests/env/docker26.sh)
+  cli=$(dirname "$(ls -d /var/cache/aws-app/engines/trixie-*/usr/bin/docker | tail -n1)")
+  export PATH="$cli:$PATH"
+  for engine in "containerd $containerd_host" "graph-driver unix:///var/run/docker.sock"; do
+    set -- $engine
+    version=$(DOCKER_HOST=$2 docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')
+    echo "bench: engine $1, Docker $version" >&2
+    echo
+    echo "Docker $version, $1 image store"
+    BENCH_ENGINE=$1 DOCKER_HOST=$2 "$0" "$rounds"
+    export SKIP_CARGO=1
+  done
+  exit 0
+fi
+
 base=$(tests/env/base-image.sh)
 work=$(mktemp -d /var/tmp/aws-app-bench.XXXXXX)
 prefix=bench

@@ -129,7 +129,7 @@ async fn running_release(
     engine: &Engine,
     head: &str,
 ) -> Result<Option<Release>> {
-    let Some(base_id) = engine.image_id(&config.base_image).await else {
+    let Some(base_id) = engine.base_identity(&config.base_image).await else {
         return Ok(None); // the build pulls the base: its ID is not known before
     };
     let Some(running) = live::find(aws, config).await? else {

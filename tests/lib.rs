@@ -9,6 +9,7 @@ mod support;
 mod bad_input;
 mod dependencies;
 mod deploy;
+mod engines;
 mod lifecycle;
 mod local_build;
 mod source;

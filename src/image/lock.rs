@@ -55,6 +55,11 @@ pub fn recipe() -> &'static str {
     })
 }
 
+/// SHA-256 of `bytes`, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// The build key: a hash of everything besides the commit that goes into the image, the CPU it
 /// is built for among them (an engine with the containerd store gives a multi-platform base the
 /// same ID on every CPU: the tag of an arm64 build must not name an amd64 one).

@@ -230,14 +230,9 @@ impl Engine {
         let inspected = self.docker.inspect_image(&image_id).await.map_err(|e| {
             Error::failed(format!("the build finished but {image_id} is missing: {e}"))
         })?;
-        let base_id =
-            self.docker.inspect_image(base_image).await.ok().and_then(|i| i.id).ok_or_else(
-                || {
-                    Error::failed(format!(
-                        "the build used {base_image}, but the engine cannot show it"
-                    ))
-                },
-            )?;
+        let base_id = self.base_identity(base_image).await.ok_or_else(|| {
+            Error::failed(format!("the build used {base_image}, but the engine cannot show it"))
+        })?;
         let lock = Lock::parse(&self.read_file(&image_id, LOCK_FILE, prefix_label).await?)?;
         let recipe = lock::recipe().to_string();
         let architecture = inspected.architecture.clone().unwrap_or_else(|| "amd64".to_string());
@@ -279,9 +274,35 @@ impl Engine {
         say(format!("pulled {base_image} again"));
     }
 
-    /// The ID of the image `reference` names on this engine, if it has it.
-    pub async fn image_id(&self, reference: &str) -> Option<String> {
-        self.docker.inspect_image(reference).await.ok().and_then(|i| i.id)
+    /// What the base image `reference` is on this engine, if it has it: a digest of its
+    /// content (platform, layers, and the configuration a build inherits), the same on every
+    /// engine. The engine's image ID is not: a graph-driver engine gives the config's digest, one
+    /// with the containerd store the manifest's or the index's, so two teammates on two engines
+    /// would otherwise rebuild each other's deploys of the same commit.
+    pub async fn base_identity(&self, reference: &str) -> Option<String> {
+        let image = self.docker.inspect_image(reference).await.ok()?;
+        let config = image.config.unwrap_or_default();
+        // One line per field, each value as JSON of a plain value: the same text whatever
+        // serde_json's map ordering is in this build.
+        let labels: Option<std::collections::BTreeMap<String, String>> =
+            config.labels.map(|l| l.into_iter().collect());
+        let line = |name: &str, value: serde_json::Value| format!("{name} {value}\n");
+        let content = [
+            line("os", image.os.into()),
+            line("architecture", image.architecture.into()),
+            line("variant", image.variant.into()),
+            line("layers", image.root_fs.and_then(|r| r.layers).into()),
+            line("env", config.env.into()),
+            line("cmd", config.cmd.into()),
+            line("entrypoint", config.entrypoint.into()),
+            line("working_dir", config.working_dir.into()),
+            line("user", config.user.into()),
+            line("shell", config.shell.into()),
+            line("on_build", config.on_build.into()),
+            line("labels", serde_json::to_value(labels).unwrap_or_default()),
+        ]
+        .concat();
+        Some(format!("sha256:{}", lock::sha256_hex(content.as_bytes())))
     }
 
     /// One file of an image, read through a container that is created, never started, and
@@ -572,8 +593,13 @@ impl Engine {
         for id in containers.iter().filter_map(|c| c.id.as_deref()) {
             self.remove_container(id).await;
         }
+        // Its tags, here and as pushed (`<registry>/<repo>:…`), removed one by one and never by
+        // image ID with force: an ID can be shared by another prefix's image of the same build,
+        // and a forced removal takes the images a build running beside this one stands on (with
+        // the containerd store, that build fails). The image goes when no tag holds it.
+        let patterns = vec![repo.to_string(), format!("*/{repo}")];
         let options = ListImagesOptions {
-            filters: Some(HashMap::from([("reference".to_string(), vec![repo.to_string()])])),
+            filters: Some(HashMap::from([("reference".to_string(), patterns)])),
             ..Default::default()
         };
         let images = self
@@ -581,19 +607,28 @@ impl Engine {
             .list_images(Some(options))
             .await
             .map_err(|e| Error::failed(format!("cannot list images: {e}")))?;
+        let ours = |tag: &str| {
+            tag.rsplit_once(':').is_some_and(|(name, _)| {
+                name == repo || name.rsplit_once('/').is_some_and(|(_, last)| last == repo)
+            })
+        };
         let mut removed = 0;
         for image in &images {
-            let options = RemoveImageOptions { force: true, ..Default::default() };
-            match self.docker.remove_image(&image.id, Some(options), None).await {
-                Ok(_) => removed += 1,
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => {
-                    return Err(Error::failed(format!(
-                        "cannot remove image {}: {e}",
-                        short(&image.id)
-                    )));
+            let mut untagged = false;
+            for tag in image.repo_tags.iter().filter(|t| ours(t)) {
+                // noprune: the untagged images under it are the build cache (the steps every
+                // build of every prefix shares); removing them would pull the cache from under
+                // a build running beside this one.
+                let options = RemoveImageOptions { noprune: true, ..Default::default() };
+                match self.docker.remove_image(tag, Some(options), None).await {
+                    Ok(_) => untagged = true,
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => {
+                        return Err(Error::failed(format!("cannot remove image {tag}: {e}")));
+                    }
                 }
             }
+            removed += usize::from(untagged);
         }
         Ok((containers.len(), removed))
     }
@@ -623,13 +658,7 @@ impl Engine {
         let Some(digest) = found.descriptor.digest else {
             return Ok(None);
         };
-        // An image index may list attestations as `unknown/unknown`: take a Linux image's.
-        let architecture = found
-            .platforms
-            .iter()
-            .filter(|p| p.os.as_deref() == Some("linux"))
-            .filter_map(|p| p.architecture.clone())
-            .find(|a| a != "unknown");
+        let architecture = linux_architecture(&found.platforms);
         Ok(Some(Pushed { reference: format!("{target}@{digest}"), pushed: false, architecture }))
     }
 
@@ -706,6 +735,18 @@ impl Engine {
             .map_err(|e| Error::failed(format!("cannot inspect {reference}: {e}")))?;
         Ok(inspected.root_fs.and_then(|r| r.layers).unwrap_or_default())
     }
+}
+
+/// The CPU of the Linux image among the platforms a registry lists for a reference: an index
+/// lists each image's, and attestations as `unknown/unknown`; a single manifest may list none
+/// (Docker 26 with the containerd store says nothing for a single OCI manifest), and then the
+/// caller knows it otherwise (the tag's key names the architecture it was built for).
+fn linux_architecture(platforms: &[bollard::models::OciPlatform]) -> Option<String> {
+    platforms
+        .iter()
+        .filter(|p| p.os.as_deref() == Some("linux"))
+        .filter_map(|p| p.architecture.clone())
+        .find(|a| a != "unknown")
 }
 
 /// One line for a failed build step: the step (cut to a readable length) and Docker's reason
@@ -791,4 +832,31 @@ fn is_not_found(e: &bollard::errors::Error) -> bool {
 
 fn is_conflict(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 409, .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::OciPlatform;
+
+    fn platform(os: &str, architecture: &str) -> OciPlatform {
+        OciPlatform {
+            os: Some(os.to_string()),
+            architecture: Some(architecture.to_string()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_linux_image_of_an_index_is_found_past_its_attestations() {
+        let index = [platform("unknown", "unknown"), platform("linux", "arm64")];
+        assert_eq!(super::linux_architecture(&index).as_deref(), Some("arm64"));
+        let pushed_from_a_mac = [platform("linux", "arm64"), platform("unknown", "unknown")];
+        assert_eq!(super::linux_architecture(&pushed_from_a_mac).as_deref(), Some("arm64"));
+        assert_eq!(
+            super::linux_architecture(&[platform("linux", "amd64")]).as_deref(),
+            Some("amd64")
+        );
+        assert_eq!(super::linux_architecture(&[]), None, "a single OCI manifest on Docker 26");
+        assert_eq!(super::linux_architecture(&[platform("windows", "amd64")]), None);
+    }
 }

@@ -3,7 +3,9 @@
 # here: a minimal Debian made with debootstrap, with python3 + venv, and the host's CA bundle
 # (pip inside builds must trust the TLS-intercepting proxy of this network). The tag carries a
 # hash of the recipe (suite, packages, settings) and of the CA bundle, so a second run finds it
-# and returns at once.
+# and returns at once. The root file system is kept as one tar file, and every engine (the
+# DOCKER_HOST this runs with) imports those same bytes: the image has the same layer, and so the
+# same content identity to aws-app, on each of them.
 # Prints the image tag on stdout.
 set -euo pipefail
 
@@ -19,11 +21,22 @@ changes=(
 )
 ca=/etc/ssl/certs/ca-certificates.crt
 [ -f "$ca" ] || { log "no CA bundle at $ca"; exit 1; }
-hash=$( { echo "$suite $packages ${changes[*]}"; cat "$ca"; } | sha256sum | cut -c1-12)
+hash=$( { echo "$suite $packages ${changes[*]} one-tar-for-every-engine"; cat "$ca"; } | sha256sum | cut -c1-12)
 tag="aws-app-test/base:${suite}-${hash}"
 
 if docker image inspect "$tag" >/dev/null 2>&1; then
   log "cached: $tag"
+  echo "$tag"
+  exit 0
+fi
+
+cache=/var/cache/aws-app
+rootfs_tar="$cache/base-rootfs-${suite}-${hash}.tar"
+import_args=()
+for c in "${changes[@]}"; do import_args+=(--change "$c"); done
+if [ -s "$rootfs_tar" ]; then
+  docker import "${import_args[@]}" "$rootfs_tar" "$tag" >/dev/null
+  log "imported $tag from $rootfs_tar"
   echo "$tag"
   exit 0
 fi
@@ -51,8 +64,8 @@ rm -f "$root.log"
 cp "$ca" "$root/etc/ssl/certs/ca-certificates.crt"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 
-import_args=()
-for c in "${changes[@]}"; do import_args+=(--change "$c"); done
-tar -C "$root" -c . | docker import "${import_args[@]}" - "$tag" >/dev/null
+mkdir -p "$cache"
+tar -C "$root" -c . > "$rootfs_tar.part" && mv "$rootfs_tar.part" "$rootfs_tar"
+docker import "${import_args[@]}" "$rootfs_tar" "$tag" >/dev/null
 log "built $tag"
 echo "$tag"

@@ -1,0 +1,140 @@
+//! Two Docker engines, one registry: the containerd image store (Docker 26, API ≥ 1.44, as
+//! Docker Desktop and Engine 29 keep images) and the graph-driver store (Docker 20.10). An
+//! image one pushed is deployed by the other, both ways, and what the task definition names is
+//! an image the registry serves, for the CPU the task runs on.
+
+use crate::support::*;
+
+/// The two engines tests/run.sh started.
+fn engines() -> (String, String) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run tests/run.sh"))
+    };
+    (var("AWS_APP_TEST_DOCKER_MAIN"), var("AWS_APP_TEST_DOCKER_COMPAT"))
+}
+
+/// GET from the test registry with the manifest types a registry client accepts.
+fn registry_get(registry: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(registry).expect("connect to the registry");
+    let accept = "application/vnd.oci.image.index.v1+json, \
+                  application/vnd.docker.distribution.manifest.list.v2+json, \
+                  application/vnd.oci.image.manifest.v1+json, \
+                  application/vnd.docker.distribution.manifest.v2+json";
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {registry}\r\nAccept: {accept}\r\n\r\n")
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+    let status = head.split_whitespace().nth(1).expect("status").parse().expect("code");
+    (status, body.to_string())
+}
+
+/// The (os, architecture) of the images `repo@digest` stands for, read from the registry: the
+/// config blob of a single manifest, or the platforms an index lists (attestations left out).
+fn registry_platforms(registry: &str, repo: &str, digest: &str) -> Vec<(String, String)> {
+    let (status, body) = registry_get(registry, &format!("/v2/{repo}/manifests/{digest}"));
+    assert_eq!(status, 200, "the registry serves {repo}@{digest}: {body}");
+    let manifest: serde_json::Value = serde_json::from_str(&body).expect("manifest JSON");
+    if let Some(list) = manifest["manifests"].as_array() {
+        return list
+            .iter()
+            .map(|m| {
+                let p = &m["platform"];
+                (
+                    p["os"].as_str().unwrap_or("").to_string(),
+                    p["architecture"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .filter(|(os, arch)| os != "unknown" && arch != "unknown")
+            .collect();
+    }
+    let config = manifest["config"]["digest"].as_str().expect("config digest");
+    let (status, blob) = registry_get(registry, &format!("/v2/{repo}/blobs/{config}"));
+    assert_eq!(status, 200, "config blob");
+    let config: serde_json::Value = serde_json::from_str(&blob).expect("config JSON");
+    vec![(
+        config["os"].as_str().unwrap_or("").to_string(),
+        config["architecture"].as_str().unwrap_or("").to_string(),
+    )]
+}
+
+#[test]
+fn an_image_pushed_by_one_engine_is_deployed_by_the_other_both_ways() {
+    let env = aws_env();
+    let moto = env.clients();
+    let (containerd, graph) = engines();
+    let mut fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("engines");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let repo = format!("{p}-aws-app");
+    let deploy = |host: &str, extra: &[&str]| {
+        let mut vars = env.tool_env();
+        vars.push(("DOCKER_HOST", host.to_string()));
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut args = vec!["deploy", "--json", "--repo", &url, "--prefix", p];
+        args.extend_from_slice(extra);
+        aws_app(&args, &vars)
+    };
+    let runtime_platform = || {
+        moto.run(async {
+            let service = moto
+                .ecs
+                .describe_services()
+                .cluster(&repo)
+                .services(&repo)
+                .send()
+                .await
+                .expect("service");
+            let td = service.services()[0].task_definition().expect("td").to_string();
+            let td =
+                moto.ecs.describe_task_definition().task_definition(td).send().await.expect("td");
+            let td = td.task_definition().expect("td");
+            let image = td.container_definitions()[0].image().expect("image").to_string();
+            let arch = td
+                .runtime_platform()
+                .and_then(|p| p.cpu_architecture())
+                .expect("arch")
+                .as_str()
+                .to_string();
+            (image, arch)
+        })
+    };
+    let check_served = |image: &str, arch: &str| {
+        let digest = image.rsplit_once('@').expect("by digest").1;
+        let platforms = registry_platforms(&env.registry, &repo, digest);
+        let wanted = if arch == "ARM64" { "arm64" } else { "amd64" };
+        assert!(
+            platforms.iter().any(|(os, a)| os == "linux" && a == wanted),
+            "{image}: {platforms:?} for {arch}"
+        );
+    };
+
+    for (first, second, text) in
+        [(&containerd, &graph, "Hello containerd!"), (&graph, &containerd, "Hello graph driver!")]
+    {
+        fixture.write("app.py", &APP_PY.replace("Hello World!", text));
+        let commit = fixture.commit(text);
+        let pushed = deploy(first, &[]);
+        assert_eq!(pushed.code, 0, "{pushed:?}");
+        assert_eq!(pushed.json()["commit"], commit);
+        let (image, arch) = runtime_platform();
+        assert_eq!(pushed.json()["image"], image.as_str());
+        check_served(&image, &arch);
+
+        // The other engine builds the same inputs (same key), finds the tag in the registry and
+        // deploys what is there: nothing pushed, nothing registered.
+        let other = deploy(second, &["--rebuild"]);
+        assert_eq!(other.code, 0, "{other:?}");
+        assert!(other.stderr.contains("nothing pushed"), "{other:?}");
+        assert_eq!(other.json()["image"], image.as_str(), "{other:?}");
+        assert_eq!(other.json()["inputs"]["key"], pushed.json()["inputs"]["key"]);
+        assert_eq!(other.json()["changed"], false, "{other:?}");
+        assert!(env.get(other.json()["url"].as_str().expect("url")).1.contains(text));
+        // And a plain deploy from it finds the service already running that build.
+        let again = deploy(second, &[]);
+        assert_eq!(again.code, 0, "{again:?}");
+        assert!(again.stderr.contains("nothing to build"), "{again:?}");
+    }
+}
