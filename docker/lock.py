@@ -31,6 +31,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -109,10 +110,21 @@ def exact_pin(req):
     return None
 
 
-def get_json(url, accept="application/json"):
+def get_json(url, accept="application/json", attempts=4):
+    """GET a JSON document; a network failure or a 5xx is tried again (as pip does), with a
+    short backoff; a 4xx is the answer."""
     request = urllib.request.Request(url, headers={"Accept": accept})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
-        return json.load(answer)
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
+                return json.load(answer)
+        except urllib.error.HTTPError as e:
+            if e.code < 500 or attempt == attempts - 1:
+                raise
+        except (urllib.error.URLError, OSError):
+            if attempt == attempts - 1:
+                raise
+        time.sleep(0.5 * 2 ** attempt)
 
 
 def file_version(filename):
