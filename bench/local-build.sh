@@ -32,7 +32,7 @@ if [ -z "${BENCH_ENGINE:-}" ]; then
     echo "bench: engine $1, Docker $version" >&2
     echo
     echo "Docker $version, $1 image store"
-    BENCH_ENGINE=$1 DOCKER_HOST=$2 "$0" "$rounds"
+    BENCH_ENGINE=$1 DOCKER_HOST=$2 "$root/bench/local-build.sh" "$rounds"
     export SKIP_CARGO=1
   done
   exit 0
@@ -184,7 +184,7 @@ cat <<REPORT
 | after: lock keyed on requirements.txt, from cache | $(median "${today_new[@]}") |
 | ratio after / before | $(ratio "$(median "${today_new[@]}")" "$(median "${today_old[@]}")") |
 
-| image | size |
+| image (as this engine reports it: the containerd store counts compressed content) | size |
 |---|---|
 | final image | $(mb "$size") MB |
 | base image | $(mb "$base_size") MB |

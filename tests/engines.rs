@@ -137,4 +137,22 @@ fn an_image_pushed_by_one_engine_is_deployed_by_the_other_both_ways() {
         assert_eq!(again.code, 0, "{again:?}");
         assert!(again.stderr.contains("nothing to build"), "{again:?}");
     }
+
+    // destroy --local on each engine removes the prefix's image tags, as pushed
+    // (`<registry>/<repo>:…`) too. (References by digest, `<registry>/<repo>:<none>` in the
+    // listing, stay with the build cache on the containerd store.)
+    for host in [&graph, &containerd] {
+        let removed =
+            aws_app(&["destroy", "--local", "--prefix", p], &[("DOCKER_HOST", host.as_str())]);
+        assert_eq!(removed.code, 0, "{removed:?}");
+        assert!(removed.stderr.contains("image(s) of prefix"), "{removed:?}");
+        let left = std::process::Command::new("docker")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .env("DOCKER_HOST", host)
+            .output()
+            .expect("docker images");
+        let left = String::from_utf8_lossy(&left.stdout).into_owned();
+        let tagged = left.lines().filter(|l| l.contains(&repo) && !l.ends_with(":<none>"));
+        assert_eq!(tagged.count(), 0, "{host}: {left}");
+    }
 }

@@ -14,6 +14,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { echo "tests/run.sh: $*" >&2; }
+# The engines are chosen below, never by the caller's environment.
+unset DOCKER_HOST DOCKER_CONTEXT
 
 need=()
 command -v git >/dev/null 2>&1 || need+=(git)
@@ -38,12 +40,18 @@ command -v cargo >/dev/null 2>&1 || { log "cargo is missing: install Rust (https
 tests/env/docker.sh
 compat_host=unix:///var/run/docker.sock
 main_host=$(tests/env/docker26.sh)
-cli=$(dirname "$(ls -d /var/cache/aws-app/engines/trixie-*/usr/bin/docker | tail -n1)")
+cli=$(dirname "$(ls -d /var/cache/aws-app/engines/trixie-*/usr/bin/docker | grep -v '\.part/' | tail -n1)")
 export PATH="$cli:$PATH"
 export AWS_APP_TEST_DOCKER_MAIN=$main_host AWS_APP_TEST_DOCKER_COMPAT=$compat_host
 AWS_APP_TEST_BASE_IMAGE=$(DOCKER_HOST=$main_host tests/env/base-image.sh)
 [ "$(DOCKER_HOST=$compat_host tests/env/base-image.sh)" = "$AWS_APP_TEST_BASE_IMAGE" ]
 export AWS_APP_TEST_BASE_IMAGE
+# The same bytes in both: the same layer (else the cross-engine tests would compare two bases).
+layers() { DOCKER_HOST=$1 docker image inspect --format '{{json .RootFS.Layers}}' "$AWS_APP_TEST_BASE_IMAGE"; }
+[ "$(layers "$main_host")" = "$(layers "$compat_host")" ] || {
+  log "the base image differs between the engines; remove $AWS_APP_TEST_BASE_IMAGE from both and run again"
+  exit 1
+}
 log "base image $AWS_APP_TEST_BASE_IMAGE in both engines"
 
 # The data plane (the test's "Fargate") runs its containers on the main engine.
@@ -56,5 +64,6 @@ if (($# == 0)); then
   log "the Docker-facing tests on $(DOCKER_HOST=$compat_host docker version --format 'Docker {{.Server.Version}}, API {{.Server.APIVersion}}'), graph-driver store"
   DOCKER_HOST=$compat_host cargo test --locked --test integration -- \
     local_build:: source::builds_the_branch_head_fetched_over_http \
-    deploy::deploy_serves_the_app dependencies::a_code_only_commit
+    deploy::deploy_serves_the_app dependencies::a_code_only_commit \
+    dependencies::a_commit_made_today_redeploys
 fi

@@ -281,28 +281,7 @@ impl Engine {
     /// would otherwise rebuild each other's deploys of the same commit.
     pub async fn base_identity(&self, reference: &str) -> Option<String> {
         let image = self.docker.inspect_image(reference).await.ok()?;
-        let config = image.config.unwrap_or_default();
-        // One line per field, each value as JSON of a plain value: the same text whatever
-        // serde_json's map ordering is in this build.
-        let labels: Option<std::collections::BTreeMap<String, String>> =
-            config.labels.map(|l| l.into_iter().collect());
-        let line = |name: &str, value: serde_json::Value| format!("{name} {value}\n");
-        let content = [
-            line("os", image.os.into()),
-            line("architecture", image.architecture.into()),
-            line("variant", image.variant.into()),
-            line("layers", image.root_fs.and_then(|r| r.layers).into()),
-            line("env", config.env.into()),
-            line("cmd", config.cmd.into()),
-            line("entrypoint", config.entrypoint.into()),
-            line("working_dir", config.working_dir.into()),
-            line("user", config.user.into()),
-            line("shell", config.shell.into()),
-            line("on_build", config.on_build.into()),
-            line("labels", serde_json::to_value(labels).unwrap_or_default()),
-        ]
-        .concat();
-        Some(format!("sha256:{}", lock::sha256_hex(content.as_bytes())))
+        Some(content_identity(&image))
     }
 
     /// One file of an image, read through a container that is created, never started, and
@@ -607,6 +586,9 @@ impl Engine {
             .list_images(Some(options))
             .await
             .map_err(|e| Error::failed(format!("cannot list images: {e}")))?;
+        // Tags only: the `registry/repo@sha256:…` references the containerd store keeps for an
+        // image pushed or pulled by digest stay with the build cache (removing them, too, took
+        // images from under builds and containers beside this run on that store).
         let ours = |tag: &str| {
             tag.rsplit_once(':').is_some_and(|(name, _)| {
                 name == repo || name.rsplit_once('/').is_some_and(|(_, last)| last == repo)
@@ -623,6 +605,11 @@ impl Engine {
                 match self.docker.remove_image(tag, Some(options), None).await {
                     Ok(_) => untagged = true,
                     Err(e) if is_not_found(&e) => {}
+                    // A container that is not this prefix's runs it: it stays, and so does the
+                    // reference that container stands on.
+                    Err(e) if is_conflict(&e) => {
+                        say(format!("kept {tag}: a container that is not aws-app's uses it"));
+                    }
                     Err(e) => {
                         return Err(Error::failed(format!("cannot remove image {tag}: {e}")));
                     }
@@ -678,9 +665,19 @@ impl Engine {
         let tagged = format!("{target}:{tag}");
         let creds = registry.credentials.clone();
         if !absent && let Some(found) = self.find_in_registry(registry, repo, &tag).await? {
-            // Built here, so its CPU is known even when the registry's answer leaves it out.
-            let architecture = found.architecture.or_else(|| Some(image.architecture.clone()));
-            return Ok(Pushed { architecture, ..found });
+            // The tag's key names the CPU it was built for, so it is this build's; when the
+            // registry's answer says a CPU (an index does; a single OCI manifest may not), it
+            // must agree, or the tag was pushed by something other than aws-app.
+            if let Some(theirs) = found.architecture.as_deref()
+                && theirs != image.architecture
+            {
+                return Err(Error::failed(format!(
+                    "{tagged} in the registry is built for {theirs}, this build for {}: the tag \
+                     was not pushed by aws-app; delete it from the repository and deploy again",
+                    image.architecture
+                )));
+            }
+            return Ok(Pushed { architecture: Some(image.architecture.clone()), ..found });
         }
         let options = TagImageOptions { repo: Some(target.clone()), tag: Some(tag.clone()) };
         self.docker
@@ -735,6 +732,74 @@ impl Engine {
             .map_err(|e| Error::failed(format!("cannot inspect {reference}: {e}")))?;
         Ok(inspected.root_fs.and_then(|r| r.layers).unwrap_or_default())
     }
+}
+
+/// A digest of what a build inherits from an image: platform, layers and the configuration
+/// (environment, command, entry point, working directory, user, shell, ports, volumes, stop
+/// signal, health check, ONBUILD, labels). Every value is normalized first: engines answer
+/// differently for the same image (API 1.52 and later leave empty fields out, older ones send
+/// `""` or `[]`), and lists that are sets (ports, volumes) are sorted. One line per field, as
+/// JSON of a plain value, so the text does not depend on serde_json's map ordering.
+fn content_identity(image: &bollard::models::ImageInspect) -> String {
+    use serde_json::Value;
+    let config = image.config.clone().unwrap_or_default();
+    let text =
+        |v: &Option<String>| v.clone().filter(|s| !s.is_empty()).map_or(Value::Null, Value::from);
+    let list = |v: &Option<Vec<String>>| {
+        v.clone().filter(|l| !l.is_empty()).map_or(Value::Null, Value::from)
+    };
+    let set = |v: &Option<Vec<String>>| {
+        let mut sorted = v.clone().unwrap_or_default();
+        sorted.sort();
+        if sorted.is_empty() { Value::Null } else { Value::from(sorted) }
+    };
+    // Maps as text of a BTreeMap: sorted keys whatever serde_json's own map type is.
+    let sorted = |map: std::collections::BTreeMap<String, Value>| {
+        if map.is_empty() {
+            Value::Null
+        } else {
+            Value::from(serde_json::to_string(&map).unwrap_or_default())
+        }
+    };
+    let labels = sorted(
+        config
+            .labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, Value::from(v)))
+            .collect(),
+    );
+    let healthcheck = sorted(
+        config
+            .healthcheck
+            .as_ref()
+            .and_then(|h| serde_json::to_value(h).ok())
+            .and_then(|h| h.as_object().cloned())
+            .map(|o| o.into_iter().filter(|(_, v)| !v.is_null()).collect())
+            .unwrap_or_default(),
+    );
+    let line = |name: &str, value: Value| format!("{name} {value}\n");
+    let content = [
+        line("os", text(&image.os)),
+        line("architecture", text(&image.architecture)),
+        line("variant", text(&image.variant)),
+        line("layers", list(&image.root_fs.as_ref().and_then(|r| r.layers.clone()))),
+        line("env", list(&config.env)),
+        line("cmd", list(&config.cmd)),
+        line("entrypoint", list(&config.entrypoint)),
+        line("working_dir", text(&config.working_dir)),
+        line("user", text(&config.user)),
+        line("shell", list(&config.shell)),
+        line("exposed_ports", set(&config.exposed_ports)),
+        line("volumes", set(&config.volumes)),
+        line("stop_signal", text(&config.stop_signal)),
+        line("healthcheck", healthcheck),
+        line("on_build", list(&config.on_build)),
+        line("labels", labels),
+    ]
+    .concat();
+    format!("sha256:{}", lock::sha256_hex(content.as_bytes()))
 }
 
 /// The CPU of the Linux image among the platforms a registry lists for a reference: an index
@@ -836,7 +901,53 @@ fn is_conflict(e: &bollard::errors::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use bollard::models::OciPlatform;
+    use bollard::models::{ImageConfig, ImageInspect, ImageInspectRootFs, OciPlatform};
+
+    fn inspected(user: Option<&str>, env: Option<Vec<&str>>, label: Option<&str>) -> ImageInspect {
+        ImageInspect {
+            os: Some("linux".into()),
+            architecture: Some("amd64".into()),
+            root_fs: Some(ImageInspectRootFs {
+                layers: Some(vec!["sha256:aa".into()]),
+                ..Default::default()
+            }),
+            config: Some(ImageConfig {
+                user: user.map(str::to_string),
+                env: env.map(|e| e.into_iter().map(str::to_string).collect()),
+                working_dir: Some(String::new()),
+                labels: label
+                    .map(|l| std::collections::HashMap::from([("x".to_string(), l.to_string())])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_base_image_has_one_identity_whatever_the_engine_leaves_out() {
+        // Docker 20.10/26 send empty strings and lists; API 1.52+ (Engine 29) leaves them out.
+        let older = inspected(Some(""), Some(vec!["PATH=/usr/bin"]), None);
+        let mut newer = inspected(None, Some(vec!["PATH=/usr/bin"]), None);
+        if let Some(config) = newer.config.as_mut() {
+            config.working_dir = None;
+            config.labels = Some(Default::default());
+        }
+        assert_eq!(super::content_identity(&older), super::content_identity(&newer));
+        // What a build inherits changes it: a label, an environment, a user.
+        let base = super::content_identity(&older);
+        assert_ne!(
+            base,
+            super::content_identity(&inspected(Some(""), Some(vec!["PATH=/usr/bin"]), Some("v")))
+        );
+        assert_ne!(
+            base,
+            super::content_identity(&inspected(Some(""), Some(vec!["PATH=/bin"]), None))
+        );
+        assert_ne!(
+            base,
+            super::content_identity(&inspected(Some("app"), Some(vec!["PATH=/usr/bin"]), None))
+        );
+    }
 
     fn platform(os: &str, architecture: &str) -> OciPlatform {
         OciPlatform {

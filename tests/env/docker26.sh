@@ -25,7 +25,7 @@ ping_ok() { DOCKER_HOST=$host "$root/usr/bin/docker" version --format '{{.Server
 
 # --- the packages ------------------------------------------------------------------------------
 arch=$(dpkg --print-architecture)
-root=$(ls -d "$engines"/trixie-"$arch"-* 2>/dev/null | tail -n1 || true)
+root=$(ls -d "$engines"/trixie-"$arch"-* 2>/dev/null | grep -v '\.part$' | tail -n1 || true)
 if [ -z "$root" ] || [ ! -x "$root/usr/sbin/dockerd" ]; then
   command -v runc >/dev/null 2>&1 || {
     log "installing runc"
@@ -48,7 +48,7 @@ if [ -z "$root" ] || [ ! -x "$root/usr/sbin/dockerd" ]; then
   version=$(field docker.io Version)
   [ -n "$version" ] || { log "no docker.io in trixie's index"; exit 1; }
   root="$engines/trixie-$arch-${version//[^A-Za-z0-9.+-]/_}"
-  mkdir -p "$root.part"
+  rm -rf "$root.part" && mkdir -p "$root.part"
   for package in docker.io docker-cli containerd; do
     file=$(field "$package" Filename)
     sum=$(field "$package" SHA256)
@@ -62,7 +62,18 @@ if [ -z "$root" ] || [ ! -x "$root/usr/sbin/dockerd" ]; then
 fi
 export PATH="$root/usr/bin:$root/usr/sbin:$PATH"
 
+# It must be what the tests say it is: the containerd image store, and no API below 1.44.
+check_engine() {
+  local min drivers
+  min=$(DOCKER_HOST=$host docker version --format '{{.Server.MinAPIVersion}}')
+  drivers=$(DOCKER_HOST=$host docker info --format '{{json .DriverStatus}}')
+  [ "$min" = 1.44 ] || { log "the engine at $host accepts API $min (want a minimum of 1.44)"; exit 1; }
+  [[ "$drivers" == *io.containerd.snapshotter.v1* ]] \
+    || { log "the engine at $host does not keep images in the containerd store: $drivers"; exit 1; }
+}
+
 if ping_ok; then
+  check_engine
   log "engine answers ($(DOCKER_HOST=$host docker version --format '{{.Server.Version}} API {{.Server.APIVersion}} (min {{.Server.MinAPIVersion}})'))"
   echo "$host"
   exit 0
@@ -74,14 +85,14 @@ if ! ip link show "$bridge" >/dev/null 2>&1; then
   ip addr add "$gateway" dev "$bridge"
 fi
 ip link set "$bridge" up
-sysctl -q -w net.ipv4.ip_forward=1
+echo 1 > /proc/sys/net/ipv4/ip_forward
 ensure() { # table chain rule...
   local table=$1 chain=$2; shift 2
   iptables -t "$table" -C "$chain" "$@" 2>/dev/null || iptables -t "$table" -I "$chain" "$@"
 }
 ensure nat POSTROUTING -s "$subnet" ! -o "$bridge" -j MASQUERADE
 ensure filter FORWARD -i "$bridge" -j ACCEPT
-ensure filter FORWARD -o "$bridge" -j ACCEPT
+ensure filter FORWARD -o "$bridge" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 
 # --- containerd and dockerd ----------------------------------------------------------------------
 mkdir -p "$state" "$data"
@@ -116,5 +127,6 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 ping_ok || { log "dockerd did not answer within 60 s"; tail -n 20 "$state/dockerd.log" >&2; exit 1; }
+check_engine
 log "engine answers ($(DOCKER_HOST=$host docker version --format '{{.Server.Version}} API {{.Server.APIVersion}} (min {{.Server.MinAPIVersion}})'))"
 echo "$host"
