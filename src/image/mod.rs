@@ -500,9 +500,9 @@ impl Engine {
 
     /// The error for a container that did not serve: its last log lines, and it is removed.
     async fn fail_container(&self, id: &str, why: String) -> Error {
-        let logs = self.log_tail(id, 40).await;
+        let logs = self.log_tail(id, 1000).await;
         self.remove_container(id).await;
-        Error::failed(why).with_detail(logs)
+        Error::failed(why).with_detail(app_lines(&logs, 40))
     }
 
     async fn log_tail(&self, id: &str, lines: usize) -> String {
@@ -802,6 +802,29 @@ fn content_identity(image: &bollard::models::ImageInspect) -> String {
     format!("sha256:{}", lock::sha256_hex(content.as_bytes()))
 }
 
+/// What to show of a container that did not serve: its last `tail` lines, preceded by the app's
+/// first Python traceback when that is further up (gunicorn starts several workers, and their
+/// shutdown messages push the one line that says what went wrong out of the tail).
+fn app_lines(logs: &str, tail: usize) -> String {
+    let lines: Vec<&str> = logs.lines().collect();
+    let last = lines.len().saturating_sub(tail);
+    let is_error = |l: &&str| {
+        let head = l.split(':').next().unwrap_or_default();
+        !l.starts_with(' ')
+            && (head.ends_with("Error") || head.ends_with("Exception"))
+            && !l.contains("HaltServer")
+    };
+    let first = lines.iter().position(is_error).filter(|&at| at < last);
+    match first {
+        Some(at) => {
+            let start = lines[..at].iter().rposition(|l| l.starts_with("Traceback")).unwrap_or(at);
+            let start = start.max(at.saturating_sub(30));
+            format!("{}\n…\n{}", lines[start..=at].join("\n"), lines[last..].join("\n"))
+        }
+        None => lines[last..].join("\n"),
+    }
+}
+
 /// The CPU of the Linux image among the platforms a registry lists for a reference: an index
 /// lists each image's, and attestations as `unknown/unknown`; a single manifest may list none
 /// (Docker 26 with the containerd store says nothing for a single OCI manifest), and then the
@@ -955,6 +978,25 @@ mod tests {
             architecture: Some(architecture.to_string()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_apps_own_error_is_shown_even_when_worker_noise_follows_it() {
+        let mut logs = vec![
+            "[INFO] Booting worker",
+            "Traceback (most recent call last):",
+            "  File \"/app/app.py\", line 2, in <module>",
+            "ModuleNotFoundError: No module named 'x'",
+        ];
+        logs.extend(std::iter::repeat_n("[WARNING] Worker terminated", 50));
+        logs.push("gunicorn.errors.HaltServer: <HaltServer 'Worker failed to boot.' 3>");
+        let shown = super::app_lines(&logs.join("\n"), 40);
+        assert!(shown.starts_with("Traceback"), "{shown}");
+        assert!(shown.contains("ModuleNotFoundError: No module named 'x'\n…\n"), "{shown}");
+        assert!(shown.ends_with("HaltServer 'Worker failed to boot.' 3>"), "{shown}");
+        // Within the tail already: just the tail.
+        let short = "a\nValueError: bad\nb";
+        assert_eq!(super::app_lines(short, 40), short);
     }
 
     #[test]
