@@ -48,12 +48,7 @@ if ! command -v debootstrap >/dev/null 2>&1; then
   apt-get install -y -qq debootstrap >/dev/null
 fi
 
-# The Debian mirror this machine's apt already uses (no host is written into the project).
-mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-  | grep -E '^(URIs:|deb )' | grep -v security \
-  | sed -E 's/^URIs:[[:space:]]*//; s/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?//; s/[[:space:]].*$//' \
-  | awk 'NR==1' || true)
-[ -n "$mirror" ] || { log "cannot find a Debian mirror in /etc/apt sources"; exit 1; }
+mirror=$("$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh")
 
 root=$(mktemp -d /var/tmp/aws-app-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT

@@ -31,11 +31,7 @@ if [ -z "$root" ] || [ ! -x "$root/usr/sbin/dockerd" ]; then
     log "installing runc"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null
   }
-  mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-    | grep -E '^(URIs:|deb )' | grep -v security \
-    | sed -E 's/^URIs:[[:space:]]*//; s/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?//; s/[[:space:]].*$//' \
-    | awk 'NR==1' || true)
-  [ -n "$mirror" ] || { log "cannot find a Debian mirror in /etc/apt sources"; exit 1; }
+  mirror=$("$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh")
   work=$(mktemp -d /var/tmp/aws-app-docker26.XXXXXX)
   trap 'rm -rf "$work"' EXIT
   log "reading trixie's package index from $mirror"
