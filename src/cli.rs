@@ -66,6 +66,11 @@ pub struct GlobalArgs {
     /// Number of tasks the service runs.
     #[arg(long, env = "AWS_APP_COUNT", global = true, default_value_t = 1)]
     pub count: u32,
+
+    /// Images ECR keeps: this many of the deployed ones (what runs and what rollback returns
+    /// to), and as many others (builds never deployed); older ones expire.
+    #[arg(long, env = "AWS_APP_KEEP_IMAGES", global = true, default_value_t = 10)]
+    pub keep_images: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,6 +16,8 @@ pub struct Config {
     pub json: bool,
     pub region: Option<String>,
     pub task: TaskSize,
+    /// Images the ECR lifecycle policy keeps, deployed ones and others each (1-1000).
+    pub keep_images: u32,
     /// The app's name for tags: the repository's last path segment.
     pub app: String,
 }
@@ -162,8 +164,13 @@ fn check_prefix(prefix: &str) -> Result<()> {
     if prefix.ends_with('-') || prefix.contains("--") {
         return bad("hyphens must be single and inside the name");
     }
-    // AWS reserves these starts: security group names `sg-…`, load balancer names `internal-…`.
-    if prefix == "sg" || prefix == "internal" {
+    // AWS reserves these starts: security group names `sg-…`, load balancer names `internal-…`
+    // (every name is `<prefix>-…`).
+    if prefix == "sg"
+        || prefix.starts_with("sg-")
+        || prefix == "internal"
+        || prefix.starts_with("internal-")
+    {
         return bad("AWS reserves names that start with it");
     }
     Ok(())
@@ -263,6 +270,12 @@ impl Config {
             )));
         }
         let task = TaskSize::new(g.cpu, g.memory, g.count)?;
+        if !(1..=1000).contains(&g.keep_images) {
+            return Err(Error::input(format!(
+                "--keep-images {}: keep 1 to 1000 images (rollback needs at least the one before)",
+                g.keep_images
+            )));
+        }
         let app = app_name(&g.repo);
         let config = Config {
             source: SourceSpec { url: g.repo.trim().to_string(), branch: g.branch },
@@ -273,6 +286,7 @@ impl Config {
             json: g.json,
             region: g.region,
             task,
+            keep_images: g.keep_images,
             app,
         };
         Ok((config, action))
@@ -288,7 +302,20 @@ mod tests {
         for ok in ["ann", "a", "ann-2", "x1"] {
             assert!(Names::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Ann", "1ann", "ann-", "a--b", "an_n", "josé", "-a", "sg", "internal"] {
+        for bad in [
+            "",
+            "Ann",
+            "1ann",
+            "ann-",
+            "a--b",
+            "an_n",
+            "josé",
+            "-a",
+            "sg",
+            "internal",
+            "sg-ann",
+            "internal-x",
+        ] {
             let err = Names::new(bad).expect_err(bad);
             assert_eq!(err.exit_code(), 2);
             assert!(err.message.contains("invalid prefix"), "{}", err.message);

@@ -80,6 +80,8 @@ struct Release {
     commit: String,
     architecture: String,
     pushed: bool,
+    /// Whether the service already runs this image (the fast path: nothing built).
+    running: bool,
     /// Labels of this build (page fingerprint, commit time, inputs) for the task definition:
     /// this run's, or those of the revision that runs it.
     labels: HashMap<String, String>,
@@ -155,6 +157,7 @@ async fn running_release(
         commit: head.to_string(),
         architecture,
         pushed: false,
+        running: true,
         labels: running.labels.clone(),
         vulnerabilities: None,
     }))
@@ -177,7 +180,7 @@ async fn deploy_with(
     // After the lock: a run that waited deploys the HEAD of now, not of when it started.
     say(format!("resolving {} of {}", config.source.branch, config.source.url));
     let head = source::resolve_head(&config.source).await?;
-    ecr::ensure_repository(&aws.ecr, &names.image_repo, &tags(config)).await?;
+    ecr::ensure_repository(&aws.ecr, &names.image_repo, &tags(config), config.keep_images).await?;
     let registry = ecr::registry(&aws.ecr).await?;
     let running = match rebuild {
         true => None,
@@ -219,6 +222,7 @@ async fn deploy_with(
             commit: built.checkout.commit.clone(),
             architecture: built.image.architecture.clone(),
             pushed: pushed.pushed,
+            running: false,
             labels,
             vulnerabilities: Some(inputs.lock.vulnerabilities_json()),
         })
@@ -258,6 +262,12 @@ async fn deploy_with(
         target_group_arn: infra.target_group_arn.clone(),
         port: APP_PORT,
     };
+    // The image about to run is kept by the lifecycle policy from now on.
+    if let (Some(_), Some((_, digest)), false) =
+        (&registry.credentials, release.image.split_once('@'), release.running)
+    {
+        ecr::protect(&aws.ecr, &names.image_repo, digest).await?;
+    }
     let change = ecs::ensure_service(&aws.ecs, &service, &tag_set).await?;
     if let Some(deployment) = &change.deployment_id {
         let clock = Instant::now();
@@ -282,6 +292,7 @@ async fn deploy_with(
 
     let url = format!("http://{}/", infra.load_balancer.dns_name);
     let clock = Instant::now();
+    alb::wait_active(&aws.elb, &infra.load_balancer.arn, VERIFY_DEADLINE).await?;
     verify(&url, page.as_deref(), config.expect.as_deref()).await?;
     say(format!(
         "{url} serves {} (verified in {}; deploy took {}, {} AWS API calls)",
@@ -346,6 +357,7 @@ pub async fn verify(url: &str, page: Option<&str>, expect: Option<&str>) -> Resu
     let started = Instant::now();
     let mut delay = Duration::from_secs(1);
     let mut last: String;
+    let mut reported = String::new();
     loop {
         match http::get_url(url, Duration::from_secs(10)).await {
             Ok(got) if got.status == 200 => {
@@ -365,6 +377,10 @@ pub async fn verify(url: &str, page: Option<&str>, expect: Option<&str>) -> Resu
             }
             Ok(got) => last = format!("GET / answered {}", got.status),
             Err(e) => last = e,
+        }
+        if last != reported {
+            say(format!("waiting for {url} to serve this build: {last}"));
+            reported.clone_from(&last);
         }
         if started.elapsed() > VERIFY_DEADLINE {
             return Err(Error::failed(format!(

@@ -69,9 +69,11 @@ pub async fn ensure_load_balancer(
             lb
         }
         None => {
-            // A security group created a moment ago may not be known to ELB yet.
-            let new_group =
-                |code: Option<&str>, _: Option<&str>| code == Some("InvalidSecurityGroup");
+            // A security group created a moment ago may not be known to ELB yet, nor an
+            // internet gateway attached a moment ago ("VPC ... has no internet gateway").
+            let new_group = |code: Option<&str>, _: Option<&str>| {
+                matches!(code, Some("InvalidSecurityGroup" | "InvalidSubnet"))
+            };
             let request = elb
                 .create_load_balancer()
                 .name(&names.load_balancer)
@@ -250,4 +252,30 @@ pub async fn state(elb: &Client, lb_arn: &str) -> Result<String> {
         .and_then(|s| s.code())
         .map(|c| c.as_str().to_string())
         .unwrap_or_else(|| "unknown".to_string()))
+}
+
+/// Waits while the load balancer is `provisioning` (a new ALB takes minutes, and its DNS name
+/// does not answer before): the URL check would only see failures until then.
+pub async fn wait_active(elb: &Client, lb_arn: &str, deadline: std::time::Duration) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        let state = state(elb, lb_arn).await?;
+        match state.as_str() {
+            "active" => return Ok(()),
+            "provisioning" if started.elapsed() < deadline => {
+                if !said {
+                    crate::say("the load balancer is provisioning (a new one takes a few minutes)");
+                    said = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            }
+            other => {
+                return Err(Error::failed(format!(
+                    "the load balancer is {other}, not active{}",
+                    if other == "provisioning" { " after the deadline" } else { "" }
+                )));
+            }
+        }
+    }
 }

@@ -10,13 +10,34 @@ use bollard::auth::DockerCredentials;
 use super::{Tags, failed};
 use crate::error::{Error, Result};
 
-/// Images kept by the lifecycle policy: rollback needs the previous ones.
-pub const KEEP_IMAGES: i32 = 10;
+/// The tag an image gets when a service is about to run it (`deployed-<digest hex>`): the
+/// lifecycle policy's first rule keeps the last N images so tagged, whatever was pushed since,
+/// so neither the image that runs nor the one rollback returns to expires.
+pub const DEPLOYED_TAG_PREFIX: &str = "deployed-";
 
-pub fn lifecycle_policy() -> String {
-    format!(
-        r#"{{"rules":[{{"rulePriority":1,"description":"keep the last {KEEP_IMAGES} images","selection":{{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":{KEEP_IMAGES}}},"action":{{"type":"expire"}}}}]}}"#
-    )
+/// Two rules, ECR evaluating the first one that selects an image: deployed images (kept
+/// `keep`), then every other image (kept `keep`). ECR requires the `any` rule to come last.
+pub fn lifecycle_policy(keep: u32) -> String {
+    serde_json::json!({"rules": [
+        {
+            "rulePriority": 1,
+            "description": format!("keep the last {keep} deployed images"),
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPrefixList": [DEPLOYED_TAG_PREFIX],
+                "countType": "imageCountMoreThan",
+                "countNumber": keep,
+            },
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 2,
+            "description": format!("keep the last {keep} other images"),
+            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+            "action": {"type": "expire"},
+        },
+    ]})
+    .to_string()
 }
 
 /// Where images are pushed, with the credentials for it (none for an override registry).
@@ -28,7 +49,7 @@ pub struct Registry {
 }
 
 /// Finds or creates the repository and puts its lifecycle policy when it differs.
-pub async fn ensure_repository(ecr: &Client, name: &str, tags: &Tags) -> Result<()> {
+pub async fn ensure_repository(ecr: &Client, name: &str, tags: &Tags, keep: u32) -> Result<()> {
     let found = ecr.describe_repositories().repository_names(name).send().await;
     match found {
         Ok(_) => {}
@@ -69,7 +90,7 @@ pub async fn ensure_repository(ecr: &Client, name: &str, tags: &Tags) -> Result<
         }
         Err(e) => return Err(failed("reading the ECR lifecycle policy", e)),
     };
-    let wanted = lifecycle_policy();
+    let wanted = lifecycle_policy(keep);
     if current.as_deref().map(normalize) != Some(normalize(&wanted)) {
         ecr.put_lifecycle_policy()
             .repository_name(name)
@@ -139,6 +160,76 @@ pub async fn has_image(ecr: &Client, repo: &str, tag: &str) -> Result<bool> {
             Ok(false)
         }
         Err(e) => Err(failed("looking for the commit's image in ECR", e)),
+    }
+}
+
+/// Manifest media types BatchGetImage may answer with: what Docker 20.10 (Docker v2) and the
+/// containerd store (OCI, with an index) push.
+const MANIFEST_TYPES: [&str; 4] = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+];
+
+/// Whether the repository still has the image `digest` (the lifecycle policy may have expired
+/// it, or someone deleted it).
+pub async fn has_digest(ecr: &Client, repo: &str, digest: &str) -> Result<bool> {
+    let found = ecr
+        .describe_images()
+        .repository_name(repo)
+        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest).build())
+        .send()
+        .await;
+    match found {
+        Ok(out) => Ok(!out.image_details().is_empty()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_image_not_found_exception()) => {
+            Ok(false)
+        }
+        Err(e) => Err(failed("looking for the revision's image in ECR", e)),
+    }
+}
+
+/// Tags the image `digest` `deployed-<hex>` (once; the tag names the image, so it never moves)
+/// before a service runs it: the lifecycle policy keeps deployed images apart from builds.
+pub async fn protect(ecr: &Client, repo: &str, digest: &str) -> Result<()> {
+    let tag = format!("{DEPLOYED_TAG_PREFIX}{}", digest.trim_start_matches("sha256:"));
+    let got = ecr
+        .batch_get_image()
+        .repository_name(repo)
+        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest).build())
+        .set_accepted_media_types(Some(MANIFEST_TYPES.iter().map(|t| t.to_string()).collect()))
+        .send()
+        .await
+        .map_err(|e| failed("reading the image's manifest from ECR", e))?;
+    let Some(image) = got.images().first() else {
+        return Err(Error::failed(format!(
+            "ECR has no image {digest} in {repo} (expired or deleted): deploy again to push it"
+        )));
+    };
+    if image.image_id().and_then(|i| i.image_tag()) == Some(tag.as_str()) {
+        return Ok(());
+    }
+    let put = ecr
+        .put_image()
+        .repository_name(repo)
+        .image_manifest(image.image_manifest().unwrap_or_default())
+        .set_image_manifest_media_type(image.image_manifest_media_type().map(str::to_string))
+        .image_digest(digest)
+        .image_tag(&tag)
+        .send()
+        .await;
+    match put {
+        Ok(_) => Ok(()),
+        // Tagged by an earlier deploy of this image.
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_image_already_exists_exception() || s.is_image_tag_already_exists_exception()
+            }) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(failed("tagging the image as deployed in ECR", e)),
     }
 }
 

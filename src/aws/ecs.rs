@@ -15,7 +15,7 @@ use aws_sdk_ecs::types::{
     PropagateTags, RuntimePlatform, Tag, TransportProtocol,
 };
 
-use super::{Tags, failed, retry_while};
+use super::{Tags, failed, retry_for, retry_while};
 use crate::error::{Error, Result};
 use crate::say;
 
@@ -348,8 +348,18 @@ pub async fn ensure_service(
         .propagate_tags(PropagateTags::Service)
         .enable_ecs_managed_tags(true)
         .set_tags(Some(ecs_tags(tags)));
-    let created =
-        retry_while("creating the ECS service", role_not_ready, || created.clone().send()).await?;
+    // A service of this name deleted a moment ago (a destroy, then a deploy) drains for minutes.
+    let settling = |code: Option<&str>, message: Option<&str>| {
+        role_not_ready(code, message) || still_draining(code, message)
+    };
+    let created = retry_for(
+        "creating the ECS service",
+        Duration::from_secs(15 * 60),
+        Duration::from_secs(3),
+        settling,
+        || created.clone().send(),
+    )
+    .await?;
     Ok(ServiceChange { deployment_id: primary_of(created.service.as_ref()), changed: true })
 }
 
@@ -359,6 +369,12 @@ pub async fn ensure_service(
 fn role_not_ready(code: Option<&str>, message: Option<&str>) -> bool {
     matches!(code, Some("ClientException" | "InvalidParameterException"))
         && message.is_some_and(|m| m.contains("assume"))
+}
+
+/// CreateService refused because the service of that name, deleted a moment ago, still stops
+/// its tasks ("Unable to Start a service that is still Draining.").
+fn still_draining(code: Option<&str>, message: Option<&str>) -> bool {
+    code == Some("InvalidParameterException") && message.is_some_and(|m| m.contains("Draining"))
 }
 
 /// Rolling update with the circuit breaker: a new task first (200 %), the old one stays until

@@ -4,11 +4,14 @@
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 
-use super::{Tags, failed};
+use super::{Tags, failed, retry_while};
 use crate::error::{Error, Result};
 
 pub const EXECUTION_POLICY_ARN: &str =
     "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
+
+/// IAM descriptions take tab, newline and the printable Latin-1 range, up to 1000 characters.
+const ROLE_DESCRIPTION: &str = "aws-app: lets ECS pull the app's image and write its logs";
 
 const TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
@@ -19,14 +22,14 @@ pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Res
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
         Err(e) => return Err(failed("finding the task execution role", e)),
     };
-    let arn = match arn {
-        Some(arn) => arn,
+    let (arn, created) = match arn {
+        Some(arn) => (arn, false),
         None => {
             let mut create = iam
                 .create_role()
                 .role_name(name)
                 .assume_role_policy_document(TRUST_POLICY)
-                .description("aws-app: lets ECS pull the app's image and write its logs");
+                .description(ROLE_DESCRIPTION);
             for (key, value) in tags.pairs() {
                 create = create.tags(
                     Tag::builder()
@@ -36,30 +39,30 @@ pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Res
                         .map_err(|e| Error::failed(format!("tag: {e}")))?,
                 );
             }
-            create
+            let arn = create
                 .send()
                 .await
                 .map_err(|e| failed("creating the task execution role", e))?
                 .role
                 .map(|r| r.arn)
-                .ok_or_else(|| Error::failed("creating the task execution role: empty answer"))?
+                .ok_or_else(|| Error::failed("creating the task execution role: empty answer"))?;
+            (arn, true)
         }
     };
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(|e| failed("reading the role's policies", e))?;
+    // IAM is eventually consistent: a role made a moment ago may be "not found" by the next
+    // calls for a few seconds. A role that was there before is not waited for.
+    let settling = |code: Option<&str>, _: Option<&str>| created && code == Some("NoSuchEntity");
+    let attached = retry_while("reading the role's policies", settling, || {
+        iam.list_attached_role_policies().role_name(name).send()
+    })
+    .await?;
     let has_policy =
         attached.attached_policies().iter().any(|p| p.policy_arn() == Some(EXECUTION_POLICY_ARN));
     if !has_policy {
-        iam.attach_role_policy()
-            .role_name(name)
-            .policy_arn(EXECUTION_POLICY_ARN)
-            .send()
-            .await
-            .map_err(|e| failed("attaching AmazonECSTaskExecutionRolePolicy", e))?;
+        retry_while("attaching AmazonECSTaskExecutionRolePolicy", settling, || {
+            iam.attach_role_policy().role_name(name).policy_arn(EXECUTION_POLICY_ARN).send()
+        })
+        .await?;
     }
     Ok(arn)
 }

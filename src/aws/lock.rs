@@ -192,5 +192,25 @@ fn host_name() -> String {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+        .map(|s| tag_safe(&s))
         .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// Text as an ECR tag value may carry it: letters, digits, spaces and `_ . : / = + - @`, at
+/// most 256 characters; anything else becomes `-`.
+fn tag_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c) { c } else { '-' })
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_names_become_valid_tag_values() {
+        assert_eq!(super::tag_safe("build-01.example.com"), "build-01.example.com");
+        assert_eq!(super::tag_safe("Annes MacBook (2)"), "Annes MacBook -2-");
+        assert_eq!(super::tag_safe("hôte"), "h-te");
+    }
 }

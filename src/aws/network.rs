@@ -53,7 +53,7 @@ fn prefix_filter(tags: &Tags) -> Filter {
 pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> Result<Network> {
     let default_vpc = ec2
         .describe_vpcs()
-        .filters(filter("isDefault", "true"))
+        .filters(filter("is-default", "true"))
         .send()
         .await
         .map_err(|e| failed("finding the default VPC", e))?
@@ -71,37 +71,30 @@ pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> 
             (vpc, subnets, true)
         }
     };
-    let (alb_sg, fresh) = ensure_group(
-        ec2,
-        &vpc_id,
-        &names.alb_security_group,
-        "aws-app: the load balancer, HTTP from anywhere",
-        tags,
-    )
-    .await?;
+    let (alb_sg, fresh) =
+        ensure_group(ec2, &vpc_id, &names.alb_security_group, ALB_GROUP_DESCRIPTION, tags).await?;
     let http_from_anywhere = IpPermission::builder()
         .ip_protocol("tcp")
         .from_port(80)
         .to_port(80)
-        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("HTTP").build())
-        .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").description("HTTP").build())
+        .ip_ranges(
+            IpRange::builder().cidr_ip("0.0.0.0/0").description(HTTP_RULE_DESCRIPTION).build(),
+        )
+        .ipv6_ranges(
+            Ipv6Range::builder().cidr_ipv6("::/0").description(HTTP_RULE_DESCRIPTION).build(),
+        )
         .build();
     allow(ec2, &alb_sg, fresh, http_from_anywhere).await?;
 
-    let (task_sg, fresh) = ensure_group(
-        ec2,
-        &vpc_id,
-        &names.task_security_group,
-        "aws-app: the app's tasks, only from the load balancer",
-        tags,
-    )
-    .await?;
+    let (task_sg, fresh) =
+        ensure_group(ec2, &vpc_id, &names.task_security_group, TASK_GROUP_DESCRIPTION, tags)
+            .await?;
     let app_from_alb = IpPermission::builder()
         .ip_protocol("tcp")
         .from_port(i32::from(app_port))
         .to_port(i32::from(app_port))
         .user_id_group_pairs(
-            UserIdGroupPair::builder().group_id(&alb_sg).description("from the ALB").build(),
+            UserIdGroupPair::builder().group_id(&alb_sg).description(APP_RULE_DESCRIPTION).build(),
         )
         .build();
     allow(ec2, &task_sg, fresh, app_from_alb).await?;
@@ -350,6 +343,19 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
     Ok((vpc, subnets))
 }
 
+// Security group and rule descriptions: EC2 takes only a-z, A-Z, 0-9, spaces and
+// ._-:/()#,@[]+=&;{}!$* here, up to 255 characters (an apostrophe is refused).
+const ALB_GROUP_DESCRIPTION: &str = "aws-app: the load balancer, HTTP from anywhere";
+const TASK_GROUP_DESCRIPTION: &str = "aws-app: the app tasks, only from the load balancer";
+const HTTP_RULE_DESCRIPTION: &str = "HTTP";
+const APP_RULE_DESCRIPTION: &str = "from the ALB";
+
+/// Whether EC2 accepts `text` as a security group or rule description.
+pub fn ec2_description_ok(text: &str) -> bool {
+    text.len() <= 255
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c))
+}
+
 /// The group's ID, and whether it was created now (then it has no rules yet).
 async fn ensure_group(
     ec2: &Client,
@@ -464,4 +470,24 @@ async fn allow(ec2: &Client, group: &str, fresh: bool, rule: IpPermission) -> Re
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_are_in_the_character_set_ec2_accepts() {
+        for text in [
+            ALB_GROUP_DESCRIPTION,
+            TASK_GROUP_DESCRIPTION,
+            HTTP_RULE_DESCRIPTION,
+            APP_RULE_DESCRIPTION,
+        ] {
+            assert!(ec2_description_ok(text), "EC2 refuses the description {text:?}");
+        }
+        assert!(!ec2_description_ok("the app's tasks"));
+        assert!(!ec2_description_ok("tâches"));
+        assert!(!ec2_description_ok(&"a".repeat(256)));
+    }
 }

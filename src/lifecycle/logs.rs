@@ -20,8 +20,16 @@ pub fn parse_duration(text: &str, option: &str) -> Result<u64> {
         "d" => 86_400,
         _ => 0,
     };
+    // Ten years at most: CloudWatch's longest retention, and FilterLogEvents' startTime must
+    // not go below 0.
+    const MAX_SECS: u64 = 3653 * 86_400;
     match number.parse::<u64>() {
-        Ok(n) if scale > 0 && n > 0 => Ok(n * scale),
+        Ok(n) if scale > 0 && n > 0 && n.checked_mul(scale).is_some_and(|s| s <= MAX_SECS) => {
+            Ok(n * scale)
+        }
+        Ok(n) if scale > 0 && n > 0 => Err(Error::input(format!(
+            "{option} '{text}' is more than ten years (3653d): use a shorter time"
+        ))),
         _ => Err(Error::input(format!(
             "invalid {option} '{text}': use a number with s, m, h or d, e.g. 30s, 10m, 2h"
         ))),
@@ -118,5 +126,8 @@ mod tests {
         assert!(super::parse_duration("10", "--since").is_err());
         assert!(super::parse_duration("0m", "--since").is_err());
         assert!(super::parse_duration("m", "--since").is_err());
+        assert!(super::parse_duration("3653d", "--since").is_ok());
+        assert!(super::parse_duration("3654d", "--since").is_err());
+        assert!(super::parse_duration("99999999999999999d", "--since").is_err());
     }
 }

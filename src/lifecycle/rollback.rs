@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::aws::ecs::{self, COMMIT_LABEL, PAGE_LABEL, ServiceSpec};
-use crate::aws::{Aws, failed};
+use crate::aws::{Aws, ecr, failed};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::lifecycle::live;
@@ -81,6 +81,22 @@ async fn roll(aws: &Aws, config: &Config, live: &live::Live, to: Option<&str>) -
             .cloned()
     };
     let (commit, page) = (label(COMMIT_LABEL), label(PAGE_LABEL));
+    // Its image must still be in ECR (the lifecycle policy expires images): refused before the
+    // service is touched, since ECS would only find out when its tasks fail to pull.
+    let image = target.container_definitions().first().and_then(|c| c.image()).unwrap_or("");
+    if target.revision() != current
+        && let Some((host, digest)) = image.split_once('@')
+        && host.contains(".dkr.ecr.")
+    {
+        if !ecr::has_digest(&aws.ecr, &names.image_repo, digest).await? {
+            return Err(Error::input(format!(
+                "revision {} runs image {digest}, which ECR no longer has (expired or deleted):                  roll back to another commit with --to, or deploy commit {} again to rebuild it",
+                target.revision(),
+                commit.as_deref().unwrap_or("unknown")
+            )));
+        }
+        ecr::protect(&aws.ecr, &names.image_repo, digest).await?;
+    }
     if target.revision() == current {
         say(format!("revision {current} already runs"));
     } else {
