@@ -1,36 +1,25 @@
 #!/usr/bin/env bash
-# Benchmark of `deploy` against moto + a real registry + the local data plane (numbers for the
-# README). Per round, on a fresh AWS environment (tests/env/aws-env.sh) and a fixture commit of
-# its own (so the app layer is rebuilt and pushed; the Docker cache of the dependency layers is
-# warm, as on a developer's machine):
+# Benchmark of `deploy` against the tests' AWS side (the strict layer over moto with a real
+# call's latency, the account's ECR registry over TLS) and the local data plane (numbers for the
+# README). Per round, on a fresh AWS side and a fixture commit of its own (so the app layer is
+# rebuilt and pushed; the Docker cache of the dependency layers is warm, as on a developer's
+# machine):
 #   - a full deploy, split by step from the tool's own progress lines (build, smoke test, push,
-#     everything else = the tool's AWS work and overhead), and its AWS API calls;
+#     rollout, load balancer + URL check, everything else = the tool's AWS work and overhead),
+#     and its AWS API calls;
 #   - a no-change re-run: wall time and AWS API calls.
 # Usage: bench/deploy.sh [ROUNDS] (default 5). Reports medians.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${1:-5}
-
-tests/env/docker.sh
-base=$(tests/env/base-image.sh)
-cargo build --locked --quiet --bin aws-app
-bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/aws-app"
+source bench/env.sh
 work=$(mktemp -d /var/tmp/aws-app-bench-deploy.XXXXXX)
-trap 'tests/env/aws-env.sh stop; rm -rf "$work"' EXIT
-
-now() { date +%s.%N; }
+trap 'tests/env/aws-env.sh stop >/dev/null 2>&1; rm -rf "$work"' EXIT
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m}'; }
-median_int() { median "$@" | awk '{printf "%d", $1}'; }
-step() { sed -nE "s/^aws-app: $1.* in ([0-9.]+) s.*$/\1/p" "$2" | head -n1; }
 
-declare -a total build smoke push other calls rerun rerun_calls
+declare -a total build smoke push rollout verify other calls rerun rerun_calls
 for ((r = 1; r <= rounds; r++)); do
-  eval "$(tests/env/aws-env.sh start 2>/dev/null)"
-  export AWS_ENDPOINT_URL=$AWS_APP_TEST_MOTO AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-    AWS_REGION=us-east-1 AWS_APP_REGISTRY=$AWS_APP_TEST_REGISTRY HTTP_PROXY=$AWS_APP_TEST_PROXY \
-    NO_PROXY=127.0.0.1,localhost AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent \
-    AWS_EC2_METADATA_DISABLED=true AWS_APP_BASE_IMAGE=$base
+  bench_env_start
   repo="$work/repo-$r"
   mkdir -p "$repo"
   cp tests/fixtures/flask-app/* "$repo/"
@@ -47,26 +36,31 @@ for ((r = 1; r <= rounds; r++)); do
   build+=("$(step built "$work/deploy.err")")
   smoke+=("$(step 'smoke test passed' "$work/deploy.err")")
   push+=("$(step pushed "$work/deploy.err")")
-  calls+=("$(sed -nE 's/.* ([0-9]+) AWS API calls\)$/\1/p' "$work/deploy.err")")
-  other+=("$(awk -v t="${total[-1]}" -v b="${build[-1]}" -v s="${smoke[-1]}" -v p="${push[-1]}" 'BEGIN {printf "%.2f", t - b - s - p}')")
+  rollout+=("$(step 'rollout completed' "$work/deploy.err")")
+  verify+=("$(sed -nE 's/.*\(verified in ([0-9.]+) s;.*/\1/p' "$work/deploy.err")")
+  calls+=("$(calls "$work/deploy.err")")
+  other+=("$(awk -v t="${total[-1]}" -v b="${build[-1]}" -v s="${smoke[-1]}" -v p="${push[-1]}" -v r="${rollout[-1]}" -v v="${verify[-1]}" 'BEGIN {printf "%.2f", t - b - s - p - r - v}')")
 
   t=$(now)
   "$bin" deploy --prefix "bench$r" --repo "file://$repo" >/dev/null 2>"$work/rerun.err" \
     || { tail -20 "$work/rerun.err" >&2; exit 1; }
   rerun+=("$(since "$t")")
-  rerun_calls+=("$(sed -nE 's/.* ([0-9]+) AWS API calls\)$/\1/p' "$work/rerun.err")")
-  echo "bench: round $r: deploy ${total[-1]} s (build ${build[-1]}, smoke ${smoke[-1]}, push ${push[-1]}, other ${other[-1]}; ${calls[-1]} calls), re-run ${rerun[-1]} s (${rerun_calls[-1]} calls)" >&2
+  rerun_calls+=("$(calls "$work/rerun.err")")
+  echo "bench: round $r: deploy ${total[-1]} s (build ${build[-1]}, smoke ${smoke[-1]}, push ${push[-1]}, rollout ${rollout[-1]}, verify ${verify[-1]}, other ${other[-1]}; ${calls[-1]} calls), re-run ${rerun[-1]} s (${rerun_calls[-1]} calls)" >&2
+  "$bin" destroy --yes --prefix "bench$r" >/dev/null 2>&1 || true
 done
 
 cat <<REPORT
 
-| \`deploy\` against moto (medians of $rounds rounds) | seconds |
+| \`deploy\` against the strict layer over moto (medians of $rounds rounds) | seconds |
 |---|---|
 | full deploy of a new commit, wall time | $(median "${total[@]}") |
 | - image build (Docker cache of the dependency layers warm) | $(median "${build[@]}") |
 | - smoke test | $(median "${smoke[@]}") |
-| - push to the registry (first push of the repository) | $(median "${push[@]}") |
-| - everything else: clone, AWS calls, rollout, verify, tool overhead | $(median "${other[@]}") |
+| - push to the ECR registry (first push of the repository) | $(median "${push[@]}") |
+| - rollout (the data plane starts the task and health-checks it) | $(median "${rollout[@]}") |
+| - load balancer provisioning and URL check | $(median "${verify[@]}") |
+| - everything else: clone, AWS calls and their retries, the lock, tool overhead | $(median "${other[@]}") |
 | no-change re-run, wall time | $(median "${rerun[@]}") |
 
 | AWS API calls | count |

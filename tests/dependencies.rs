@@ -257,11 +257,11 @@ fn a_commit_made_today_redeploys_and_a_new_base_image_rebuilds_the_same_commit()
     if s["vulnerabilities"].is_null() {
         assert!(s["advisories_unchecked"].is_null(), "{s}");
     }
-    assert!(s["scan"].is_null(), "the test registry is not ECR: {s}");
+    assert!(s["scan"].is_object() || s["scan"].is_null(), "{s}");
 
     // Failures keep what runs: nothing pushed, no revision, the URL serves the previous build,
     // and the error shows what went wrong in the app's own words.
-    let tags = || http_get(&format!("http://{}/v2/{p}-aws-app/tags/list", env.registry)).1;
+    let tags = || registry_get(ECR_HOST, &format!("/v2/{p}-aws-app/tags/list")).1;
     let tags_before = tags();
     fixture.write("requirements.txt", &format!("{REQUIREMENTS}aws-app-no-such-package==1.0\n"));
     let bad_pin = fixture.commit_now("Require a package that does not exist");

@@ -1,6 +1,7 @@
-//! `deploy` end to end against real components: moto as the AWS API, a real registry, the
-//! machine's Docker engine, and the test-only data plane that runs the service's current task
-//! definition and answers for the load balancer's DNS name (tests/env/dataplane.py).
+//! `deploy` end to end against real components: moto behind the strict layer as the AWS API, the
+//! account's ECR registry served locally, the machine's Docker engine, and the test-only data
+//! plane that runs the service's deployments and answers for the load balancer's DNS name
+//! (tests/env/strict/layer.py).
 
 use crate::support::*;
 
@@ -35,9 +36,14 @@ fn task_definition_arns(moto: &Moto, family: &str) -> Vec<String> {
 /// One load balancer, target group, listener, service and task definition revision of the
 /// prefix: no run made a second of anything.
 fn assert_one_of_each(moto: &Moto, p: &str) {
+    assert_one_of_each_but_revisions(moto, p, 1);
+}
+
+/// `assert_one_of_each`, with `revisions` task definition revisions.
+pub fn assert_one_of_each_but_revisions(moto: &Moto, p: &str, revisions: usize) {
     let lbs = load_balancers(moto, &format!("{p}-aws-app"));
     assert_eq!(lbs.len(), 1);
-    assert_eq!(task_definition_arns(moto, &format!("{p}-aws-app")).len(), 1);
+    assert_eq!(task_definition_arns(moto, &format!("{p}-aws-app")).len(), revisions);
     moto.run(async {
         let tgs = moto.elb.describe_target_groups().send().await.expect("tgs");
         let name = format!("{p}-aws-app-tg");
@@ -73,7 +79,12 @@ fn deploy_serves_the_app_configures_everything_and_a_rerun_changes_nothing() {
     assert_eq!(out["commit"], fixture.head());
     assert_eq!(out["changed"], true);
     let image = out["image"].as_str().expect("image");
-    assert!(image.starts_with(&format!("{}/{p}-aws-app@sha256:", env.registry)), "{image}");
+    // Pushed to the account's ECR registry with ECR's login, as a real user's deploy does.
+    assert!(image.starts_with(&format!("{ECR_HOST}/{p}-aws-app@sha256:")), "{image}");
+    // What real AWS does on a first deploy, and the tool's answers: the new role is not known
+    // to IAM at once, the new load balancer provisions before its name answers.
+    assert!(run.stderr.contains("NoSuchEntity (not settled yet; retrying)"), "{run:?}");
+    assert!(run.stderr.contains("the load balancer is provisioning"), "{run:?}");
 
     // The printed URL serves the fixture's page (through the data plane).
     let (status, body) = env.get(out["url"].as_str().expect("url"));
@@ -454,6 +465,8 @@ fn without_a_default_vpc_deploy_makes_a_public_vpc_of_its_own() {
         env.aws_app(&["deploy", "--json", "--region", "us-west-2", "--repo", &url, "--prefix", p]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("no default VPC: creating"), "{run:?}");
+    // The gateway attached a moment ago is not yet known to ELB: the load balancer waits.
+    assert!(run.stderr.contains("InvalidSubnet (not settled yet; retrying)"), "{run:?}");
     let (status, body) = env.get(run.json()["url"].as_str().expect("url"));
     assert_eq!((status, body.contains("Hello World!")), (200, true));
 

@@ -13,3 +13,4 @@ mod engines;
 mod lifecycle;
 mod local_build;
 mod source;
+mod strict;

@@ -3,7 +3,7 @@
 use crate::support::*;
 
 /// Everything of the prefix that moto still has, as "kind name" lines (empty: all gone).
-fn leftovers(env: &AwsEnv, moto: &Moto, p: &str) -> Vec<String> {
+pub fn leftovers(env: &AwsEnv, moto: &Moto, p: &str) -> Vec<String> {
     let _ = env;
     moto.run(async {
         use aws_sdk_ec2::types::Filter;
@@ -113,6 +113,22 @@ fn destroy_removes_everything_and_a_second_destroy_has_nothing_to_do() {
     assert_eq!(leftovers(env, &moto, p), Vec::<String>::new(), "{destroyed:?}");
     let deleted = destroyed.json()["deleted"].as_array().expect("deleted").len();
     assert!(deleted >= 9, "{destroyed:?}");
+    // As in real AWS, the target group stays in use a moment after its listener goes, and the
+    // security groups while the tasks' and the load balancer's network interfaces linger.
+    for busy in ["ResourceInUse (not settled yet", "DependencyViolation (not settled yet"] {
+        assert!(destroyed.stderr.contains(busy), "{busy}: {destroyed:?}");
+    }
+
+    // A deploy at once: the deleted service of that name still drains; deploy waits it out.
+    let redeployed = env.aws_app(&["deploy", "--repo", &url, "--prefix", p]);
+    assert_eq!(redeployed.code, 0, "{redeployed:?}");
+    assert!(
+        redeployed.stderr.contains("creating the ECS service: InvalidParameterException"),
+        "the draining service was waited for: {redeployed:?}"
+    );
+    let destroyed = env.aws_app(&["destroy", "--yes", "--prefix", p]);
+    assert_eq!(destroyed.code, 0, "{destroyed:?}");
+    assert_eq!(leftovers(env, &moto, p), Vec::<String>::new(), "{destroyed:?}");
 
     let again = env.aws_app(&["destroy", "--yes", "--prefix", p]);
     assert_eq!(again.code, 0, "{again:?}");

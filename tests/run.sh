@@ -60,6 +60,17 @@ trap 'tests/env/aws-env.sh stop' EXIT
 
 log "the whole suite on $(DOCKER_HOST=$main_host docker version --format 'Docker {{.Server.Version}}, API {{.Server.APIVersion}} (min {{.Server.MinAPIVersion}})'), containerd image store"
 DOCKER_HOST=$main_host cargo test --locked "$@"
+# The test environment's own logic: the strict layer's protocol engine (against botocore's
+# serializers and parsers) and the ECR lifecycle evaluation.
+"$AWS_APP_TEST_PYTHON" -m unittest discover -s tests/env/strict -p 'test_*.py' 2>&1 | tail -n 3
+"$AWS_APP_TEST_PYTHON" -m unittest discover -s tests/env -p 'test_ecr_lifecycle.py' 2>&1 | tail -n 3
+# No request of the tool may have broken AWS's documented constraints (tests that send one on
+# purpose mark it): the strict layer kept every refusal.
+violations=$(curl -sf "$AWS_APP_TEST_MOTO/-/violations")
+if [ "$violations" != "[]" ]; then
+  log "the strict layer refused requests real AWS would refuse: $violations"
+  exit 1
+fi
 if (($# == 0)); then
   log "the Docker-facing tests on $(DOCKER_HOST=$compat_host docker version --format 'Docker {{.Server.Version}}, API {{.Server.APIVersion}}'), graph-driver store"
   DOCKER_HOST=$compat_host cargo test --locked --test integration -- \

@@ -478,10 +478,12 @@ async fn diagnose(
     deployment_id: &str,
 ) -> String {
     let mut lines = Vec::new();
+    // The service's stopped tasks (ListTasks takes `startedBy` only as its one filter: the
+    // deployment's are picked from these below).
     let stopped = ecs
         .list_tasks()
         .cluster(&spec.cluster)
-        .started_by(deployment_id)
+        .service_name(&spec.name)
         .desired_status(DesiredStatus::Stopped)
         .send()
         .await
@@ -498,6 +500,7 @@ async fn diagnose(
             .map(|o| o.tasks.unwrap_or_default())
             .unwrap_or_default()
     };
+    tasks.retain(|t| t.started_by() == Some(deployment_id));
     // The most recent first.
     tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
     for task in tasks.iter().take(3) {
@@ -517,7 +520,8 @@ async fn diagnose(
             }
         }
     }
-    // The newest task's own log stream (awslogs: <prefix>/<container>/<task id>), last 30 lines.
+    // The newest task's own log stream (awslogs: <prefix>/<container>/<task id>): its last 30
+    // lines, after the app's first traceback when the shutdown noise pushed it out of them.
     if let Some(id) = tasks.first().and_then(|t| t.task_arn()).and_then(|a| a.rsplit('/').next()) {
         let stream = format!("{CONTAINER}/{CONTAINER}/{id}");
         if let Ok(out) = logs
@@ -525,14 +529,16 @@ async fn diagnose(
             .log_group_name(log_group)
             .log_stream_name(&stream)
             .start_from_head(false)
-            .limit(30)
+            .limit(500)
             .send()
             .await
             && !out.events().is_empty()
         {
             lines.push(format!("last log lines of task {id}:"));
-            for event in out.events() {
-                lines.push(format!("  {}", event.message().unwrap_or("").trim_end()));
+            let text: Vec<&str> =
+                out.events().iter().map(|e| e.message().unwrap_or("").trim_end()).collect();
+            for line in crate::image::app_lines(&text.join("\n"), 30).lines() {
+                lines.push(format!("  {line}"));
             }
         }
     }
@@ -607,13 +613,26 @@ mod tests {
     fn stopped_task_rules() -> Vec<aws_smithy_mocks::Rule> {
         vec![
             mock!(Client::list_tasks)
-                .match_requests(|r| r.started_by() == Some("ecs-svc/2"))
-                .then_output(|| ListTasksOutput::builder().task_arns("arn:task/c/abc123").build()),
+                .match_requests(|r| r.started_by().is_none() && r.service_name().is_some())
+                .then_output(|| {
+                    ListTasksOutput::builder()
+                        .task_arns("arn:task/c/abc123")
+                        .task_arns("arn:task/c/other")
+                        .build()
+                }),
             mock!(Client::describe_tasks).then_output(|| {
                 DescribeTasksOutput::builder()
                     .tasks(
                         Task::builder()
+                            .task_arn("arn:task/c/other")
+                            .started_by("ecs-svc/1")
+                            .stopped_reason("Scaling activity initiated by deployment ecs-svc/2")
+                            .build(),
+                    )
+                    .tasks(
+                        Task::builder()
                             .task_arn("arn:task/c/abc123")
+                            .started_by("ecs-svc/2")
                             .stopped_reason("Essential container in task exited")
                             .containers(
                                 Container::builder()
@@ -663,6 +682,7 @@ mod tests {
             "{detail}"
         );
         assert!(detail.contains("container app: exit code 3, boot"), "{detail}");
+        assert!(!detail.contains("Scaling activity"), "another deployment's task: {detail}");
         assert!(detail.contains("ImportError: cannot import name 'url_quote'"), "{detail}");
     }
 

@@ -805,7 +805,7 @@ fn content_identity(image: &bollard::models::ImageInspect) -> String {
 /// What to show of a container that did not serve: its last `tail` lines, preceded by the app's
 /// first Python traceback when that is further up (gunicorn starts several workers, and their
 /// shutdown messages push the one line that says what went wrong out of the tail).
-fn app_lines(logs: &str, tail: usize) -> String {
+pub(crate) fn app_lines(logs: &str, tail: usize) -> String {
     let lines: Vec<&str> = logs.lines().collect();
     let last = lines.len().saturating_sub(tail);
     let is_error = |l: &&str| {

@@ -50,40 +50,61 @@ impl Live {
 /// The prefix's live service, or None when there is none (never deployed, or destroyed).
 pub async fn find(aws: &Aws, config: &Config) -> Result<Option<Live>> {
     let names = &config.names;
-    let services =
-        aws.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await;
-    let service = match services {
-        Ok(out) => {
-            out.services.unwrap_or_default().into_iter().find(|s| s.status() == Some("ACTIVE"))
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => None,
-        Err(e) => return Err(failed("finding the ECS service", e)),
+    // The load balancer's name is known: it is asked beside the service and its revision.
+    let service_and_revision = async {
+        let services = aws
+            .ecs
+            .describe_services()
+            .cluster(&names.cluster)
+            .services(&names.service)
+            .send()
+            .await;
+        let service = match services {
+            Ok(out) => {
+                out.services.unwrap_or_default().into_iter().find(|s| s.status() == Some("ACTIVE"))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => {
+                None
+            }
+            Err(e) => return Err(failed("finding the ECS service", e)),
+        };
+        let Some(service) = service else {
+            return Ok(None);
+        };
+        let arn = service
+            .task_definition()
+            .ok_or_else(|| Error::failed("the service names no task definition"))?
+            .to_string();
+        let task_definition = describe_task_definition(aws, &arn).await?;
+        Ok(Some((service, task_definition)))
     };
-    let Some(service) = service else {
+    let url = async {
+        match aws.elb.describe_load_balancers().names(&names.load_balancer).send().await {
+            Ok(out) => Ok(out
+                .load_balancers()
+                .first()
+                .and_then(|l| l.dns_name())
+                .map(|d| format!("http://{d}/"))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(failed("finding the load balancer", e)),
+        }
+    };
+    let (found, url) = tokio::join!(service_and_revision, url);
+    let Some((service, task_definition)) = found? else {
         return Ok(None);
     };
-    let arn = service
-        .task_definition()
-        .ok_or_else(|| Error::failed("the service names no task definition"))?
-        .to_string();
-    let task_definition = describe_task_definition(aws, &arn).await?;
+    let url = url?;
     let labels = task_definition
         .container_definitions()
         .first()
         .and_then(|c| c.docker_labels())
         .cloned()
         .unwrap_or_default();
-    let url = match aws.elb.describe_load_balancers().names(&names.load_balancer).send().await {
-        Ok(out) => {
-            out.load_balancers().first().and_then(|l| l.dns_name()).map(|d| format!("http://{d}/"))
-        }
-        Err(e)
-            if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => return Err(failed("finding the load balancer", e)),
-    };
     Ok(Some(Live {
         service,
         task_definition,

@@ -16,8 +16,9 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<()> {
         return deploy::deploy(config, true).await;
     }
     let aws = Aws::connect(config.region.as_deref()).await?;
-    let head = source::resolve_head(&config.source).await?;
-    let live = live::find(&aws, config).await?;
+    // The branch's HEAD and what runs, asked at once.
+    let (head, live) = tokio::join!(source::resolve_head(&config.source), live::find(&aws, config));
+    let (head, live) = (head?, live?);
     let moved = match &live {
         Some(l) if l.commit.as_deref() != Some(head.as_str()) => {
             format!("{} moved to {}", config.source.branch, &head[..12])
@@ -33,10 +34,11 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<()> {
     if let Some(live) = live.filter(|_| moved.is_empty()) {
         let url = live.url.clone().unwrap_or_default();
         say(format!(
-            "up to date: {} runs {} (revision {})",
+            "up to date: {} runs {} (revision {}; {} AWS API calls)",
             config.names.service,
             &head[..12],
-            live.revision()
+            live.revision(),
+            crate::aws::api_calls()
         ));
         if config.json {
             println!(

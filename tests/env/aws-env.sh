@@ -2,9 +2,15 @@
 # Starts the AWS side of the test environment, all on 127.0.0.1, and prints `export` lines for
 # the tests (eval them). Stop everything with: tests/env/aws-env.sh stop
 #   - moto server (pinned, in a venv cached by the requirements' hash): the AWS control plane;
-#   - Debian's docker-registry with a temp storage dir: where the tool pushes (AWS_APP_REGISTRY);
-#   - tests/env/dataplane.py: runs each service's current task definition image in Docker and
-#     answers HTTP_PROXY requests for the load balancers' DNS names (a local "Fargate").
+#   - Debian's docker-registry with a temp storage dir: a plain registry (AWS_APP_REGISTRY);
+#   - the account's ECR registry, <account>.dkr.ecr.<region>.amazonaws.com, over TLS with ECR's
+#     token auth, its pushes reflected in moto's ECR and its lifecycle policies applied
+#     (tests/env/ecr-twin.sh);
+#   - tests/env/strict/layer.py: the strict layer every AWS call of the tests goes through
+#     (AWS's documented constraints, error shapes, throttling, latency, and the behaviour moto
+#     lacks), with the data plane: a local "Fargate" running each deployment's image in Docker
+#     and an HTTP proxy answering for the load balancers' DNS names.
+# AWS_APP_TEST_LATENCY_MS (default 25) is the latency the layer adds to each AWS call.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 env_dir=$PWD
@@ -13,12 +19,13 @@ log() { echo "env/aws: $*" >&2; }
 state=/var/tmp/aws-app-test-env
 mkdir -p "$state"
 
+tests_env_ecr_stop() { "$env_dir/ecr-twin.sh" stop "$state" || true; }
 stop() {
-  for name in dataplane registry moto; do
+  for name in layer dataplane registry moto; do
     if [ -f "$state/$name.pid" ]; then kill "$(cat "$state/$name.pid")" 2>/dev/null || true; rm -f "$state/$name.pid"; fi
   done
 }
-if [ "${1:-start}" = stop ]; then stop; exit 0; fi
+if [ "${1:-start}" = stop ]; then stop; tests_env_ecr_stop; exit 0; fi
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_http() { # url what
@@ -62,18 +69,31 @@ setsid docker-registry serve "$state/registry/config.yml" >"$state/registry.log"
 echo $! > "$state/registry.pid"
 wait_http "http://127.0.0.1:$registry_port/v2/" registry
 
-# --- data plane + proxy -----------------------------------------------------------------------------
+# --- the account's ECR registry ----------------------------------------------------------------
+eval "$("$env_dir/ecr-twin.sh" start "$state" "http://127.0.0.1:$moto_port")"
+
+# --- the strict layer and the data plane ---------------------------------------------------------
+aws_port=$(free_port)
 proxy_port=$(free_port)
-AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-  AWS_DEFAULT_REGION=us-east-1 setsid "$venv/bin/python" "$env_dir/dataplane.py" "$proxy_port" \
-  >"$state/dataplane.log" 2>&1 < /dev/null &
-echo $! > "$state/dataplane.pid"
+AWS_APP_TEST_ECR_PASSWORD=$AWS_APP_TEST_ECR_PASSWORD setsid "$venv/bin/python" "$env_dir/strict/layer.py" \
+  --aws-port "$aws_port" --alb-port "$proxy_port" --moto "http://127.0.0.1:$moto_port" \
+  --latency-ms "${AWS_APP_TEST_LATENCY_MS:-25}" --docker-config "$AWS_APP_TEST_ECR_DOCKER_CONFIG" \
+  >"$state/layer.log" 2>&1 < /dev/null &
+echo $! > "$state/layer.pid"
+wait_http "http://127.0.0.1:$aws_port/-/ready" "strict layer"
 wait_http "http://127.0.0.1:$proxy_port/-/ready" "data plane"
 
-log "moto :$moto_port, registry :$registry_port, data plane proxy :$proxy_port (logs in $state)"
+log "AWS (strict layer) :$aws_port over moto :$moto_port, registry :$registry_port, ECR ${AWS_APP_TEST_ECR_HOSTS%% *}, data plane proxy :$proxy_port (logs in $state)"
 cat <<ENV
-export AWS_APP_TEST_MOTO=http://127.0.0.1:$moto_port
+export AWS_APP_TEST_MOTO=http://127.0.0.1:$aws_port
+export AWS_APP_TEST_MOTO_DIRECT=http://127.0.0.1:$moto_port
 export AWS_APP_TEST_REGISTRY=127.0.0.1:$registry_port
 export AWS_APP_TEST_PROXY=http://127.0.0.1:$proxy_port
 export AWS_APP_TEST_MOTO_LOG=$state/moto.log
+export AWS_APP_TEST_LAYER_LOG=$state/layer.log
+export AWS_APP_TEST_PYTHON=$venv/bin/python
+export AWS_APP_TEST_ECR_PASSWORD=$AWS_APP_TEST_ECR_PASSWORD
+export AWS_APP_TEST_ECR_HOSTS="$AWS_APP_TEST_ECR_HOSTS"
+export AWS_APP_TEST_ECR_DOCKER_CONFIG=$AWS_APP_TEST_ECR_DOCKER_CONFIG
+export AWS_APP_TEST_ECR_CA=/var/cache/aws-app/ecr-ca/ca.crt
 ENV

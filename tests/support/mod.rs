@@ -209,10 +209,18 @@ pub fn command(argv: &[&str]) -> Command {
 /// The AWS side of the test environment (tests/env/aws-env.sh, started by tests/run.sh): moto,
 /// the registry, the data plane's proxy. Every address must be on loopback, or the tests stop.
 pub struct AwsEnv {
+    /// The AWS endpoint: the strict layer (tests/env/strict/layer.py) in front of moto.
     pub moto: String,
+    /// moto itself, for setting up what the tool would not send (e.g. more revisions than the
+    /// layer's rate allows at once).
+    pub moto_direct: String,
     pub registry: String,
     pub proxy: String,
     pub moto_log: String,
+    /// The Python with boto3 that runs the layer (and a chaos front of it).
+    pub python: String,
+    /// A Docker client config with the test ECR registry's login (its hosts and password).
+    pub ecr_docker_config: String,
 }
 
 pub fn aws_env() -> &'static AwsEnv {
@@ -228,8 +236,11 @@ pub fn aws_env() -> &'static AwsEnv {
             registry: var("AWS_APP_TEST_REGISTRY"),
             proxy: var("AWS_APP_TEST_PROXY"),
             moto_log: var("AWS_APP_TEST_MOTO_LOG"),
+            moto_direct: var("AWS_APP_TEST_MOTO_DIRECT"),
+            python: var("AWS_APP_TEST_PYTHON"),
+            ecr_docker_config: var("AWS_APP_TEST_ECR_DOCKER_CONFIG"),
         };
-        for address in [&env.moto, &env.registry, &env.proxy] {
+        for address in [&env.moto, &env.moto_direct, &env.registry, &env.proxy] {
             let host = address.trim_start_matches("http://");
             assert!(
                 host.starts_with("127.0.0.1:") || host.starts_with("localhost:"),
@@ -241,16 +252,21 @@ pub fn aws_env() -> &'static AwsEnv {
 }
 
 impl AwsEnv {
-    /// What the tool gets: moto for every AWS service, dummy credentials, the test registry,
-    /// the data plane as HTTP proxy (for the load balancers' names only).
+    /// What the tool gets: the strict layer over moto for every AWS service, dummy credentials,
+    /// the account's (test) ECR registry as a real user gets it (no override), the data plane
+    /// as HTTP proxy (for the load balancers' names only).
     pub fn tool_env(&self) -> Vec<(&'static str, String)> {
+        self.tool_env_via(&self.moto)
+    }
+
+    /// `tool_env` with another AWS endpoint (a chaos front of the layer).
+    pub fn tool_env_via(&self, endpoint: &str) -> Vec<(&'static str, String)> {
         warm_build_cache();
         vec![
-            ("AWS_ENDPOINT_URL", self.moto.clone()),
+            ("AWS_ENDPOINT_URL", endpoint.to_string()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
-            ("AWS_APP_REGISTRY", self.registry.clone()),
             ("HTTP_PROXY", self.proxy.clone()),
             ("NO_PROXY", "127.0.0.1,localhost".into()),
             ("AWS_APP_BASE_IMAGE", base_image().into()),
@@ -259,9 +275,56 @@ impl AwsEnv {
 
     /// Runs `aws-app ARGS` against this environment.
     pub fn aws_app(&self, args: &[&str]) -> Run {
-        let env = self.tool_env();
+        self.aws_app_via(&self.moto, args)
+    }
+
+    /// Runs `aws-app ARGS` with `endpoint` as its AWS.
+    pub fn aws_app_via(&self, endpoint: &str, args: &[&str]) -> Run {
+        let env = self.tool_env_via(endpoint);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         aws_app(args, &env)
+    }
+
+    /// The layer's counters: `{"refused": N, "throttled": {"<service> <Operation>": N}}`.
+    pub fn layer_stats(&self) -> serde_json::Value {
+        let (status, body) = http_get(&format!("{}/-/stats", self.moto));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("stats JSON")
+    }
+
+    /// A chaos front of the layer: with the given seed, a `rate` share of calls is answered
+    /// with the service's throttling error or a 5xx before reaching AWS. Stopped when dropped.
+    pub fn chaos(&self, seed: u64, rate: f64) -> ChaosFront {
+        let port = free_port();
+        let mut child = Command::new(&self.python)
+            .arg(repo_root().join("tests/env/strict/layer.py"))
+            .args(["--aws-port", &port.to_string(), "--upstream", &self.moto])
+            .args(["--chaos", &seed.to_string(), "--chaos-rate", &rate.to_string()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start a chaos front");
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return ChaosFront { child, url };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the chaos front did not start on {url}");
+    }
+
+    /// SDK clients on moto itself, past the layer.
+    pub fn clients_direct(&self, region: &str) -> Moto {
+        self.clients_at(&self.moto_direct, region)
+    }
+
+    /// `docker ARGS` logged in to the test ECR registry.
+    pub fn docker_ecr(&self, args: &[&str]) -> String {
+        let mut all = vec!["--config", self.ecr_docker_config.as_str()];
+        all.extend_from_slice(args);
+        docker(&all)
     }
 
     /// Starts `aws-app ARGS` against this environment and kills it (SIGKILL: no chance to clean
@@ -301,12 +364,16 @@ impl AwsEnv {
 
     /// SDK clients on moto in one region.
     pub fn clients_in(&self, region: &str) -> Moto {
+        self.clients_at(&self.moto, region)
+    }
+
+    fn clients_at(&self, endpoint: &str, region: &str) -> Moto {
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let config = runtime.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .http_client(aws_app::aws::http_client())
-                .endpoint_url(&self.moto)
+                .endpoint_url(endpoint)
                 .region(aws_config::Region::new(region.to_string()))
                 .credentials_provider(aws_credential_types::Credentials::new(
                     "testing", "testing", None, None, "tests",
@@ -336,6 +403,19 @@ impl AwsEnv {
         let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
         let status = head.split_whitespace().nth(1).expect("status").parse().expect("code");
         (status, body.to_string())
+    }
+}
+
+/// A chaos front (tests/env/strict/layer.py --chaos) of the strict layer.
+pub struct ChaosFront {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for ChaosFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -373,6 +453,33 @@ impl Drop for Prefix {
     fn drop(&mut self) {
         let _ = aws_app(&["destroy", "--local", "--prefix", &self.0], &[]);
     }
+}
+
+/// The account's ECR registry as the tests serve it (tests/env/ecr-twin.sh).
+pub const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+/// GET from a registry (the test ECR registry over TLS with its login, or a plain one) with
+/// the manifest types a registry client accepts: status and body.
+pub fn registry_get(host: &str, path: &str) -> (u16, String) {
+    let accept = "Accept: application/vnd.oci.image.index.v1+json, \
+                  application/vnd.docker.distribution.manifest.list.v2+json, \
+                  application/vnd.oci.image.manifest.v1+json, \
+                  application/vnd.docker.distribution.manifest.v2+json";
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-L", "-H", accept, "-w", "\n%{http_code}"]);
+    if host.contains(".dkr.ecr.") {
+        let var =
+            |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run tests/run.sh"));
+        cmd.args(["--cacert", &var("AWS_APP_TEST_ECR_CA")])
+            .args(["-u", &format!("AWS:{}", var("AWS_APP_TEST_ECR_PASSWORD"))])
+            .arg(format!("https://{host}{path}"));
+    } else {
+        cmd.arg(format!("http://{host}{path}"));
+    }
+    let out = cmd.output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("curl's status line");
+    (status.trim().parse().unwrap_or(0), body.to_string())
 }
 
 /// A TCP port nothing listens on right now.

@@ -1,0 +1,965 @@
+#!/usr/bin/env python3
+"""The test suite's AWS, stricter than moto: test-only code, on loopback, never part of the tool.
+
+Two roles in one process:
+
+1. **The strict layer** (``--aws-port``): every AWS call of the tool goes through it
+   (``AWS_ENDPOINT_URL``). It parses the request with botocore's models (``awsproto``), refuses
+   what real AWS refuses — the models' constraints and the documented ones of
+   ``documented.py`` / docs/aws-contract.md — with AWS's own error codes and shapes, throttles at
+   AWS's rates, adds a real call's latency, and emulates what moto skips:
+
+   - ``CreateService``/``UpdateService`` start deployments with their own ids, whose
+     ``rolloutState`` follows the data plane: COMPLETED once the new revision's container passes
+     the target group's health check; FAILED after 3 failed tasks (a container that exits or fails
+     its health checks), then, with the circuit breaker's rollback, a new deployment of the last
+     completed revision. Stopped tasks are answered by ListTasks/DescribeTasks, their output is
+     in CloudWatch Logs like awslogs puts it;
+   - a new load balancer is ``provisioning`` (and its DNS name does not answer) for a while;
+   - a deleted service is DRAINING for a while, and CreateService with its name is refused;
+   - IAM: a new role answers NoSuchEntity to reads and attaches for a few seconds;
+   - security groups answer DependencyViolation while a deleted service's or load balancer's
+     network interfaces linger; a target group in use by a listener or load balancer answers
+     ResourceInUse; an internet-facing load balancer in a VPC whose internet gateway was attached
+     a moment ago answers InvalidSubnet;
+   - ECR login tokens are valid for 12 hours and accepted by the test ECR registry
+     (tests/env/ecr-twin.sh), which also applies lifecycle policies on push.
+
+2. **The data plane** (``--alb-port``): the local "Fargate" + ALB. It runs each deployment's task
+   (the task definition's image, in Docker, port published on 127.0.0.1), health-checks it like
+   the target group, and answers HTTP proxy requests for a load balancer's DNS name from the
+   healthy task of the service behind it.
+
+A second instance with ``--chaos SEED`` in front of the first injects throttles and 5xx at random
+(seeded) into any call, before the call reaches AWS.
+
+Test endpoints: GET /-/ready, GET /-/violations (every refused request, for the suite's final
+check), GET /-/routes (ALB port).
+"""
+import argparse
+import base64
+import datetime
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import awsproto  # noqa: E402
+
+ACCOUNT = "123456789012"
+
+
+def env_seconds(name, default):
+    return float(os.environ.get(name, default))
+
+
+# How long AWS takes to settle, here (deterministic; real AWS: minutes, seconds, a minute).
+ALB_PROVISIONING = env_seconds("STRICT_ALB_PROVISIONING_SECS", 10)
+SERVICE_DRAINING = env_seconds("STRICT_SERVICE_DRAINING_SECS", 30)
+IAM_LAG = env_seconds("STRICT_IAM_LAG_SECS", 3)
+ENI_LINGER = env_seconds("STRICT_ENI_LINGER_SECS", 8)
+TG_LINGER = env_seconds("STRICT_TG_LINGER_SECS", 3)
+IGW_LAG = env_seconds("STRICT_IGW_LAG_SECS", 3)
+# The circuit breaker's threshold for a service of a few tasks (AWS: max(3, min(200, 50 %))).
+FAILED_TASKS_THRESHOLD = 3
+# A task that never answers its health check within this is failed (the service's grace period
+# the tool sets, 30 s, plus the target group's unhealthy threshold).
+HEALTH_DEADLINE = env_seconds("STRICT_HEALTH_DEADLINE_SECS", 40)
+
+
+def now():
+    return time.time()
+
+
+def iso(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat()
+
+
+# --- throttling ---------------------------------------------------------------------------------
+# Token buckets per (region, service, operation class): (refill per second, burst). EC2's are its
+# documented request-token buckets; ECS's task definition calls "1 per second sustained, burst
+# 20"; the rest are conservative readings of the services' published quotas.
+RATES = {
+    ("ecs", "RegisterTaskDefinition"): (1, 20),
+    ("ecs", "DeregisterTaskDefinition"): (1, 20),
+    ("ecs", "*write"): (10, 40),
+    ("ecs", "*read"): (20, 100),
+    ("ec2", "*write"): (5, 50),
+    ("ec2", "*read"): (20, 100),
+    ("elasticloadbalancing", "*write"): (5, 40),
+    ("elasticloadbalancing", "*read"): (20, 100),
+    ("iam", "*write"): (5, 20),
+    ("iam", "*read"): (20, 100),
+    ("logs", "*write"): (5, 50),
+    ("logs", "*read"): (10, 50),
+    ("ecr", "*write"): (10, 40),
+    ("ecr", "*read"): (20, 100),
+    ("sts", "*read"): (50, 200),
+    ("sts", "*write"): (50, 200),
+}
+READS = ("Describe", "Get", "List", "Filter")
+
+
+class Buckets:
+    def __init__(self):
+        self.buckets = {}
+        self.lock = threading.Lock()
+
+    def take(self, req):
+        kind = "*read" if req.operation.startswith(READS) else "*write"
+        key = (req.service, req.operation)
+        rate, burst = RATES.get(key) or RATES.get((req.service, kind), (20, 100))
+        if key not in RATES:
+            key = (req.service, kind)
+        key = (req.region,) + key
+        with self.lock:
+            tokens, last = self.buckets.get(key, (burst, now()))
+            tokens = min(burst, tokens + (now() - last) * rate)
+            if tokens < 1:
+                self.buckets[key] = (tokens, now())
+                return False
+            self.buckets[key] = (tokens - 1, now())
+            return True
+
+
+# --- the emulated state -------------------------------------------------------------------------
+class Deployment:
+    def __init__(self, task_definition, desired, reason="new"):
+        self.id = "ecs-svc/%019d" % random.randrange(10**18, 10**19)
+        self.task_definition = task_definition
+        self.status = "PRIMARY"
+        self.rollout = "IN_PROGRESS"
+        self.reason = "ECS deployment %s in progress." % self.id
+        self.created = self.updated = now()
+        self.desired = desired
+        self.running = 0
+        self.failed_tasks = 0
+        self.why = reason
+
+    def json(self, service):
+        return {
+            "id": self.id,
+            "status": self.status,
+            "taskDefinition": self.task_definition,
+            "desiredCount": self.desired,
+            "pendingCount": 0 if self.running else (self.desired if self.rollout == "IN_PROGRESS" else 0),
+            "runningCount": self.running,
+            "failedTasks": self.failed_tasks,
+            "createdAt": self.created,
+            "updatedAt": self.updated,
+            "launchType": "FARGATE",
+            "platformVersion": "1.4.0",
+            "platformFamily": "Linux",
+            "networkConfiguration": service.network,
+            "rolloutState": self.rollout,
+            "rolloutStateReason": self.reason,
+        }
+
+
+class Service:
+    def __init__(self, region, cluster_arn, name, params):
+        self.region, self.cluster_arn, self.name = region, cluster_arn, name
+        self.network = params.get("networkConfiguration") or {}
+        self.load_balancers = params.get("loadBalancers") or []
+        breaker = (params.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
+        self.rollback = bool(breaker.get("enable") and breaker.get("rollback"))
+        self.deployments = []
+        self.past_deployments = set()  # ids of deployments no longer listed
+        self.events = []
+        self.deleted_at = None
+        self.completed_task_definition = None  # the last revision whose rollout completed
+
+    @property
+    def key(self):
+        return (self.region, self.cluster_arn, self.name)
+
+    def primary(self):
+        return next((d for d in self.deployments if d.status == "PRIMARY"), None)
+
+    def event(self, message):
+        self.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": now(),
+                               "message": "(service %s) %s" % (self.name, message)})
+        del self.events[50:]
+
+    def start(self, task_definition, desired, why):
+        self.past_deployments |= {d.id for d in self.deployments}
+        for d in self.deployments:
+            if d.status == "PRIMARY":
+                d.status = "ACTIVE"
+        d = Deployment(task_definition, desired, why)
+        self.deployments.insert(0, d)
+        return d
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.services = {}  # (region, cluster arn, name) -> Service
+        self.tasks = {}  # task arn -> DescribeTasks task JSON (stopped tasks)
+        self.roles = {}  # role name -> created at
+        self.load_balancers = {}  # arn -> created at
+        self.gateways = {}  # vpc id -> internet gateway attached at
+        self.lingering_groups = {}  # security group id -> until
+        self.released_groups = {}  # target group arn -> when its listener or load balancer went
+        self.violations = []
+        self.throttled = {}  # "<service> <Operation>" -> count
+
+
+STATE = State()
+
+
+def cluster_arn(region, cluster):
+    cluster = cluster or "default"
+    return cluster if cluster.startswith("arn:") else "arn:aws:ecs:%s:%s:cluster/%s" % (region, ACCOUNT, cluster)
+
+
+def service_name(ref):
+    return ref.rsplit("/", 1)[-1]
+
+
+# --- the AWS side -------------------------------------------------------------------------------
+class Upstream:
+    """Forwards a request unchanged to moto (or, for a chaos front, to the strict layer)."""
+
+    def __init__(self, url):
+        parsed = urllib.parse.urlsplit(url)
+        self.host, self.port = parsed.hostname, parsed.port
+
+    def send(self, method, path, headers, body):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        try:
+            hdrs = {k: v for k, v in headers.items() if k.lower() not in ("connection", "content-length")}
+            hdrs["Content-Length"] = str(len(body))
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            out = r.read()
+            return r.status, [(k, v) for k, v in r.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length")], out
+        finally:
+            conn.close()
+
+
+CLIENTS = {}
+CLIENTS_LOCK = threading.Lock()
+
+
+def moto_client(service, region):
+    """A boto3 client on moto itself (the layer's own reads and the data plane's writes)."""
+    import boto3
+    with CLIENTS_LOCK:
+        if (service, region) not in CLIENTS:
+            CLIENTS[(service, region)] = boto3.client(service, region_name=region, endpoint_url=ARGS.moto,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+        return CLIENTS[(service, region)]
+
+
+class Behaviours:
+    """What real AWS does that moto does not, per operation: `before` may answer instead of
+    moto; `after` may change moto's answer (JSON services) and record state."""
+
+    def before(self, req):
+        op = getattr(self, "before_%s_%s" % (req.service.replace("elasticloadbalancing", "elb"), req.operation), None)
+        return op(req) if op else None
+
+    def after(self, req, status, body):
+        op = getattr(self, "after_%s_%s" % (req.service.replace("elasticloadbalancing", "elb"), req.operation), None)
+        if op and status == 200:
+            return op(req, body)
+        return body
+
+    # ECS ---------------------------------------------------------------------------------------
+    def find(self, req, cluster, name):
+        return STATE.services.get((req.region, cluster_arn(req.region, cluster), service_name(name)))
+
+    def before_ecs_CreateService(self, req):
+        p = req.params
+        with STATE.lock:
+            svc = self.find(req, p.get("cluster"), p["serviceName"])
+            if svc and svc.deleted_at and now() - svc.deleted_at < SERVICE_DRAINING:
+                return awsproto.error(req, 400, "InvalidParameterException",
+                                      "Unable to Start a service that is still Draining.")
+        return None
+
+    def after_ecs_CreateService(self, req, body):
+        out = json.loads(body)
+        s = out["service"]
+        with STATE.lock:
+            svc = Service(req.region, s["clusterArn"], s["serviceName"], req.params)
+            STATE.services[svc.key] = svc
+            svc.start(s["taskDefinition"], s.get("desiredCount", 1), "created")
+            svc.event("has started a deployment.")
+            out["service"] = self.describe(svc, s)
+        return json.dumps(out).encode()
+
+    def after_ecs_UpdateService(self, req, body):
+        out = json.loads(body)
+        s = out["service"]
+        p = req.params
+        with STATE.lock:
+            svc = STATE.services.get((req.region, s["clusterArn"], s["serviceName"]))
+            if svc is None:  # made before this layer started: adopt it
+                svc = Service(req.region, s["clusterArn"], s["serviceName"], s)
+                STATE.services[svc.key] = svc
+                svc.start(s["taskDefinition"], s.get("desiredCount", 1), "adopted")
+                svc.deployments[0].rollout = "COMPLETED"
+            primary = svc.primary()
+            new_network = p.get("networkConfiguration")
+            changed = (
+                p.get("forceNewDeployment")
+                or ("taskDefinition" in p and s["taskDefinition"] != (primary and primary.task_definition))
+                or (new_network is not None and new_network != svc.network)
+            )
+            if new_network is not None:
+                svc.network = new_network
+            if "deploymentConfiguration" in p:
+                breaker = p["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+                svc.rollback = bool(breaker.get("enable") and breaker.get("rollback"))
+            desired = s.get("desiredCount", 1)
+            if changed:
+                svc.start(s["taskDefinition"], desired, "updated")
+                svc.event("has started a deployment.")
+            for d in svc.deployments:
+                d.desired = desired if d.status == "PRIMARY" else d.desired
+                if d.status == "PRIMARY" and desired == 0:
+                    d.running = 0
+            out["service"] = self.describe(svc, s)
+        return json.dumps(out).encode()
+
+    def after_ecs_DeleteService(self, req, body):
+        out = json.loads(body)
+        s = out["service"]
+        with STATE.lock:
+            svc = STATE.services.get((req.region, s["clusterArn"], s["serviceName"]))
+            if svc:
+                svc.deleted_at = now()
+                # The tasks' network interfaces outlive the service for a while.
+                for group in (svc.network.get("awsvpcConfiguration") or {}).get("securityGroups", []):
+                    STATE.lingering_groups[group] = now() + ENI_LINGER
+                out["service"] = self.describe(svc, s)
+        return json.dumps(out).encode()
+
+    def after_ecs_DescribeServices(self, req, body):
+        out = json.loads(body)
+        with STATE.lock:
+            out["services"] = [self.describe(STATE.services.get((req.region, s["clusterArn"], s["serviceName"])), s)
+                               for s in out.get("services", [])]
+        return json.dumps(out).encode()
+
+    def describe(self, svc, s):
+        """moto's service JSON with what this layer knows: deployments, counts, DRAINING."""
+        if svc is None:
+            return s
+        if svc.deleted_at:
+            if s.get("status") != "ACTIVE":
+                s["status"] = "DRAINING" if now() - svc.deleted_at < SERVICE_DRAINING else "INACTIVE"
+            return s
+        primary = svc.primary()
+        s["deployments"] = [d.json(svc) for d in svc.deployments]
+        if primary:
+            s["taskDefinition"] = primary.task_definition
+        s["runningCount"] = sum(d.running for d in svc.deployments)
+        s["pendingCount"] = sum(d.json(svc)["pendingCount"] for d in svc.deployments)
+        s["events"] = list(svc.events)
+        return s
+
+    def before_ecs_ListTasks(self, req):
+        p = req.params
+        others = [k for k in ("containerInstance", "family", "serviceName", "desiredStatus", "launchType") if k in p]
+        if "startedBy" in p and others:
+            # "When you specify startedBy as the filter, it must be the only filter that you use."
+            return awsproto.error(req, 400, "InvalidParameterException",
+                                  "startedBy must be the only filter; also given: %s" % ", ".join(others))
+        if p.get("desiredStatus") != "STOPPED" or not p.get("serviceName"):
+            return None
+        with STATE.lock:
+            svc = self.find(req, p.get("cluster"), p["serviceName"])
+            ids = {d.id for d in svc.deployments} | set(svc.past_deployments) if svc else set()
+            arns = [a for a, t in STATE.tasks.items() if t.get("startedBy") in ids]
+        return awsproto.json_response(req, {"taskArns": arns[-100:]})
+
+    def before_ecs_DescribeTasks(self, req):
+        with STATE.lock:
+            tasks = [STATE.tasks[a] for a in req.params.get("tasks", []) if a in STATE.tasks]
+        if not tasks:
+            return None
+        return awsproto.json_response(req, {"tasks": tasks, "failures": []})
+
+    # ELBv2 -------------------------------------------------------------------------------------
+    def before_elb_CreateLoadBalancer(self, req):
+        if req.params.get("Scheme", "internet-facing") != "internet-facing":
+            return None
+        subnets = req.params.get("Subnets") or []
+        if not subnets:
+            return None
+        try:
+            vpcs = {s["VpcId"] for s in moto_client("ec2", req.region).describe_subnets(SubnetIds=subnets)["Subnets"]}
+        except Exception:
+            return None
+        with STATE.lock:
+            for vpc in vpcs:
+                attached = STATE.gateways.get(vpc)
+                if attached is not None and now() - attached < IGW_LAG:
+                    return awsproto.error(req, 400, "InvalidSubnet", "VPC %s has no internet gateway" % vpc)
+        return None
+
+    def after_elb_CreateLoadBalancer(self, req, body):
+        for arn in re.findall(rb"<LoadBalancerArn>([^<]+)</LoadBalancerArn>", body):
+            with STATE.lock:
+                STATE.load_balancers.setdefault(arn.decode(), now())
+        return self.after_elb_DescribeLoadBalancers(req, body)
+
+    def after_elb_DescribeLoadBalancers(self, req, body):
+        """`provisioning` until the load balancer is ALB_PROVISIONING old."""
+        text = body.decode()
+        parts = re.split(r"(?=<LoadBalancerArn>)", text)
+        for i, part in enumerate(parts):
+            m = re.match(r"<LoadBalancerArn>([^<]+)</LoadBalancerArn>", part)
+            if m and provisioning(m.group(1)):
+                parts[i] = re.sub(r"(<State>\s*<Code>)active(</Code>)", r"\1provisioning\2", part, count=1)
+        return "".join(parts).encode()
+
+    def before_elb_DeleteListener(self, req):
+        try:
+            listeners = moto_client("elbv2", req.region).describe_listeners(
+                ListenerArns=[req.params["ListenerArn"]])["Listeners"]
+            req.target_groups = [a["TargetGroupArn"] for l in listeners for a in l.get("DefaultActions", [])
+                                 if a.get("TargetGroupArn")]
+        except Exception:
+            req.target_groups = []
+        return None
+
+    def after_elb_DeleteListener(self, req, body):
+        with STATE.lock:
+            for arn in getattr(req, "target_groups", []):
+                STATE.released_groups[arn] = now()
+        return body
+
+    def after_elb_DeleteLoadBalancer(self, req, body):
+        arn = req.params.get("LoadBalancerArn")
+        groups = getattr(req, "lb_groups", [])
+        with STATE.lock:
+            for tg in getattr(req, "target_groups", []):
+                STATE.released_groups[tg] = now()
+            STATE.load_balancers.pop(arn, None)
+            for group in groups:
+                STATE.lingering_groups[group] = now() + ENI_LINGER
+        return body
+
+    def before_elb_DeleteLoadBalancer(self, req):
+        # Remember the load balancer's security groups: its network interfaces linger.
+        try:
+            lbs = moto_client("elbv2", req.region).describe_load_balancers(
+                LoadBalancerArns=[req.params["LoadBalancerArn"]])["LoadBalancers"]
+            req.lb_groups = [g for lb in lbs for g in lb.get("SecurityGroups", [])]
+            req.target_groups = [t["TargetGroupArn"] for t in moto_client("elbv2", req.region).describe_target_groups(
+                LoadBalancerArn=req.params["LoadBalancerArn"])["TargetGroups"]]
+        except Exception:
+            req.lb_groups, req.target_groups = [], []
+        return None
+
+    def before_elb_DeleteTargetGroup(self, req):
+        arn = req.params.get("TargetGroupArn")
+        elb = moto_client("elbv2", req.region)
+        try:
+            tg = elb.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+        except Exception:
+            return None
+        # (moto may keep a deleted load balancer's ARN on the target group: only live ones count)
+        lbs = elb.describe_load_balancers()["LoadBalancers"]
+        live = {lb["LoadBalancerArn"] for lb in lbs}
+        users = [a for a in tg.get("LoadBalancerArns", []) if a in live]
+        for lb in lbs:
+            for listener in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
+                if any(a.get("TargetGroupArn") == arn for a in listener.get("DefaultActions", [])):
+                    users.append(listener["ListenerArn"])
+        with STATE.lock:
+            if now() - STATE.released_groups.get(arn, 0) < TG_LINGER:
+                users.append("a listener deleted a moment ago")
+        if users:
+            return awsproto.error(req, 400, "ResourceInUse",
+                                  "Target group '%s' is currently in use by a listener or a rule" % arn)
+        return None
+
+    # EC2 ---------------------------------------------------------------------------------------
+    def after_ec2_AttachInternetGateway(self, req, body):
+        with STATE.lock:
+            STATE.gateways[req.params.get("VpcId")] = now()
+        return body
+
+    def before_ec2_DeleteSecurityGroup(self, req):
+        group = req.params.get("GroupId")
+        with STATE.lock:
+            until = STATE.lingering_groups.get(group)
+        if until and now() < until:
+            return awsproto.error(req, 400, "DependencyViolation", "resource %s has a dependent object" % group)
+        return None
+
+    # IAM ---------------------------------------------------------------------------------------
+    def after_iam_CreateRole(self, req, body):
+        with STATE.lock:
+            STATE.roles[req.params.get("RoleName")] = now()
+        return body
+
+    def iam_lag(self, req):
+        name = req.params.get("RoleName")
+        with STATE.lock:
+            created = STATE.roles.get(name)
+        if created is not None and now() - created < IAM_LAG:
+            return awsproto.error(req, 404, "NoSuchEntity", "The role with name %s cannot be found." % name)
+        return None
+
+    before_iam_GetRole = iam_lag
+    before_iam_AttachRolePolicy = iam_lag
+    before_iam_ListAttachedRolePolicies = iam_lag
+
+    # ECR ---------------------------------------------------------------------------------------
+    def after_ecr_GetAuthorizationToken(self, req, body):
+        password = os.environ.get("AWS_APP_TEST_ECR_PASSWORD")
+        if not password:
+            return body
+        out = json.loads(body)
+        for data in out.get("authorizationData", []):
+            data["authorizationToken"] = base64.b64encode(("AWS:" + password).encode()).decode()
+            data["expiresAt"] = now() + 12 * 3600
+        return json.dumps(out).encode()
+
+
+def provisioning(arn):
+    with STATE.lock:
+        created = STATE.load_balancers.get(arn)
+    return created is not None and now() - created < ALB_PROVISIONING
+
+
+BEHAVIOURS = Behaviours()
+BUCKETS = Buckets()
+
+
+class AwsHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        if self.path == "/-/ready":
+            return self.reply(200, [("Content-Type", "text/plain")], b"ready")
+        if self.path == "/-/stats":
+            with STATE.lock:
+                stats = {"refused": len(STATE.violations), "throttled": dict(STATE.throttled)}
+            return self.reply(200, [("Content-Type", "application/json")], json.dumps(stats).encode())
+        if self.path == "/-/violations":
+            with STATE.lock:
+                return self.reply(200, [("Content-Type", "application/json")], json.dumps(STATE.violations).encode())
+        return self.handle_aws()
+
+    def do_POST(self):
+        self.handle_aws()
+
+    do_PUT = do_DELETE = do_HEAD = do_POST
+
+    def handle_aws(self):
+        try:
+            self.serve_aws()
+        except Exception as e:  # a bug of this layer: say so loudly, as a 500 the SDK retries
+            import traceback
+            traceback.print_exc()
+            body = ("strict layer error: %r" % (e,)).encode()
+            self.reply(500, [("Content-Type", "text/plain")], body)
+
+    def serve_aws(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        req = awsproto.parse(self.command, self.path, self.headers, body)
+        headers = {k: v for k, v in self.headers.items()}
+        if req is None:
+            return self.reply(*UPSTREAM.send(self.command, self.path, headers, body))
+        if ARGS.chaos is not None:
+            fault = CHAOS.fault(req)
+            if fault:
+                return self.reply(*fault)
+            return self.reply(*UPSTREAM.send(self.command, self.path, headers, body))
+        if ARGS.latency_ms:
+            # Real calls take tens of milliseconds: a few ms of jitter, the same for the same call.
+            jitter = int(hashlib.sha256(body).hexdigest()[:4], 16) % 20
+            time.sleep((ARGS.latency_ms + jitter) / 1000)
+        answer = awsproto.check(req)
+        if answer is not None:
+            if not self.headers.get("x-aws-app-test-expect-violation"):
+                with STATE.lock:
+                    STATE.violations.append({"service": req.service, "operation": req.operation,
+                                             "violations": awsproto.validate(req)})
+            print("refused %s %s: %s" % (req.service, req.operation, answer[2][:300]), flush=True)
+            return self.reply(*answer)
+        if not BUCKETS.take(req):
+            with STATE.lock:
+                key = "%s %s" % (req.service, req.operation)
+                STATE.throttled[key] = STATE.throttled.get(key, 0) + 1
+            return self.reply(*awsproto.throttle(req))
+        answer = BEHAVIOURS.before(req)
+        if answer is not None:
+            return self.reply(*answer)
+        status, out_headers, out = UPSTREAM.send(self.command, self.path, headers, body)
+        new = BEHAVIOURS.after(req, status, out)
+        return self.reply(status, out_headers, new)
+
+    def reply(self, status, headers, body):
+        self.send_response(status)
+        items = headers.items() if isinstance(headers, dict) else headers
+        for k, v in items:
+            if k.lower() not in ("content-length", "server", "date"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Chaos:
+    """Seeded faults: each call, with probability RATE, is answered with the service's throttling
+    error or a 5xx instead of reaching AWS."""
+
+    def __init__(self, seed, rate):
+        self.random = random.Random(seed)
+        self.rate = rate
+        self.lock = threading.Lock()
+        self.injected = 0
+
+    def fault(self, req):
+        with self.lock:
+            roll, kind = self.random.random(), self.random.random()
+            if roll >= self.rate:
+                return None
+            self.injected += 1
+        print("chaos: %s %s %s" % (req.service, req.operation, "throttle" if kind < 0.5 else "5xx"), flush=True)
+        return awsproto.throttle(req) if kind < 0.5 else awsproto.server_error(req)
+
+
+# --- the data plane -----------------------------------------------------------------------------
+LABEL = "aws-app-test-dataplane"
+ROUTES = {}  # load balancer DNS name -> host port of the task serving it
+ROUTES_LOCK = threading.Lock()
+
+
+def docker(*args):
+    env = dict(os.environ)
+    if ARGS.docker_config:
+        env["DOCKER_CONFIG"] = ARGS.docker_config
+    return subprocess.run(["docker", *args], capture_output=True, text=True, env=env)
+
+
+class Task:
+    """One running task of a deployment: a container, health-checked like the target group."""
+
+    def __init__(self, svc, deployment, td, n):
+        self.svc, self.deployment, self.td = svc, deployment, td
+        self.id = uuid.uuid4().hex
+        self.arn = "arn:aws:ecs:%s:%s:task/%s/%s" % (svc.region, ACCOUNT, svc.cluster_arn.rsplit("/", 1)[-1], self.id)
+        self.container = "dp-%s-%d-%s" % (svc.name, td["revision"], self.id[:8])
+        self.started = now()
+        self.healthy_checks = 0
+        self.bad_answers = 0
+        self.healthy = False
+        self.port = None
+        c = td["containerDefinitions"][0]
+        self.container_port = c["portMappings"][0]["containerPort"]
+        self.image = c["image"]
+        self.container_name = c["name"]
+        self.log = (c.get("logConfiguration") or {}).get("options") or {}
+
+    def run(self):
+        # What Fargate puts in a task's environment, then the task definition's own variables.
+        env = {"AWS_EXECUTION_ENV": "AWS_ECS_FARGATE", "AWS_REGION": self.svc.region,
+               "AWS_DEFAULT_REGION": self.svc.region,
+               "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/%s" % self.id}
+        env.update({e["name"]: e["value"] for e in self.td["containerDefinitions"][0].get("environment", [])})
+        flags = [x for k, v in env.items() for x in ("-e", "%s=%s" % (k, v))]
+        r = docker("run", "-d", "--name", self.container, "--label", LABEL,
+                   "--label", "%s.service=%s" % (LABEL, self.svc.name), *flags,
+                   "-p", "127.0.0.1::%d" % self.container_port, self.image)
+        if r.returncode != 0:
+            docker("rm", "-f", self.container)
+            return "CannotPullContainerError: %s" % r.stderr.strip()[-300:]
+        out = docker("port", self.container, "%d/tcp" % self.container_port).stdout.strip().splitlines()
+        self.port = int(out[0].rsplit(":", 1)[-1]) if out else None
+        print("started %s (%s) from %s" % (self.container, self.deployment.id, self.image), flush=True)
+        return None
+
+    def check(self, path):
+        """None while undecided, "healthy", or the reason the task stopped."""
+        state = docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.container).stdout.split()
+        if not state or state[0] in ("exited", "dead"):
+            self.exit_code = int(state[1]) if len(state) > 1 else None
+            return "Essential container in task exited"
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=2) as r:
+                ok = 200 <= r.status < 400
+        except urllib.error.HTTPError:
+            ok = False
+        except OSError:
+            ok = None  # not listening yet
+        if ok:
+            self.healthy_checks += 1
+            self.bad_answers = 0
+            if self.healthy_checks >= 2:
+                return "healthy"
+        elif ok is False:
+            self.bad_answers += 1
+            self.healthy_checks = 0
+        if self.bad_answers >= 5 or now() - self.started > HEALTH_DEADLINE:
+            self.exit_code = None
+            return "Task failed ELB health checks in (target-group %s)" % target_group(self.svc)
+        return None
+
+    def stop(self, reason):
+        """Records the stopped task (ListTasks/DescribeTasks) and its output in CloudWatch Logs."""
+        logs = docker("logs", "--tail", "200", self.container)
+        docker("rm", "-f", self.container)
+        lines = (logs.stdout + logs.stderr).splitlines()
+        group, prefix = self.log.get("awslogs-group"), self.log.get("awslogs-stream-prefix")
+        if group and prefix and lines:
+            try:
+                cw = moto_client("logs", self.svc.region)
+                stream = "%s/%s/%s" % (prefix, self.container_name, self.id)
+                cw.create_log_stream(logGroupName=group, logStreamName=stream)
+                t = int(now() * 1000)
+                cw.put_log_events(logGroupName=group, logStreamName=stream,
+                                  logEvents=[{"timestamp": t, "message": line or " "} for line in lines[-100:]])
+            except Exception as e:
+                print("logs of %s: %r" % (self.container, e), flush=True)
+        with STATE.lock:
+            STATE.tasks[self.arn] = {
+                "taskArn": self.arn, "clusterArn": self.svc.cluster_arn, "taskDefinitionArn": self.td["taskDefinitionArn"],
+                "startedBy": self.deployment.id, "lastStatus": "STOPPED", "desiredStatus": "STOPPED",
+                "stoppedReason": reason, "stoppedAt": now(), "createdAt": self.started, "launchType": "FARGATE",
+                "containers": [{"name": self.container_name, "lastStatus": "STOPPED",
+                                "exitCode": getattr(self, "exit_code", None),
+                                "reason": None if getattr(self, "exit_code", None) is not None else reason}],
+            }
+            STATE.tasks[self.arn]["containers"] = [{k: v for k, v in c.items() if v is not None}
+                                                   for c in STATE.tasks[self.arn]["containers"]]
+        print("stopped %s: %s" % (self.container, reason), flush=True)
+
+
+def target_group(svc):
+    return next((lb.get("targetGroupArn") for lb in svc.load_balancers), "none")
+
+
+TASKS = {}  # deployment id -> Task
+TASK_DEFINITIONS = {}  # arn -> task definition JSON
+
+
+def task_definition(region, arn):
+    if arn not in TASK_DEFINITIONS:
+        TASK_DEFINITIONS[arn] = moto_client("ecs", region).describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    return TASK_DEFINITIONS[arn]
+
+
+def health_path(svc):
+    try:
+        tg = moto_client("elbv2", svc.region).describe_target_groups(TargetGroupArns=[target_group(svc)])["TargetGroups"][0]
+        return tg.get("HealthCheckPath") or "/"
+    except Exception:
+        return "/"
+
+
+def reconcile():
+    with STATE.lock:
+        services = list(STATE.services.values())
+    wanted = set()
+    routes = {}
+    for svc in services:
+        with STATE.lock:
+            live = [] if svc.deleted_at else [d for d in svc.deployments if d.desired > 0 and d.rollout != "FAILED"]
+        for d in live:
+            wanted.add(d.id)
+            task = TASKS.get(d.id)
+            if task is None:
+                td = task_definition(svc.region, d.task_definition)
+                task = Task(svc, d, td, d.failed_tasks)
+                failure = task.run()
+                if failure:
+                    fail_task(svc, d, task, failure, started=False)
+                    continue
+                TASKS[d.id] = task
+            if not task.healthy:
+                verdict = task.check(health_path(svc))
+                if verdict == "healthy":
+                    task.healthy = True
+                    complete(svc, d)
+                elif verdict:
+                    TASKS.pop(d.id, None)
+                    fail_task(svc, d, task, verdict)
+        # The load balancer sends traffic to the newest healthy task.
+        serving = next((TASKS[d.id] for d in live if d.id in TASKS and TASKS[d.id].healthy), None)
+        if serving and serving.port:
+            for name in dns_names(svc):
+                routes[name] = serving.port
+    for deployment_id in list(TASKS):
+        if deployment_id not in wanted:
+            task = TASKS.pop(deployment_id)
+            docker("rm", "-f", task.container)
+            print("stopped %s (its deployment is over)" % task.container, flush=True)
+    with ROUTES_LOCK:
+        ROUTES.clear()
+        ROUTES.update(routes)
+
+
+def complete(svc, d):
+    with STATE.lock:
+        d.rollout, d.running, d.updated = "COMPLETED", d.desired, now()
+        d.reason = "ECS deployment %s completed." % d.id
+        if d.status == "PRIMARY":
+            svc.completed_task_definition = d.task_definition
+            # The older deployments drain away.
+            svc.past_deployments |= {x.id for x in svc.deployments}
+            svc.deployments = [x for x in svc.deployments if x is d or (x.rollout == "FAILED" and now() - x.updated < 60)]
+            svc.event("deployment %s deployment completed." % d.id)
+            svc.event("has reached a steady state.")
+
+
+def fail_task(svc, d, task, reason, started=True):
+    if started:
+        task.stop(reason)
+    else:
+        task.exit_code = None
+        with STATE.lock:
+            STATE.tasks[task.arn] = {"taskArn": task.arn, "clusterArn": svc.cluster_arn, "startedBy": d.id,
+                                     "taskDefinitionArn": d.task_definition, "lastStatus": "STOPPED",
+                                     "desiredStatus": "STOPPED", "stoppedReason": reason, "stoppedAt": now(),
+                                     "containers": []}
+    with STATE.lock:
+        d.failed_tasks += 1
+        d.updated = now()
+        svc.event("deployment %s: task %s stopped: %s" % (d.id, task.id, reason))
+        if d.failed_tasks < FAILED_TASKS_THRESHOLD:
+            return  # the scheduler starts another task
+        d.rollout = "FAILED"
+        d.reason = "ECS deployment circuit breaker: tasks failed to start."
+        svc.event("deployment %s deployment failed: tasks failed to start." % d.id)
+        previous = svc.completed_task_definition
+        if d.status != "PRIMARY" or not svc.rollback or not previous:
+            return
+        d.status = "ACTIVE"
+        back = svc.start(previous, d.desired, "rollback")
+        back.reason = "ECS deployment circuit breaker: rolling back to deploymentId %s." % d.id
+        svc.event("(deployment %s) rolling back to %s." % (d.id, previous))
+    # moto's service follows the rollback too.
+    try:
+        moto_client("ecs", svc.region).update_service(cluster=svc.cluster_arn, service=svc.name, taskDefinition=previous)
+    except Exception as e:
+        print("rollback in moto: %r" % (e,), flush=True)
+
+
+def dns_names(svc):
+    names = []
+    elb = moto_client("elbv2", svc.region)
+    for attachment in svc.load_balancers:
+        try:
+            tg = elb.describe_target_groups(TargetGroupArns=[attachment["targetGroupArn"]])["TargetGroups"][0]
+            arns = tg.get("LoadBalancerArns", [])
+            if arns:
+                names += [lb["DNSName"] for lb in elb.describe_load_balancers(LoadBalancerArns=arns)["LoadBalancers"]
+                          if not provisioning(lb["LoadBalancerArn"])]
+        except Exception:
+            pass
+    return names
+
+
+def dataplane_loop():
+    # Containers of an earlier run of this layer are not ours to keep.
+    for name in docker("ps", "-aq", "--filter", "label=%s" % LABEL).stdout.split():
+        docker("rm", "-f", name)
+    while True:
+        try:
+            reconcile()
+        except Exception as e:  # a service deleted mid-read, moto busy: next round
+            print("reconcile: %r" % (e,), flush=True)
+        time.sleep(0.5)
+
+
+class AlbProxy(http.server.BaseHTTPRequestHandler):
+    """HTTP proxy for load balancers' DNS names (the tool's HTTP_PROXY)."""
+
+    def do_GET(self):
+        if self.path == "/-/ready":
+            return self.answer(200, b"ready", {})
+        if self.path == "/-/routes":
+            with ROUTES_LOCK:
+                return self.answer(200, json.dumps(ROUTES).encode(), {"Content-Type": "application/json"})
+        host, path = self.headers.get("Host", "").split(":")[0], self.path
+        if path.startswith("http://"):
+            rest = path[len("http://"):]
+            host, _, tail = rest.partition("/")
+            host, path = host.split(":")[0], "/" + tail
+        with ROUTES_LOCK:
+            port = ROUTES.get(host)
+        if port is None:
+            # What a client sees of a name that does not resolve (yet), or of no healthy target.
+            return self.answer(502, b"no healthy task behind " + host.encode() + b" (or its name does not resolve yet)", {})
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+                return self.answer(r.status, r.read(), {"Content-Type": r.headers.get("Content-Type", "text/plain")})
+        except urllib.error.HTTPError as e:
+            return self.answer(e.code, e.read(), {})
+        except OSError as e:
+            return self.answer(503, str(e).encode(), {})
+
+    def answer(self, status, body, headers):
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    global ARGS, UPSTREAM, CHAOS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--aws-port", type=int, required=True)
+    ap.add_argument("--alb-port", type=int)
+    ap.add_argument("--moto", help="moto's URL (the strict layer and data plane)")
+    ap.add_argument("--upstream", help="the strict layer's URL (chaos front)")
+    ap.add_argument("--chaos", type=int, help="seed: inject faults before forwarding to --upstream")
+    ap.add_argument("--chaos-rate", type=float, default=0.1)
+    ap.add_argument("--latency-ms", type=int, default=0)
+    ap.add_argument("--docker-config", help="DOCKER_CONFIG for the data plane's pulls")
+    ARGS = ap.parse_args()
+    UPSTREAM = Upstream(ARGS.upstream if ARGS.chaos is not None else ARGS.moto)
+    CHAOS = Chaos(ARGS.chaos, ARGS.chaos_rate) if ARGS.chaos is not None else None
+    if ARGS.alb_port:
+        threading.Thread(target=dataplane_loop, daemon=True).start()
+        alb = http.server.ThreadingHTTPServer(("127.0.0.1", ARGS.alb_port), AlbProxy)
+        threading.Thread(target=alb.serve_forever, daemon=True).start()
+
+    def stop(*_):
+        if ARGS.alb_port:
+            for name in docker("ps", "-aq", "--filter", "label=%s" % LABEL).stdout.split():
+                docker("rm", "-f", name)
+        os._exit(0)
+
+    import signal
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", ARGS.aws_port), AwsHandler)
+    server.daemon_threads = True
+    print("listening on %d (AWS)%s" % (ARGS.aws_port, " and %d (load balancers)" % ARGS.alb_port if ARGS.alb_port else ""), flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
