@@ -194,22 +194,36 @@ pub async fn has_digest(ecr: &Client, repo: &str, digest: &str) -> Result<bool> 
 /// before a service runs it: the lifecycle policy keeps deployed images apart from builds.
 pub async fn protect(ecr: &Client, repo: &str, digest: &str) -> Result<()> {
     let tag = format!("{DEPLOYED_TAG_PREFIX}{}", digest.trim_start_matches("sha256:"));
+    let id = || aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest).build();
+    let gone = || {
+        Error::failed(format!(
+            "ECR has no image {digest} in {repo} (expired or deleted): deploy again to push it"
+        ))
+    };
+    // Tagged by an earlier deploy of this image: nothing to write.
+    let described = ecr.describe_images().repository_name(repo).image_ids(id()).send().await;
+    match described {
+        Ok(out) if out.image_details().iter().any(|d| d.image_tags().contains(&tag)) => {
+            return Ok(());
+        }
+        Ok(out) if out.image_details().is_empty() => return Err(gone()),
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_image_not_found_exception()) => {
+            return Err(gone());
+        }
+        Err(e) => return Err(failed("looking for the image in ECR", e)),
+    }
     let got = ecr
         .batch_get_image()
         .repository_name(repo)
-        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest).build())
+        .image_ids(id())
         .set_accepted_media_types(Some(MANIFEST_TYPES.iter().map(|t| t.to_string()).collect()))
         .send()
         .await
         .map_err(|e| failed("reading the image's manifest from ECR", e))?;
     let Some(image) = got.images().first() else {
-        return Err(Error::failed(format!(
-            "ECR has no image {digest} in {repo} (expired or deleted): deploy again to push it"
-        )));
+        return Err(gone());
     };
-    if image.image_id().and_then(|i| i.image_tag()) == Some(tag.as_str()) {
-        return Ok(());
-    }
     let put = ecr
         .put_image()
         .repository_name(repo)
@@ -221,7 +235,7 @@ pub async fn protect(ecr: &Client, repo: &str, digest: &str) -> Result<()> {
         .await;
     match put {
         Ok(_) => Ok(()),
-        // Tagged by an earlier deploy of this image.
+        // Tagged by another run meanwhile.
         Err(e)
             if e.as_service_error().is_some_and(|s| {
                 s.is_image_already_exists_exception() || s.is_image_tag_already_exists_exception()

@@ -75,7 +75,7 @@ eval "$("$env_dir/ecr-twin.sh" start "$state" "http://127.0.0.1:$moto_port")"
 # --- the strict layer and the data plane ---------------------------------------------------------
 aws_port=$(free_port)
 proxy_port=$(free_port)
-AWS_APP_TEST_ECR_PASSWORD=$AWS_APP_TEST_ECR_PASSWORD setsid "$venv/bin/python" "$env_dir/strict/layer.py" \
+AWS_APP_TEST_ECR_PASSWORD=$AWS_APP_TEST_ECR_PASSWORD AWS_APP_TEST_ECR_CA=/var/cache/aws-app/ecr-ca/ca.crt setsid "$venv/bin/python" "$env_dir/strict/layer.py" \
   --aws-port "$aws_port" --alb-port "$proxy_port" --moto "http://127.0.0.1:$moto_port" \
   --latency-ms "${AWS_APP_TEST_LATENCY_MS:-25}" --docker-config "$AWS_APP_TEST_ECR_DOCKER_CONFIG" \
   >"$state/layer.log" 2>&1 < /dev/null &

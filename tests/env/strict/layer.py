@@ -66,7 +66,7 @@ def env_seconds(name, default):
 
 
 # How long AWS takes to settle, here (deterministic; real AWS: minutes, seconds, a minute).
-ALB_PROVISIONING = env_seconds("STRICT_ALB_PROVISIONING_SECS", 10)
+ALB_PROVISIONING = env_seconds("STRICT_ALB_PROVISIONING_SECS", 20)
 SERVICE_DRAINING = env_seconds("STRICT_SERVICE_DRAINING_SECS", 30)
 IAM_LAG = env_seconds("STRICT_IAM_LAG_SECS", 3)
 ENI_LINGER = env_seconds("STRICT_ENI_LINGER_SECS", 8)
@@ -524,6 +524,52 @@ class Behaviours:
     before_iam_ListAttachedRolePolicies = iam_lag
 
     # ECR ---------------------------------------------------------------------------------------
+    def registry_sync(self, req):
+        """Real ECR lists an image as soon as its push returns; the test registry tells moto a
+        moment later (its notifications). A read by digest or tag of an image the registry has
+        waits until moto has it too."""
+        repo = req.params.get("repositoryName")
+        ids = req.params.get("imageIds") or ([req.params["imageId"]] if req.params.get("imageId") else [])
+        if not os.environ.get("AWS_APP_TEST_ECR_PASSWORD") or not repo or not ids:
+            return None
+        ecr = moto_client("ecr", req.region)
+        for image in ids:
+            ref = image.get("imageDigest") or image.get("imageTag")
+            if not ref or registry(req.region, "HEAD", "/v2/%s/manifests/%s" % (repo, ref)) != 200:
+                continue  # not in the registry either
+            deadline = now() + 10
+            while now() < deadline:
+                try:
+                    ecr.describe_images(repositoryName=repo, imageIds=[image])
+                    break
+                except Exception:
+                    time.sleep(0.1)
+        return None
+
+    def images_going(self, req):
+        """The digests a delete removes, for the registry to forget them too."""
+        repo = req.params.get("repositoryName")
+        try:
+            if req.operation == "DeleteRepository":
+                details = moto_client("ecr", req.region).describe_images(repositoryName=repo)["imageDetails"]
+                req.digests = [d["imageDigest"] for d in details]
+            else:
+                req.digests = [i["imageDigest"] for i in req.params.get("imageIds", []) if i.get("imageDigest")]
+        except Exception:
+            req.digests = []
+        return None
+
+    def images_gone(self, req, body):
+        for digest in getattr(req, "digests", []):
+            registry(req.region, "DELETE", "/v2/%s/manifests/%s" % (req.params.get("repositoryName"), digest))
+        return body
+
+    before_ecr_DeleteRepository = before_ecr_BatchDeleteImage = images_going
+    after_ecr_DeleteRepository = after_ecr_BatchDeleteImage = images_gone
+
+    before_ecr_BatchGetImage = registry_sync
+    before_ecr_DescribeImages = registry_sync
+
     def after_ecr_GetAuthorizationToken(self, req, body):
         password = os.environ.get("AWS_APP_TEST_ECR_PASSWORD")
         if not password:
@@ -533,6 +579,32 @@ class Behaviours:
             data["authorizationToken"] = base64.b64encode(("AWS:" + password).encode()).decode()
             data["expiresAt"] = now() + 12 * 3600
         return json.dumps(out).encode()
+
+
+MANIFEST_TYPES = ["application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+                  "application/vnd.docker.distribution.manifest.list.v2+json",
+                  "application/vnd.docker.distribution.manifest.v2+json"]
+
+
+def registry(region, method, path):
+    """A request to the test ECR registry (tests/env/ecr-twin.sh) with its login: the status."""
+    import ssl
+    password = os.environ.get("AWS_APP_TEST_ECR_PASSWORD")
+    if not password:
+        return None
+    context = ssl.create_default_context(cafile=os.environ.get("AWS_APP_TEST_ECR_CA", "/var/cache/aws-app/ecr-ca/ca.crt"))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    request = urllib.request.Request(
+        "https://%s.dkr.ecr.%s.amazonaws.com%s" % (ACCOUNT, region, path), method=method,
+        headers={"Authorization": "Basic " + base64.b64encode(("AWS:" + password).encode()).decode(),
+                 "Accept": ", ".join(MANIFEST_TYPES)})
+    try:
+        with opener.open(request, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
 
 
 def provisioning(arn):
