@@ -525,14 +525,21 @@ fn two_deploys_of_one_prefix_at_once_take_turns() {
     let prefix = Prefix::new("twice");
     let p = prefix.as_str().to_string();
     let url = fixture.url();
+    // Both through a registry override (AWS_APP_REGISTRY: a mirror, a local registry).
+    let deploy = || {
+        let mut vars = env.tool_env();
+        vars.push(("AWS_APP_REGISTRY", env.registry.clone()));
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        aws_app(&["deploy", "--json", "--repo", &url, "--prefix", &p], &vars)
+    };
     let runs: Vec<Run> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", &p])))
-            .collect();
+        let handles: Vec<_> = (0..2).map(|_| s.spawn(deploy)).collect();
         handles.into_iter().map(|h| h.join().expect("thread")).collect()
     });
     for run in &runs {
         assert_eq!(run.code, 0, "{run:?}");
+        let image = run.json()["image"].as_str().unwrap_or_default().to_string();
+        assert!(image.starts_with(&format!("{}/{p}-aws-app@", env.registry)), "{image}");
     }
     assert!(
         runs.iter().any(|r| r.stderr.contains("another deploy of prefix")),
