@@ -54,16 +54,28 @@ pub fn tags(config: &Config) -> Tags {
 pub async fn ensure_infrastructure(aws: &Aws, config: &Config) -> Result<Infrastructure> {
     let (names, tags) = (&config.names, tags(config));
     let clock = Instant::now();
-    let network = network::ensure(&aws.ec2, names, &tags, APP_PORT).await?;
-    let load_balancer = alb::ensure_load_balancer(&aws.elb, names, &network, &tags).await?;
-    let target_group_arn =
-        alb::ensure_target_group(&aws.elb, names, &network.vpc_id, APP_PORT, &tags).await?;
-    alb::ensure_listener(&aws.elb, &load_balancer.arn, &target_group_arn, &tags).await?;
-    iam::ensure_ecs_service_linked_role(&aws.iam).await?;
-    let execution_role_arn =
-        iam::ensure_execution_role(&aws.iam, &names.execution_role, &tags).await?;
-    logs::ensure_log_group(&aws.logs, &names.log_group, &tags).await?;
-    let cluster_arn = ecs::ensure_cluster(&aws.ecs, &names.cluster, &tags).await?;
+    // Two independent chains side by side (each AWS call takes tens of milliseconds): the
+    // network and what sits in it, and the account-level pieces. Both end before an error of
+    // either is reported.
+    let in_network = async {
+        let network = network::ensure(&aws.ec2, names, &tags, APP_PORT).await?;
+        let load_balancer = alb::ensure_load_balancer(&aws.elb, names, &network, &tags).await?;
+        let target_group_arn =
+            alb::ensure_target_group(&aws.elb, names, &network.vpc_id, APP_PORT, &tags).await?;
+        alb::ensure_listener(&aws.elb, &load_balancer.arn, &target_group_arn, &tags).await?;
+        Ok::<_, Error>((network, load_balancer, target_group_arn))
+    };
+    let account = async {
+        iam::ensure_ecs_service_linked_role(&aws.iam).await?;
+        let execution_role_arn =
+            iam::ensure_execution_role(&aws.iam, &names.execution_role, &tags).await?;
+        logs::ensure_log_group(&aws.logs, &names.log_group, &tags).await?;
+        let cluster_arn = ecs::ensure_cluster(&aws.ecs, &names.cluster, &tags).await?;
+        Ok::<_, Error>((execution_role_arn, cluster_arn))
+    };
+    let (in_network, account) = tokio::join!(in_network, account);
+    let (network, load_balancer, target_group_arn) = in_network?;
+    let (execution_role_arn, cluster_arn) = account?;
     say(format!(
         "infrastructure ready in {}: load balancer {} in {}",
         seconds(clock),
