@@ -143,36 +143,40 @@ fn the_lifecycle_policy_never_expires_what_runs_or_what_rollback_needs() {
         args.extend_from_slice(extra);
         env.aws_app(&args)
     };
-    let one = deploy(&[]);
-    assert_eq!(one.code, 0, "{one:?}");
-    // Pushed to the account's ECR registry itself (no override), with ECR's login.
-    let image_one = one.json()["image"].as_str().expect("image").to_string();
-    assert!(image_one.starts_with("123456789012.dkr.ecr.us-east-1.amazonaws.com/"), "{image_one}");
-    fixture.write("app.py", &APP_PY.replace("Hello World!", "Second"));
-    let second = fixture.commit("Second");
-    let two = deploy(&[]);
-    assert_eq!(two.code, 0, "{two:?}");
-    let digest = |image: &str| image.rsplit_once('@').expect("by digest").1.to_string();
-    let (d1, d2) = (digest(&image_one), digest(two.json()["image"].as_str().expect("image")));
-
-    // Three more images pushed to the repository (CI, another build): the policy keeps two of
-    // them, and both deployed images.
-    let host = image_one.split('/').next().expect("host");
-    for n in 1..=3 {
+    // Images pushed to the repository by others (CI, another build), one between the deploys.
+    let host = ECR_HOST;
+    let push_other = |n: u32| {
         let container = docker(&["create", base_image()]);
         let tag = format!("{host}/{repo}:other-{n}");
         docker(&["commit", "--change", &format!("LABEL n={n}-{p}"), container.trim(), &tag]);
         docker(&["rm", container.trim()]);
         env.docker_ecr(&["push", "-q", &tag]);
         docker(&["rmi", &tag]);
-    }
+    };
+    let one = deploy(&[]);
+    assert_eq!(one.code, 0, "{one:?}");
+    // Pushed to the account's ECR registry itself (no override), with ECR's login.
+    let image_one = one.json()["image"].as_str().expect("image").to_string();
+    assert!(image_one.starts_with(&format!("{ECR_HOST}/")), "{image_one}");
+    push_other(1);
+    fixture.write("app.py", &APP_PY.replace("Hello World!", "Second"));
+    let second = fixture.commit("Second");
+    let two = deploy(&[]);
+    assert_eq!(two.code, 0, "{two:?}");
+    let digest = |image: &str| image.rsplit_once('@').expect("by digest").1.to_string();
+    let (d1, d2) = (digest(&image_one), digest(two.json()["image"].as_str().expect("image")));
+    push_other(2);
+
+    // Pushed in this order: deployed 1, other-1, deployed 2, other-2. The policy's second rule
+    // keeps the two newest images (other-2, deployed 2): other-1 expires; the first rule keeps
+    // both deployed images, whatever the second one counts.
     let images = ecr_images(&moto, &repo);
     let tags: Vec<String> = images.iter().flat_map(|(_, t)| t.clone()).collect();
     assert!(images.iter().any(|(d, _)| *d == d1), "the rollback target is kept: {images:?}");
     assert!(images.iter().any(|(d, _)| *d == d2), "the running image is kept: {images:?}");
     assert!(tags.contains(&format!("deployed-{}", d1.trim_start_matches("sha256:"))), "{tags:?}");
-    assert!(!tags.contains(&"other-1".to_string()), "the oldest other image expired: {tags:?}");
-    assert!(tags.contains(&"other-3".to_string()), "{tags:?}");
+    assert!(!tags.contains(&"other-1".to_string()), "the older other image expired: {tags:?}");
+    assert!(tags.contains(&"other-2".to_string()), "{tags:?}");
 
     // rollback goes to the first build, which is still there.
     let back = env.aws_app(&["rollback", "--json", "--prefix", p]);

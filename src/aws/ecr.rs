@@ -15,8 +15,9 @@ use crate::error::{Error, Result};
 /// so neither the image that runs nor the one rollback returns to expires.
 pub const DEPLOYED_TAG_PREFIX: &str = "deployed-";
 
-/// Two rules, ECR evaluating the first one that selects an image: deployed images (kept
-/// `keep`), then every other image (kept `keep`). ECR requires the `any` rule to come last.
+/// Two rules: the last `keep` deployed images stay; any other image expires once `keep` newer
+/// images (deployed ones included) were pushed. ECR never lets a lower-priority rule expire an
+/// image a higher one selects, though it counts it; and the `any` rule must come last.
 pub fn lifecycle_policy(keep: u32) -> String {
     serde_json::json!({"rules": [
         {
@@ -32,7 +33,7 @@ pub fn lifecycle_policy(keep: u32) -> String {
         },
         {
             "rulePriority": 2,
-            "description": format!("keep the last {keep} other images"),
+            "description": format!("other images: keep those among the {keep} newest"),
             "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
             "action": {"type": "expire"},
         },

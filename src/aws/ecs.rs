@@ -96,12 +96,11 @@ pub async fn ensure_cluster(ecs: &Client, name: &str, tags: &Tags) -> Result<Str
     {
         return Ok(arn.to_string());
     }
-    ecs.create_cluster()
-        .cluster_name(name)
-        .set_tags(Some(ecs_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| failed("creating the ECS cluster", e))?
+    // In a new account, ECS's service-linked role made a moment ago is not usable at once
+    // ("Unable to assume the service linked role").
+    let create = ecs.create_cluster().cluster_name(name).set_tags(Some(ecs_tags(tags)));
+    retry_while("creating the ECS cluster", role_not_ready, || create.clone().send())
+        .await?
         .cluster
         .and_then(|c| c.cluster_arn)
         .ok_or_else(|| Error::failed("creating the ECS cluster: no ARN in the answer"))
@@ -480,26 +479,29 @@ async fn diagnose(
     let mut lines = Vec::new();
     // The service's stopped tasks (ListTasks takes `startedBy` only as its one filter: the
     // deployment's are picked from these below).
-    let stopped = ecs
+    let mut pages = ecs
         .list_tasks()
         .cluster(&spec.cluster)
         .service_name(&spec.name)
         .desired_status(DesiredStatus::Stopped)
-        .send()
-        .await
-        .map(|o| o.task_arns.unwrap_or_default())
-        .unwrap_or_default();
-    let mut tasks = if stopped.is_empty() {
-        Vec::new()
-    } else {
-        ecs.describe_tasks()
-            .cluster(&spec.cluster)
-            .set_tasks(Some(stopped.into_iter().take(100).collect()))
-            .send()
-            .await
-            .map(|o| o.tasks.unwrap_or_default())
-            .unwrap_or_default()
-    };
+        .into_paginator()
+        .send();
+    let mut stopped: Vec<String> = Vec::new();
+    // ECS keeps stopped tasks for about an hour: three pages are more than a deployment has.
+    for _ in 0..3 {
+        match pages.next().await {
+            Some(Ok(page)) => stopped.extend(page.task_arns.unwrap_or_default()),
+            _ => break,
+        }
+    }
+    let mut tasks = Vec::new();
+    for chunk in stopped.chunks(100) {
+        if let Ok(out) =
+            ecs.describe_tasks().cluster(&spec.cluster).set_tasks(Some(chunk.to_vec())).send().await
+        {
+            tasks.extend(out.tasks.unwrap_or_default());
+        }
+    }
     tasks.retain(|t| t.started_by() == Some(deployment_id));
     // The most recent first.
     tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));

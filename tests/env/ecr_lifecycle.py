@@ -2,8 +2,10 @@
 
 What ECR documents (https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html):
   - rules are evaluated by rulePriority, lowest number first;
-  - an image is governed only by the highest-priority rule whose *tag selection* matches it: once
-    selected (expired or kept), lower-priority rules never see it;
+  - "An image that matches the tagging requirements of a rule cannot be expired by a rule with a
+    lower priority", and "rules can never mark images that are marked by higher priority rules,
+    but can still identify them as if they haven't been expired": a lower rule counts the images
+    a higher one selected (they fill its count), it only never expires them;
   - tagStatus: "tagged" (with tagPrefixList or tagPatternList: every entry of the list must match
     some tag of the image), "untagged" (no tags), "any" (every image);
   - tagPatternList entries are whole-tag patterns where "*" matches any run of characters;
@@ -46,7 +48,8 @@ def expired(rules, images, now):
     out = []
     for rule in sorted(rules, key=lambda r: int(r["rulePriority"])):
         selection = rule["selection"]
-        matched = [im for im in images if im["digest"] not in claimed and selects(selection, im["tags"])]
+        matched = [im for im in images if selects(selection, im["tags"])]
+        higher = set(claimed)
         claimed.update(im["digest"] for im in matched)
         if rule.get("action", {}).get("type", "expire").lower() != "expire":
             continue
@@ -61,5 +64,5 @@ def expired(rules, images, now):
             victims = [im for im in matched if now - im["pushed_at"] > number * DAY]
         else:
             raise ValueError(f"countType {count_type!r}")
-        out += [(im, rule) for im in victims]
+        out += [(im, rule) for im in victims if im["digest"] not in higher]
     return out

@@ -56,11 +56,18 @@ class Expiry(unittest.TestCase):
 
     def test_an_image_belongs_to_the_highest_priority_rule_that_selects_it(self):
         # Rule 1 keeps every "prod" image (count high); rule 2 keeps only one image of all:
-        # the prod images are not counted or expired by rule 2.
+        # the prod images are not expired by rule 2.
         images = [image("p1", ["prod-1"], 5), image("p2", ["prod-2"], 4),
                   image("d1", ["dev-1"], 3), image("d2", ["dev-2"], 2), image("u", [], 1)]
         rules = [rule(2, "imageCountMoreThan", 1), rule(1, "imageCountMoreThan", 10, "tagged", tagPrefixList=["prod"])]
         self.assertEqual(digests(expired(rules, images, NOW)), ["d1", "d2"])
+
+    def test_a_lower_rule_counts_what_a_higher_one_selected_but_never_expires_it(self):
+        # Rule 2 keeps the two newest images of all: the prod ones fill its count, so the dev
+        # image goes, while the prod ones stay (rule 1's).
+        images = [image("d1", ["dev-1"], 3), image("p1", ["prod-1"], 2), image("p2", ["prod-2"], 1)]
+        rules = [rule(1, "imageCountMoreThan", 10, "tagged", tagPrefixList=["prod"]), rule(2, "imageCountMoreThan", 2)]
+        self.assertEqual(digests(expired(rules, images, NOW)), ["d1"])
 
     def test_expired_by_the_rule_that_governs(self):
         images = [image("a", ["rc-1"], 40), image("b", ["rc-2"], 1), image("c", [], 40)]

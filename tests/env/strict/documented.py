@@ -206,6 +206,14 @@ RULES = [
         "message": "Tag key '{value}' cannot start with 'aws:'; the prefix is reserved for AWS use",
         "doc": _ELB_TAGS}),
 
+    # DescribeLoadBalancers by ARN (alb::state / wait_active): "You can specify up to 20 load
+    # balancers in a single call." (the model has no list bound).
+    ("elasticloadbalancing", "DescribeLoadBalancers", "LoadBalancerArns", {
+        "max_len": 20,
+        "code": "ValidationError",
+        "message": "You can specify up to 20 load balancer ARNs in a single call",
+        "doc": "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeLoadBalancers.html"}),
+
     # ---------------------------------------------------------- ECS (model: tags only, enums)
     ("ecs", "CreateCluster", "clusterName", {
         "max_len": 255, "pattern": _ECS_NAME,
@@ -236,6 +244,22 @@ RULES = [
         "code": "ClientException",
         "message": "Container.image contains invalid characters.",
         "doc": _ECS_CD}),
+    # Batch sizes the API reference states and the model does not bound.
+    ("ecs", "DescribeServices", "services", {
+        "max_len": 10,
+        "code": "InvalidParameterException",
+        "message": "services can have at most 10 items.",
+        "doc": "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html"}),
+    ("ecs", "DescribeTasks", "tasks", {
+        "max_len": 100,
+        "code": "InvalidParameterException",
+        "message": "tasks can have at most 100 items.",
+        "doc": "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html"}),
+    ("ecs", "DescribeClusters", "clusters", {
+        "max_len": 100,
+        "code": "InvalidParameterException",
+        "message": "clusters can have at most 100 items.",
+        "doc": "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeClusters.html"}),
     ("ecs", "*", "tags[].key", {
         "not_prefix": _AWS_PREFIX,
         "code": "InvalidParameterException",

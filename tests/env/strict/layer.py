@@ -386,7 +386,13 @@ class Behaviours:
             svc = self.find(req, p.get("cluster"), p["serviceName"])
             ids = {d.id for d in svc.deployments} | set(svc.past_deployments) if svc else set()
             arns = [a for a, t in STATE.tasks.items() if t.get("startedBy") in ids]
-        return awsproto.json_response(req, {"taskArns": arns[-100:]})
+        # Pages as ECS gives them (maxResults up to 100, default 100), oldest first.
+        size = min(int(p.get("maxResults") or 100), 100)
+        start = int(p.get("nextToken") or 0)
+        page = {"taskArns": arns[start:start + size]}
+        if start + size < len(arns):
+            page["nextToken"] = str(start + size)
+        return awsproto.json_response(req, page)
 
     def before_ecs_DescribeTasks(self, req):
         with STATE.lock:
@@ -517,6 +523,22 @@ class Behaviours:
             created = STATE.roles.get(name)
         if created is not None and now() - created < IAM_LAG:
             return awsproto.error(req, 404, "NoSuchEntity", "The role with name %s cannot be found." % name)
+        return None
+
+    def after_iam_CreateServiceLinkedRole(self, req, body):
+        if req.params.get("AWSServiceName") == "ecs.amazonaws.com":
+            with STATE.lock:
+                STATE.roles["AWSServiceRoleForECS"] = now()
+        return body
+
+    def before_ecs_CreateCluster(self, req):
+        # In a new account, ECS cannot use its service-linked role for a moment after it is made.
+        with STATE.lock:
+            made = STATE.roles.get("AWSServiceRoleForECS")
+        if made is not None and now() - made < IAM_LAG:
+            return awsproto.error(req, 400, "InvalidParameterException",
+                                  "Unable to assume the service linked role. Please verify that the ECS service "
+                                  "linked role exists.")
         return None
 
     before_iam_GetRole = iam_lag
