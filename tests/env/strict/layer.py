@@ -283,6 +283,9 @@ class Behaviours:
         return STATE.services.get((req.region, cluster_arn(req.region, cluster), service_name(name)))
 
     def before_ecs_CreateService(self, req):
+        refused = self.grace_needs_a_load_balancer(req)
+        if refused is not None:
+            return refused
         p = req.params
         with STATE.lock:
             svc = self.find(req, p.get("cluster"), p["serviceName"])
@@ -401,8 +404,98 @@ class Behaviours:
             return None
         return awsproto.json_response(req, {"tasks": tasks, "failures": []})
 
+    # Cross-field rules of the contract (docs/aws-contract.md) the models cannot express -----
+    def before_ecr_PutLifecyclePolicy(self, req):
+        """ECR's lifecycle policy rules (Lifecycle policy properties): unique priorities, the
+        `any` rule last, a tagged rule names its prefixes or patterns, counts of at least 1."""
+        def refuse(why):
+            return contract(req, awsproto.error(req, 400, "InvalidParameterException",
+                                  "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "
+                                  "'Lifecycle policy validation failure: %s'" % why))
+        try:
+            rules = json.loads(req.params.get("lifecyclePolicyText") or "")["rules"]
+        except (ValueError, KeyError, TypeError):
+            return refuse("the policy is not JSON with a rules list")
+        priorities = [r.get("rulePriority") for r in rules]
+        if len(set(priorities)) != len(priorities):
+            return refuse("rulePriority values must be unique")
+        top = max(priorities)
+        for r in rules:
+            sel = r.get("selection") or {}
+            status = sel.get("tagStatus")
+            if status == "any" and r.get("rulePriority") != top:
+                return refuse("the rule with tagStatus any must have the highest rulePriority")
+            if status == "tagged" and not (sel.get("tagPrefixList") or sel.get("tagPatternList")):
+                return refuse("tagStatus tagged requires tagPrefixList or tagPatternList")
+            if not isinstance(sel.get("countNumber"), int) or sel["countNumber"] < 1:
+                return refuse("countNumber must be an integer of at least 1")
+        if sum(1 for r in rules if (r.get("selection") or {}).get("tagStatus") in ("untagged",)) > 1:
+            return refuse("only one rule may select untagged images")
+        return None
+
+    def health_check_times(self, req):
+        """ELBv2: the health check timeout must be smaller than its interval."""
+        p = req.params
+        interval, timeout = p.get("HealthCheckIntervalSeconds"), p.get("HealthCheckTimeoutSeconds")
+        if interval is not None and timeout is not None and timeout >= interval:
+            return contract(req, awsproto.error(req, 400, "ValidationError",
+                                  "Health check timeout '%d' must be smaller than the interval '%d'" % (timeout, interval)))
+        return None
+
+    before_elb_CreateTargetGroup = before_elb_ModifyTargetGroup = health_check_times
+
+    def before_ecs_RegisterTaskDefinition(self, req):
+        """Fargate's task sizes: CPU units and memory come in fixed combinations."""
+        p = req.params
+        if "FARGATE" not in (p.get("requiresCompatibilities") or []):
+            return None
+        sizes = {"256": (512, 1024, 2048), "512": tuple(range(1024, 4097, 1024)),
+                 "1024": tuple(range(2048, 8193, 1024)), "2048": tuple(range(4096, 16385, 1024)),
+                 "4096": tuple(range(8192, 30721, 1024))}
+        cpu, memory = str(p.get("cpu", "")), str(p.get("memory", ""))
+        if not memory.isdigit() or int(memory) not in sizes.get(cpu, ()):
+            return contract(req, awsproto.error(req, 400, "ClientException",
+                                  "No Fargate configuration exists for given values: %s CPU, %s memory. See the "
+                                  "Amazon ECS documentation for the valid values." % (cpu, memory)))
+        if p.get("networkMode") != "awsvpc":
+            return contract(req, awsproto.error(req, 400, "ClientException", "Fargate only supports network mode 'awsvpc'."))
+        return None
+
+    def grace_needs_a_load_balancer(self, req):
+        p = req.params
+        if "healthCheckGracePeriodSeconds" in p and req.operation == "CreateService" and not p.get("loadBalancers"):
+            return contract(req, awsproto.error(req, 400, "InvalidParameterException",
+                                  "Health check grace period is only valid for services configured to use load balancers"))
+        return None
+
     # ELBv2 -------------------------------------------------------------------------------------
     def before_elb_CreateLoadBalancer(self, req):
+        zones = self.one_subnet_per_zone(req)
+        if zones is not None:
+            return zones
+        return self.internet_gateway_known(req)
+
+    def one_subnet_per_zone(self, req):
+        """An ALB needs subnets in at least two Availability Zones, one subnet per zone."""
+        subnets = req.params.get("Subnets") or []
+        if not subnets or req.params.get("Type", "application") != "application":
+            return None
+        try:
+            found = moto_client("ec2", req.region).describe_subnets(SubnetIds=subnets)["Subnets"]
+        except Exception:
+            return None
+        zones = [s["AvailabilityZone"] for s in found]
+        if len(set(zones)) != len(zones):
+            return contract(req, awsproto.error(req, 400, "InvalidConfigurationRequest",
+                                                "A load balancer cannot be attached to multiple subnets in the same "
+                                                "Availability Zone"))
+        if len(set(zones)) < 2:
+            return contract(req, awsproto.error(req, 400, "ValidationError",
+                                                "At least two subnets in two different Availability Zones must be "
+                                                "specified"))
+        return None
+
+    def internet_gateway_known(self, req):
         if req.params.get("Scheme", "internet-facing") != "internet-facing":
             return None
         subnets = req.params.get("Subnets") or []
@@ -635,6 +728,17 @@ def provisioning(arn):
     return created is not None and now() - created < ALB_PROVISIONING
 
 
+def contract(req, answer):
+    """A refusal for a rule of the contract (not an emulated moment of AWS): recorded like the
+    model's, for the suite's final check."""
+    if not getattr(req, "expect_violation", False):
+        with STATE.lock:
+            STATE.violations.append({"service": req.service, "operation": req.operation,
+                                     "violations": [answer[2].decode(errors="replace")[:300]]})
+    print("refused %s %s: %s" % (req.service, req.operation, answer[2][:300]), flush=True)
+    return answer
+
+
 BEHAVIOURS = Behaviours()
 BUCKETS = Buckets()
 
@@ -684,9 +788,10 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
             # Real calls take tens of milliseconds: a few ms of jitter, the same for the same call.
             jitter = int(hashlib.sha256(body).hexdigest()[:4], 16) % 20
             time.sleep((ARGS.latency_ms + jitter) / 1000)
+        req.expect_violation = bool(self.headers.get("x-aws-app-test-expect-violation"))
         answer = awsproto.check(req)
         if answer is not None:
-            if not self.headers.get("x-aws-app-test-expect-violation"):
+            if not req.expect_violation:
                 with STATE.lock:
                     STATE.violations.append({"service": req.service, "operation": req.operation,
                                              "violations": awsproto.validate(req)})
