@@ -67,12 +67,14 @@ async fn read(ecr: &Client, name: &str) -> Result<Option<(String, String, u64)>>
     let Some(arn) = arn else {
         return Ok(None);
     };
-    let tags = ecr
-        .list_tags_for_resource()
-        .resource_arn(&arn)
-        .send()
-        .await
-        .map_err(|e| failed("reading the deploy lock", e))?;
+    // Released (deleted) between the two reads: free.
+    let tags = match ecr.list_tags_for_resource().resource_arn(&arn).send().await {
+        Ok(tags) => tags,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(failed("reading the deploy lock", e)),
+    };
     let get =
         |key: &str| tags.tags().iter().find(|t| t.key() == key).map(|t| t.value().to_string());
     let holder = get(HOLDER_TAG).unwrap_or_default();
