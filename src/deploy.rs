@@ -277,8 +277,13 @@ async fn deploy_with(
     // The image about to run is kept by the lifecycle policy from now on.
     if let (Some(_), Some((_, digest)), false) =
         (&registry.credentials, release.image.split_once('@'), release.running)
+        && !ecr::protect(&aws.ecr, &names.image_repo, digest).await?
     {
-        ecr::protect(&aws.ecr, &names.image_repo, digest).await?;
+        return Err(Error::failed(format!(
+            "ECR has no image {digest} in {} (expired or deleted meanwhile): deploy again to \
+             push it",
+            names.image_repo
+        )));
     }
     let change = ecs::ensure_service(&aws.ecs, &service, &tag_set).await?;
     if let Some(deployment) = &change.deployment_id {
@@ -304,7 +309,9 @@ async fn deploy_with(
 
     let url = format!("http://{}/", infra.load_balancer.dns_name);
     let clock = Instant::now();
-    alb::wait_active(&aws.elb, &infra.load_balancer.arn, VERIFY_DEADLINE).await?;
+    if !infra.load_balancer.active {
+        alb::wait_active(&aws.elb, &infra.load_balancer.arn, VERIFY_DEADLINE).await?;
+    }
     verify(&url, page.as_deref(), config.expect.as_deref()).await?;
     say(format!(
         "{url} serves {} (verified in {}; deploy took {}, {} AWS API calls)",

@@ -179,13 +179,9 @@ fn a_commit_made_today_redeploys_and_a_new_base_image_rebuilds_the_same_commit()
         })
     };
     let run = |args: &[&str], base: &str| {
-        let mut vars = env.tool_env();
-        vars.retain(|(k, _)| *k != "AWS_APP_BASE_IMAGE");
-        vars.push(("AWS_APP_BASE_IMAGE", base.to_string()));
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut argv = args.to_vec();
         argv.extend(["--json", "--repo", &url, "--prefix", p]);
-        aws_app(&argv, &vars)
+        env.aws_app_with(&argv, &[("AWS_APP_BASE_IMAGE", base)])
     };
 
     // The first commit (2021) deploys and serves.

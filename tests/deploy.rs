@@ -336,18 +336,7 @@ fn deploy_serves_the_app_configures_everything_and_a_rerun_changes_nothing() {
     let revisions = task_definition_arns(&moto, &format!("{p}-aws-app"));
     assert_eq!(revisions.len(), 2, "one new revision");
     assert_eq!(update.json()["task_definition"], revisions[1]);
-    let service_td = moto.run(async {
-        let s = moto
-            .ecs
-            .describe_services()
-            .cluster(format!("{p}-aws-app"))
-            .services(format!("{p}-aws-app"))
-            .send()
-            .await
-            .expect("service");
-        s.services()[0].task_definition().expect("td").to_string()
-    });
-    assert_eq!(service_td, revisions[1], "the service runs the new revision");
+    assert_eq!(moto.service_task_definition(p), revisions[1], "the service runs the new revision");
     let (status, body) = env.get(out["url"].as_str().expect("url"));
     assert_eq!(status, 200);
     assert!(body.contains("Hello again!"), "the URL serves the new commit: {body}");
@@ -527,10 +516,10 @@ fn two_deploys_of_one_prefix_at_once_take_turns() {
     let url = fixture.url();
     // Both through a registry override (AWS_APP_REGISTRY: a mirror, a local registry).
     let deploy = || {
-        let mut vars = env.tool_env();
-        vars.push(("AWS_APP_REGISTRY", env.registry.clone()));
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        aws_app(&["deploy", "--json", "--repo", &url, "--prefix", &p], &vars)
+        env.aws_app_with(
+            &["deploy", "--json", "--repo", &url, "--prefix", &p],
+            &[("AWS_APP_REGISTRY", &env.registry)],
+        )
     };
     let runs: Vec<Run> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2).map(|_| s.spawn(deploy)).collect();

@@ -54,12 +54,9 @@ fn an_image_pushed_by_one_engine_is_deployed_by_the_other_both_ways() {
     let url = fixture.url();
     let repo = format!("{p}-aws-app");
     let deploy = |host: &str, extra: &[&str]| {
-        let mut vars = env.tool_env();
-        vars.push(("DOCKER_HOST", host.to_string()));
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut args = vec!["deploy", "--json", "--repo", &url, "--prefix", p];
         args.extend_from_slice(extra);
-        aws_app(&args, &vars)
+        env.aws_app_with(&args, &[("DOCKER_HOST", host)])
     };
     let runtime_platform = || {
         moto.run(async {

@@ -169,10 +169,7 @@ fn redeploy_status_logs_and_rollback_follow_the_branch() {
 
     // Nothing new: redeploy answers without Docker (it would fail to reach this one).
     let no_docker = |args: &[&str]| {
-        let mut vars = env.tool_env();
-        vars.push(("DOCKER_HOST", "unix:///nonexistent/docker.sock".into()));
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        aws_app(args, &vars)
+        env.aws_app_with(args, &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")])
     };
     let same = no_docker(&["redeploy", "--repo", &url, "--prefix", p]);
     assert_eq!(same.code, 0, "{same:?}");

@@ -40,20 +40,6 @@ def index():
     return "<h1>Unhealthy on Fargate</h1>\n"
 "#;
 
-fn service_task_definition(moto: &Moto, p: &str) -> String {
-    moto.run(async {
-        let out = moto
-            .ecs
-            .describe_services()
-            .cluster(format!("{p}-aws-app"))
-            .services(format!("{p}-aws-app"))
-            .send()
-            .await
-            .expect("describe services");
-        out.services()[0].task_definition().expect("task definition").to_string()
-    })
-}
-
 #[test]
 fn a_failing_rollout_is_rolled_back_and_the_url_keeps_serving_the_previous_build() {
     let env = aws_env();
@@ -65,7 +51,7 @@ fn a_failing_rollout_is_rolled_back_and_the_url_keeps_serving_the_previous_build
     let first = env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", p]);
     assert_eq!(first.code, 0, "{first:?}");
     let site = first.json()["url"].as_str().expect("url").to_string();
-    let running = service_task_definition(&moto, p);
+    let running = moto.service_task_definition(p);
 
     // A commit whose tasks exit at start: the circuit breaker fails the deployment after three
     // tasks and rolls back; deploy says why, with the stopped tasks and the app's own words.
@@ -90,7 +76,7 @@ fn a_failing_rollout_is_rolled_back_and_the_url_keeps_serving_the_previous_build
     for _ in 0..60 {
         let status = env.aws_app(&["status", "--json", "--prefix", p]);
         let s = status.json();
-        if s["rollout_state"] == "COMPLETED" && service_task_definition(&moto, p) == running {
+        if s["rollout_state"] == "COMPLETED" && moto.service_task_definition(p) == running {
             rolled_back = true;
             break;
         }
@@ -195,11 +181,11 @@ fn the_lifecycle_policy_never_expires_what_runs_or_what_rollback_needs() {
             .await
             .expect("delete");
     });
-    let before = service_task_definition(&moto, p);
+    let before = moto.service_task_definition(p);
     let gone = env.aws_app(&["rollback", "--to", &second[..12], "--prefix", p]);
     assert_eq!(gone.code, 2, "{gone:?}");
     assert!(gone.last_stderr_line().contains("which ECR no longer has"), "{gone:?}");
-    assert_eq!(service_task_definition(&moto, p), before, "the service was not touched");
+    assert_eq!(moto.service_task_definition(p), before, "the service was not touched");
 }
 
 #[test]
@@ -267,7 +253,7 @@ fn deploy_redeploy_rollback_and_destroy_converge_under_random_faults() {
                 let p = prefix.as_str();
                 let url = fixture.url();
                 let run = |args: &[&str]| {
-                    let run = env.aws_app_via(&chaos.url, args);
+                    let run = env.aws_app_with(args, &[("AWS_ENDPOINT_URL", &chaos.url)]);
                     assert_eq!(run.code, 0, "seed {seed}: {args:?}: {run:?}");
                     run
                 };

@@ -27,6 +27,8 @@ pub const DEREGISTRATION_DELAY_SECS: i32 = 15;
 pub struct LoadBalancer {
     pub arn: String,
     pub dns_name: String,
+    /// `active` when found or made (a new one is `provisioning`): only then is waiting needed.
+    pub active: bool,
 }
 
 /// A load balancer or target group found by name must be in the network the service uses (it
@@ -92,7 +94,9 @@ pub async fn ensure_load_balancer(
                 .ok_or_else(|| Error::failed("creating the load balancer: empty answer"))?
         }
     };
+    let active = lb.state().and_then(|s| s.code()).map(|c| c.as_str()) == Some("active");
     Ok(LoadBalancer {
+        active,
         arn: lb.load_balancer_arn.ok_or_else(|| Error::failed("load balancer without ARN"))?,
         dns_name: lb.dns_name.ok_or_else(|| Error::failed("load balancer without DNS name"))?,
     })
@@ -272,7 +276,8 @@ pub async fn wait_active(elb: &Client, lb_arn: &str, deadline: std::time::Durati
             }
             other => {
                 return Err(Error::failed(format!(
-                    "the load balancer is {other}, not active{}",
+                    "the load balancer is {other}{}, not active: see its state in the EC2 \
+                     console's Load Balancers page, or run destroy and deploy again",
                     if other == "provisioning" { " after the deadline" } else { "" }
                 )));
             }

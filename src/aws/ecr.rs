@@ -147,83 +147,53 @@ pub async fn registry(ecr: &Client) -> Result<Registry> {
     })
 }
 
-/// Whether the repository has an image tagged `tag`.
-pub async fn has_image(ecr: &Client, repo: &str, tag: &str) -> Result<bool> {
-    let found = ecr
-        .describe_images()
-        .repository_name(repo)
-        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build())
-        .send()
-        .await;
+/// The repository's image with this tag or digest, if it has one ("not found" is `None`).
+async fn find_image(
+    ecr: &Client,
+    repo: &str,
+    id: aws_sdk_ecr::types::ImageIdentifier,
+    step: &str,
+) -> Result<Option<aws_sdk_ecr::types::ImageDetail>> {
+    let found = ecr.describe_images().repository_name(repo).image_ids(id).send().await;
     match found {
-        Ok(out) => Ok(!out.image_details().is_empty()),
+        Ok(out) => Ok(out.image_details.unwrap_or_default().into_iter().next()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_image_not_found_exception()) => {
-            Ok(false)
+            Ok(None)
         }
-        Err(e) => Err(failed("looking for the commit's image in ECR", e)),
+        Err(e) => Err(failed(step, e)),
     }
 }
 
-/// Manifest media types BatchGetImage may answer with: what Docker 20.10 (Docker v2) and the
-/// containerd store (OCI, with an index) push.
-const MANIFEST_TYPES: [&str; 4] = [
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-];
-
-/// Whether the repository still has the image `digest` (the lifecycle policy may have expired
-/// it, or someone deleted it).
-pub async fn has_digest(ecr: &Client, repo: &str, digest: &str) -> Result<bool> {
-    let found = ecr
-        .describe_images()
-        .repository_name(repo)
-        .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest).build())
-        .send()
-        .await;
-    match found {
-        Ok(out) => Ok(!out.image_details().is_empty()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_image_not_found_exception()) => {
-            Ok(false)
-        }
-        Err(e) => Err(failed("looking for the revision's image in ECR", e)),
-    }
+/// Whether the repository has an image tagged `tag`.
+pub async fn has_image(ecr: &Client, repo: &str, tag: &str) -> Result<bool> {
+    let id = aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build();
+    Ok(find_image(ecr, repo, id, "looking for the commit's image in ECR").await?.is_some())
 }
 
 /// Tags the image `digest` `deployed-<hex>` (once; the tag names the image, so it never moves)
 /// before a service runs it: the lifecycle policy keeps deployed images apart from builds.
-pub async fn protect(ecr: &Client, repo: &str, digest: &str) -> Result<()> {
+/// `false` when ECR no longer has the image (expired or deleted).
+pub async fn protect(ecr: &Client, repo: &str, digest: &str) -> Result<bool> {
     let tag = format!("{DEPLOYED_TAG_PREFIX}{}", digest.trim_start_matches("sha256:"));
     let id = || aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest).build();
-    let gone = || {
-        Error::failed(format!(
-            "ECR has no image {digest} in {repo} (expired or deleted): deploy again to push it"
-        ))
+    let Some(image) = find_image(ecr, repo, id(), "looking for the image in ECR").await? else {
+        return Ok(false);
     };
     // Tagged by an earlier deploy of this image: nothing to write.
-    let described = ecr.describe_images().repository_name(repo).image_ids(id()).send().await;
-    match described {
-        Ok(out) if out.image_details().iter().any(|d| d.image_tags().contains(&tag)) => {
-            return Ok(());
-        }
-        Ok(out) if out.image_details().is_empty() => return Err(gone()),
-        Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_image_not_found_exception()) => {
-            return Err(gone());
-        }
-        Err(e) => return Err(failed("looking for the image in ECR", e)),
+    if image.image_tags().contains(&tag) {
+        return Ok(true);
     }
+    // ECR's own way to add a tag: the manifest as stored (no accepted media types asked, so
+    // an index comes back as it was pushed), put again under the new tag.
     let got = ecr
         .batch_get_image()
         .repository_name(repo)
         .image_ids(id())
-        .set_accepted_media_types(Some(MANIFEST_TYPES.iter().map(|t| t.to_string()).collect()))
         .send()
         .await
         .map_err(|e| failed("reading the image's manifest from ECR", e))?;
     let Some(image) = got.images().first() else {
-        return Err(gone());
+        return Ok(false);
     };
     let put = ecr
         .put_image()
@@ -235,14 +205,14 @@ pub async fn protect(ecr: &Client, repo: &str, digest: &str) -> Result<()> {
         .send()
         .await;
     match put {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
         // Tagged by another run meanwhile.
         Err(e)
             if e.as_service_error().is_some_and(|s| {
                 s.is_image_already_exists_exception() || s.is_image_tag_already_exists_exception()
             }) =>
         {
-            Ok(())
+            Ok(true)
         }
         Err(e) => Err(failed("tagging the image as deployed in ECR", e)),
     }

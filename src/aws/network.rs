@@ -350,12 +350,6 @@ const TASK_GROUP_DESCRIPTION: &str = "aws-app: the app tasks, only from the load
 const HTTP_RULE_DESCRIPTION: &str = "HTTP";
 const APP_RULE_DESCRIPTION: &str = "from the ALB";
 
-/// Whether EC2 accepts `text` as a security group or rule description.
-pub fn ec2_description_ok(text: &str) -> bool {
-    text.len() <= 255
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c))
-}
-
 /// The group's ID, and whether it was created now (then it has no rules yet).
 async fn ensure_group(
     ec2: &Client,
@@ -475,6 +469,14 @@ async fn allow(ec2: &Client, group: &str, fresh: bool, rule: IpPermission) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether EC2 accepts `text` as a security group or rule description.
+    fn ec2_description_ok(text: &str) -> bool {
+        text.len() <= 255
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c))
+    }
 
     #[test]
     fn descriptions_are_in_the_character_set_ec2_accepts() {

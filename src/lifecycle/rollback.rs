@@ -87,15 +87,14 @@ async fn roll(aws: &Aws, config: &Config, live: &live::Live, to: Option<&str>) -
     if target.revision() != current
         && let Some((host, digest)) = image.split_once('@')
         && host.contains(".dkr.ecr.")
+        && !ecr::protect(&aws.ecr, &names.image_repo, digest).await?
     {
-        if !ecr::has_digest(&aws.ecr, &names.image_repo, digest).await? {
-            return Err(Error::input(format!(
-                "revision {} runs image {digest}, which ECR no longer has (expired or deleted):                  roll back to another commit with --to, or deploy commit {} again to rebuild it",
-                target.revision(),
-                commit.as_deref().unwrap_or("unknown")
-            )));
-        }
-        ecr::protect(&aws.ecr, &names.image_repo, digest).await?;
+        return Err(Error::input(format!(
+            "revision {} runs image {digest}, which ECR no longer has (expired or deleted): \
+                 roll back to another commit with --to, or deploy commit {} again to rebuild it",
+            target.revision(),
+            commit.as_deref().unwrap_or("unknown")
+        )));
     }
     if target.revision() == current {
         say(format!("revision {current} already runs"));

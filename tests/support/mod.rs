@@ -256,14 +256,9 @@ impl AwsEnv {
     /// the account's (test) ECR registry as a real user gets it (no override), the data plane
     /// as HTTP proxy (for the load balancers' names only).
     pub fn tool_env(&self) -> Vec<(&'static str, String)> {
-        self.tool_env_via(&self.moto)
-    }
-
-    /// `tool_env` with another AWS endpoint (a chaos front of the layer).
-    pub fn tool_env_via(&self, endpoint: &str) -> Vec<(&'static str, String)> {
         warm_build_cache();
         vec![
-            ("AWS_ENDPOINT_URL", endpoint.to_string()),
+            ("AWS_ENDPOINT_URL", self.moto.clone()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
@@ -275,13 +270,19 @@ impl AwsEnv {
 
     /// Runs `aws-app ARGS` against this environment.
     pub fn aws_app(&self, args: &[&str]) -> Run {
-        self.aws_app_via(&self.moto, args)
+        self.aws_app_with(args, &[])
     }
 
-    /// Runs `aws-app ARGS` with `endpoint` as its AWS.
-    pub fn aws_app_via(&self, endpoint: &str, args: &[&str]) -> Run {
-        let env = self.tool_env_via(endpoint);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    /// Runs `aws-app ARGS` against this environment with some of its variables replaced or
+    /// added (another AWS endpoint, DOCKER_HOST, a registry override, ...).
+    pub fn aws_app_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let base = self.tool_env();
+        let mut env: Vec<(&str, &str)> = base
+            .iter()
+            .filter(|(k, _)| !vars.iter().any(|(v, _)| v == k))
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        env.extend_from_slice(vars);
         aws_app(args, &env)
     }
 
@@ -433,6 +434,21 @@ pub struct Moto {
 impl Moto {
     pub fn run<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
+    }
+
+    /// The task definition the prefix's service runs.
+    pub fn service_task_definition(&self, p: &str) -> String {
+        self.run(async {
+            let out = self
+                .ecs
+                .describe_services()
+                .cluster(format!("{p}-aws-app"))
+                .services(format!("{p}-aws-app"))
+                .send()
+                .await
+                .expect("describe services");
+            out.services()[0].task_definition().expect("task definition").to_string()
+        })
     }
 }
 

@@ -37,6 +37,13 @@ _SG_DESC_MSG = ("Invalid security group description. Valid descriptions are stri
 _RULE_DESC_MSG = ("Invalid rule description. Valid descriptions are strings less than 256 characters "
                   "from the following set:  a-zA-Z0-9. _-:/()#,@[]+=&;{{}}!$*")
 
+# BatchGetImage's acceptedMediaTypes: exactly these, says its API reference.
+_ECR_ACCEPTED_TYPES = [
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+]
+# What ECR stores and PutImage takes ("Container image manifest format support").
 _ECR_MEDIA_TYPES = [
     "application/vnd.docker.distribution.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -306,7 +313,7 @@ RULES = [
     # Manifest media types: the API reference lists docker v1, docker v2 and OCI manifest; ECR's
     # "Container image manifest format support" adds the docker manifest list and the OCI index.
     ("ecr", "BatchGetImage", "acceptedMediaTypes[]", {
-        "enum": _ECR_MEDIA_TYPES,
+        "enum": _ECR_ACCEPTED_TYPES,
         "code": "InvalidParameterException",
         "message": "Invalid parameter at 'acceptedMediaTypes' failed to satisfy constraint: unsupported media type '{value}'",
         "doc": "https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_BatchGetImage.html"}),

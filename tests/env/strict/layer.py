@@ -211,10 +211,18 @@ class State:
         self.roles = {}  # role name -> created at
         self.load_balancers = {}  # arn -> created at
         self.gateways = {}  # vpc id -> internet gateway attached at
-        self.lingering_groups = {}  # security group id -> until
+        self.lingering_groups = {}  # security group id -> when what used it was deleted
         self.released_groups = {}  # target group arn -> when its listener or load balancer went
         self.violations = []
         self.throttled = {}  # "<service> <Operation>" -> count
+
+
+def recent(table, key, window):
+    """Whether `table` (event -> time) had `key` less than `window` seconds ago: the moment real
+    AWS still answers as if it had not happened."""
+    with STATE.lock:
+        at = table.get(key)
+    return at is not None and now() - at < window
 
 
 STATE = State()
@@ -348,7 +356,7 @@ class Behaviours:
                 svc.deleted_at = now()
                 # The tasks' network interfaces outlive the service for a while.
                 for group in (svc.network.get("awsvpcConfiguration") or {}).get("securityGroups", []):
-                    STATE.lingering_groups[group] = now() + ENI_LINGER
+                    STATE.lingering_groups[group] = now()
                 out["service"] = self.describe(svc, s)
         return json.dumps(out).encode()
 
@@ -505,11 +513,9 @@ class Behaviours:
             vpcs = {s["VpcId"] for s in moto_client("ec2", req.region).describe_subnets(SubnetIds=subnets)["Subnets"]}
         except Exception:
             return None
-        with STATE.lock:
-            for vpc in vpcs:
-                attached = STATE.gateways.get(vpc)
-                if attached is not None and now() - attached < IGW_LAG:
-                    return awsproto.error(req, 400, "InvalidSubnet", "VPC %s has no internet gateway" % vpc)
+        for vpc in vpcs:
+            if recent(STATE.gateways, vpc, IGW_LAG):
+                return awsproto.error(req, 400, "InvalidSubnet", "VPC %s has no internet gateway" % vpc)
         return None
 
     def after_elb_CreateLoadBalancer(self, req, body):
@@ -552,7 +558,7 @@ class Behaviours:
                 STATE.released_groups[tg] = now()
             STATE.load_balancers.pop(arn, None)
             for group in groups:
-                STATE.lingering_groups[group] = now() + ENI_LINGER
+                STATE.lingering_groups[group] = now()
         return body
 
     def before_elb_DeleteLoadBalancer(self, req):
@@ -582,9 +588,8 @@ class Behaviours:
             for listener in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
                 if any(a.get("TargetGroupArn") == arn for a in listener.get("DefaultActions", [])):
                     users.append(listener["ListenerArn"])
-        with STATE.lock:
-            if now() - STATE.released_groups.get(arn, 0) < TG_LINGER:
-                users.append("a listener deleted a moment ago")
+        if recent(STATE.released_groups, arn, TG_LINGER):
+            users.append("a listener deleted a moment ago")
         if users:
             return awsproto.error(req, 400, "ResourceInUse",
                                   "Target group '%s' is currently in use by a listener or a rule" % arn)
@@ -598,9 +603,7 @@ class Behaviours:
 
     def before_ec2_DeleteSecurityGroup(self, req):
         group = req.params.get("GroupId")
-        with STATE.lock:
-            until = STATE.lingering_groups.get(group)
-        if until and now() < until:
+        if recent(STATE.lingering_groups, group, ENI_LINGER):
             return awsproto.error(req, 400, "DependencyViolation", "resource %s has a dependent object" % group)
         return None
 
@@ -612,9 +615,7 @@ class Behaviours:
 
     def iam_lag(self, req):
         name = req.params.get("RoleName")
-        with STATE.lock:
-            created = STATE.roles.get(name)
-        if created is not None and now() - created < IAM_LAG:
+        if recent(STATE.roles, name, IAM_LAG):
             return awsproto.error(req, 404, "NoSuchEntity", "The role with name %s cannot be found." % name)
         return None
 
@@ -626,9 +627,7 @@ class Behaviours:
 
     def before_ecs_CreateCluster(self, req):
         # In a new account, ECS cannot use its service-linked role for a moment after it is made.
-        with STATE.lock:
-            made = STATE.roles.get("AWSServiceRoleForECS")
-        if made is not None and now() - made < IAM_LAG:
+        if recent(STATE.roles, "AWSServiceRoleForECS", IAM_LAG):
             return awsproto.error(req, 400, "InvalidParameterException",
                                   "Unable to assume the service linked role. Please verify that the ECS service "
                                   "linked role exists.")
@@ -723,9 +722,7 @@ def registry(region, method, path):
 
 
 def provisioning(arn):
-    with STATE.lock:
-        created = STATE.load_balancers.get(arn)
-    return created is not None and now() - created < ALB_PROVISIONING
+    return recent(STATE.load_balancers, arn, ALB_PROVISIONING)
 
 
 def contract(req, answer):
