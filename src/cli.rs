@@ -1,7 +1,7 @@
 //! The command line as clap sees it: raw input only. Nothing here touches the network, Docker or
 //! the file system; `config` turns this into checked settings.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub const DEFAULT_REPO: &str = "https://github.com/wvchallenges/opseng-challenge-app";
 pub const DEFAULT_BRANCH: &str = "master";
@@ -71,6 +71,27 @@ pub struct GlobalArgs {
     /// to), and as many others (builds never deployed); older ones expire.
     #[arg(long, env = "AWS_APP_KEEP_IMAGES", global = true, default_value_t = 10)]
     pub keep_images: u32,
+
+    /// Where deploy builds the image: the local Docker engine, an EC2 instance made for the
+    /// build (terminated after it), or auto: local when a Docker engine answers, else EC2.
+    #[arg(long, env = "AWS_APP_BUILDER", global = true, value_enum, default_value_t = Builder::Auto)]
+    pub builder: Builder,
+
+    /// Who may reach the EC2 builder's Docker API (TLS, client certificate) [default: this
+    /// machine's public IPv4 address as https://checkip.amazonaws.com sees it, /32].
+    #[arg(long, env = "AWS_APP_BUILDER_CIDR", global = true, value_name = "CIDR")]
+    pub builder_cidr: Option<String>,
+}
+
+/// Where `deploy` builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Builder {
+    /// The local engine when one answers, else an EC2 builder.
+    Auto,
+    /// The local Docker engine (DOCKER_HOST or the default socket).
+    Local,
+    /// An ephemeral EC2 instance in the account.
+    Ec2,
 }
 
 #[derive(Debug, Subcommand)]

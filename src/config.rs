@@ -20,6 +20,9 @@ pub struct Config {
     pub keep_images: u32,
     /// The app's name for tags: the repository's last path segment.
     pub app: String,
+    /// Where deploy builds, and who may reach an EC2 builder (`a.b.c.d/n`).
+    pub builder: crate::cli::Builder,
+    pub builder_cidr: Option<String>,
 }
 
 /// Fargate task size and count, checked against Fargate's valid combinations.
@@ -101,6 +104,8 @@ pub struct Names {
     pub task_security_group: String,
     pub execution_role: String,
     pub log_group: String,
+    /// The EC2 builder's instance (Name tag), role, instance profile and security group.
+    pub builder: String,
 }
 
 pub const PREFIX_RULE: &str =
@@ -123,6 +128,7 @@ impl Names {
             task_security_group: format!("{base}-tasks"),
             execution_role: format!("{base}-task-execution"),
             log_group: format!("/aws-app/{prefix}"),
+            builder: format!("{base}-builder"),
         };
         // The AWS limits the names must fit (ELBv2 names: 32; IAM role names: 64).
         let limits = [
@@ -218,6 +224,29 @@ fn check_branch(branch: &str) -> Result<()> {
     Err(Error::input(format!("invalid branch name '{branch}' (set --branch)")))
 }
 
+/// An IPv4 CIDR narrower than the whole internet: the builder's Docker API is a root shell on it.
+pub fn check_builder_cidr(cidr: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::input(format!(
+            "invalid --builder-cidr '{cidr}': {why}; give the IPv4 range that may reach the \
+             builder, e.g. 203.0.113.7/32"
+        )))
+    };
+    let Some((ip, bits)) = cidr.trim().split_once('/') else {
+        return bad("no /length");
+    };
+    if ip.parse::<std::net::Ipv4Addr>().is_err() {
+        return bad("not an IPv4 address");
+    }
+    match bits.parse::<u8>() {
+        Ok(8..=32) => Ok(()),
+        Ok(0..=7) => {
+            bad("wider than /8 would open the builder's Docker API to much of the internet")
+        }
+        _ => bad("the length must be 8 to 32"),
+    }
+}
+
 fn check_base_image(image: &str) -> Result<()> {
     if !image.is_empty() && !image.chars().any(char::is_whitespace) {
         return Ok(());
@@ -276,6 +305,9 @@ impl Config {
                 g.keep_images
             )));
         }
+        if let Some(cidr) = &g.builder_cidr {
+            check_builder_cidr(cidr)?;
+        }
         let app = app_name(&g.repo);
         let config = Config {
             source: SourceSpec { url: g.repo.trim().to_string(), branch: g.branch },
@@ -288,6 +320,8 @@ impl Config {
             task,
             keep_images: g.keep_images,
             app,
+            builder: g.builder,
+            builder_cidr: g.builder_cidr.map(|c| c.trim().to_string()),
         };
         Ok((config, action))
     }

@@ -24,6 +24,7 @@ use std::sync::Mutex;
 use std::collections::HashMap;
 
 use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, lock, logs, network};
+use crate::cli::Builder;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::image::{APP_PORT, BuildOptions, Engine};
@@ -50,15 +51,23 @@ pub fn tags(config: &Config) -> Tags {
     Tags { prefix: config.prefix.clone(), app: config.app.clone() }
 }
 
-/// Finds or creates the network, load balancer, role, log group and cluster.
-pub async fn ensure_infrastructure(aws: &Aws, config: &Config) -> Result<Infrastructure> {
+/// Finds or creates the network (unless given: an EC2 builder needed it first), load balancer,
+/// role, log group and cluster.
+pub async fn ensure_infrastructure(
+    aws: &Aws,
+    config: &Config,
+    network: Option<network::Network>,
+) -> Result<Infrastructure> {
     let (names, tags) = (&config.names, tags(config));
     let clock = Instant::now();
     // Two independent chains side by side (each AWS call takes tens of milliseconds): the
     // network and what sits in it, and the account-level pieces. Both end before an error of
     // either is reported.
     let in_network = async {
-        let network = network::ensure(&aws.ec2, names, &tags, APP_PORT).await?;
+        let network = match network {
+            Some(network) => network,
+            None => network::ensure(&aws.ec2, names, &tags, APP_PORT).await?,
+        };
         let load_balancer = alb::ensure_load_balancer(&aws.elb, names, &network, &tags).await?;
         let target_group_arn =
             alb::ensure_target_group(&aws.elb, names, &network.vpc_id, APP_PORT, &tags).await?;
@@ -101,22 +110,58 @@ struct Release {
     vulnerabilities: Option<serde_json::Value>,
 }
 
-/// `deploy`. SIGINT/SIGTERM stop it after removing a smoke-test container it started; AWS
-/// resources it made stay (they are found again, and `destroy` removes them). `rebuild`: build
-/// even when the service runs this commit's build, resolving dependencies and pulling the base
-/// image again.
+/// The engine this run builds with: the local one, or none (an EC2 builder is launched when a
+/// build is needed). `--builder local` without an engine is exit 2 before anything happens.
+async fn local_engine(config: &Config) -> Result<Option<Engine>> {
+    match config.builder {
+        Builder::Local => Engine::connect().await.map(Some),
+        Builder::Ec2 => Ok(None),
+        Builder::Auto => match Engine::connect().await {
+            Ok(engine) => Ok(Some(engine)),
+            Err(e) => {
+                say(format!(
+                    "{}: a build runs on an EC2 builder instead (--builder local insists on a \
+                     local engine)",
+                    e.message.split(';').next().unwrap_or(&e.message)
+                ));
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// `deploy`. SIGINT/SIGTERM stop it after removing a smoke-test container or an EC2 builder it
+/// started; AWS resources it made stay (they are found again, and `destroy` removes them).
+/// `rebuild`: build even when the service runs this commit's build, resolving dependencies and
+/// pulling the base image again.
 pub async fn deploy(config: &Config, rebuild: bool) -> Result<()> {
-    let engine = Engine::connect().await?;
+    let engine = local_engine(config).await?;
     let aws = Aws::connect(config.region.as_deref()).await?;
-    // The prefix's deploy lock, held while this run changes things (released on every exit).
+    // The prefix's deploy lock, held while this run changes things (released on every exit),
+    // and the EC2 builder while one runs.
     let held: Mutex<Option<lock::Lock>> = Mutex::new(None);
+    let builder: Mutex<Option<crate::builder::Instance>> = Mutex::new(None);
     let result = tokio::select! {
-        done = deploy_with(config, &engine, &aws, &held, rebuild) => done,
+        done = deploy_with(config, engine.as_ref(), &aws, &held, &builder, rebuild) => done,
         signal = crate::signals::stop_requested() => {
-            let removed = engine.remove_role((config.names.label, &config.prefix), "smoke").await;
+            let removed = match &engine {
+                Some(engine) => {
+                    engine.remove_role((config.names.label, &config.prefix), "smoke").await
+                }
+                None => 0,
+            };
+            let instance = builder.lock().ok().and_then(|mut b| b.take());
+            let builder_note = match instance {
+                Some(instance) => {
+                    say(format!("stopped by {signal}: terminating builder {}", instance.id));
+                    crate::builder::finish(&aws, &instance).await;
+                    format!(", terminated builder {}", instance.id)
+                }
+                None => String::new(),
+            };
             Err(Error::interrupted(format!(
-                "stopped by {signal}; removed {removed} smoke-test container(s); run deploy again \
-                 to finish (what exists is found again)"
+                "stopped by {signal}; removed {removed} smoke-test container(s){builder_note}; \
+                 run deploy again to finish (what exists is found again)"
             )))
         }
     };
@@ -140,16 +185,22 @@ fn docker_architecture(td: &aws_sdk_ecs::types::TaskDefinition) -> Option<String
 async fn running_release(
     aws: &Aws,
     config: &Config,
-    engine: &Engine,
+    engine: Option<&Engine>,
     head: &str,
 ) -> Result<Option<Release>> {
-    let Some(base_id) = engine.base_identity(&config.base_image).await else {
-        return Ok(None); // the build pulls the base: its ID is not known before
+    // Without a local engine (an EC2 builder pulls the base afresh) the base image's name and
+    // the recipe are compared, not its ID.
+    let base_id = match engine {
+        Some(engine) => match engine.base_identity(&config.base_image).await {
+            Some(id) => Some(id),
+            None => return Ok(None), // the build pulls the base: its ID is not known before
+        },
+        None => None,
     };
     let Some(running) = live::find(aws, config).await? else {
         return Ok(None);
     };
-    if !running.runs_build_of(head, &config.base_image, Some(&base_id)) {
+    if !running.runs_build_of(head, &config.base_image, base_id.as_deref()) {
         return Ok(None);
     }
     let (Some(image), Some(architecture)) =
@@ -177,9 +228,10 @@ async fn running_release(
 
 async fn deploy_with(
     config: &Config,
-    engine: &Engine,
+    engine: Option<&Engine>,
     aws: &Aws,
     held: &Mutex<Option<lock::Lock>>,
+    builder: &Mutex<Option<crate::builder::Instance>>,
     rebuild: bool,
 ) -> Result<()> {
     let started = Instant::now();
@@ -199,10 +251,49 @@ async fn deploy_with(
         false => running_release(aws, config, engine, &head).await?,
     };
 
+    // An EC2 builder runs in the app's network: that is found or made first.
+    let network = match (&running, engine) {
+        (None, None) => Some(network::ensure(&aws.ec2, names, &tags(config), APP_PORT).await?),
+        _ => None,
+    };
     let release = async {
         if let Some(running) = running {
             return Ok(running);
         }
+        match (engine, &network) {
+            (Some(engine), _) => build_and_push(config, aws, engine, &registry, rebuild).await,
+            (None, Some(network)) => {
+                let remote = crate::builder::launch(aws, config, network, builder).await?;
+                let built =
+                    build_and_push(config, aws, &remote.engine, &remote.registry, rebuild).await;
+                crate::builder::finish(aws, &remote.instance).await;
+                if let Ok(mut slot) = builder.lock() {
+                    slot.take();
+                }
+                built
+            }
+            (None, None) => Err(Error::failed("no engine to build with")),
+        }
+    };
+    // The long AWS work runs beside the build; both finish before either error is reported, so
+    // nothing is left half-made by a failing neighbour.
+    let (infra, release) =
+        tokio::join!(ensure_infrastructure(aws, config, network.clone()), release);
+    let release = release?;
+    let infra = infra?;
+    finish_deploy(config, aws, &registry, release, infra, started).await
+}
+
+/// Builds, smoke-tests and pushes with `engine` to `registry`.
+async fn build_and_push(
+    config: &Config,
+    aws: &Aws,
+    engine: &Engine,
+    registry: &ecr::Registry,
+    rebuild: bool,
+) -> Result<Release> {
+    let names = &config.names;
+    {
         let built = build_verified(config, engine, &BuildOptions { refresh: rebuild }).await?;
         let clock = Instant::now();
         let tag = built.image.reference.rsplit_once(':').map_or("", |(_, t)| t);
@@ -213,7 +304,7 @@ async fn deploy_with(
             Some(_) => !ecr::has_image(&aws.ecr, &names.image_repo, tag).await?,
             None => false,
         };
-        let pushed = engine.push(&built.image, &registry, &names.image_repo, absent).await?;
+        let pushed = engine.push(&built.image, registry, &names.image_repo, absent).await?;
         if pushed.pushed {
             say(format!("pushed {} in {}", pushed.reference, seconds(clock)));
         } else {
@@ -238,13 +329,19 @@ async fn deploy_with(
             labels,
             vulnerabilities: Some(inputs.lock.vulnerabilities_json()),
         })
-    };
-    // The long AWS work runs beside the build; both finish before either error is reported, so
-    // nothing is left half-made by a failing neighbour.
-    let (infra, release) = tokio::join!(ensure_infrastructure(aws, config), release);
-    let release = release?;
-    let infra = infra?;
+    }
+}
 
+/// From the pushed image to the verified URL: task definition, service, rollout, verification.
+async fn finish_deploy(
+    config: &Config,
+    aws: &Aws,
+    registry: &ecr::Registry,
+    release: Release,
+    infra: Infrastructure,
+    started: Instant,
+) -> Result<()> {
+    let names = &config.names;
     let spec = ecs::TaskSpec {
         family: names.task_family.clone(),
         image: release.image.clone(),

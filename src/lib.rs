@@ -2,6 +2,7 @@
 //! behind `main`, and what the tests call through the binary.
 
 pub mod aws;
+pub mod builder;
 pub mod cli;
 pub mod config;
 pub mod deploy;

@@ -7,6 +7,7 @@
 mod support;
 
 mod bad_input;
+mod builder;
 mod dependencies;
 mod deploy;
 mod engines;

@@ -42,6 +42,9 @@ pub struct Aws {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub iam: aws_sdk_iam::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// The EC2 builder's: its AMI (a public SSM parameter) and its push credentials.
+    pub ssm: aws_sdk_ssm::Client,
+    pub sts: aws_sdk_sts::Client,
 }
 
 /// The tags on everything aws-app creates: found again by them, without a state file.
@@ -102,6 +105,8 @@ impl Aws {
             elb: client!(aws_sdk_elasticloadbalancingv2),
             iam: client!(aws_sdk_iam),
             logs: client!(aws_sdk_cloudwatchlogs),
+            ssm: client!(aws_sdk_ssm),
+            sts: client!(aws_sdk_sts),
         })
     }
 }

@@ -32,11 +32,11 @@ pub struct Network {
 const OWN_VPC_CIDR: &str = "10.87.0.0/16";
 const OWN_SUBNET_CIDRS: [&str; 2] = ["10.87.0.0/20", "10.87.16.0/20"];
 
-fn filter(name: &str, value: &str) -> Filter {
+pub(crate) fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
 
-fn tag_spec(kind: ResourceType, name: &str, tags: &Tags) -> TagSpecification {
+pub(crate) fn tag_spec(kind: ResourceType, name: &str, tags: &Tags) -> TagSpecification {
     let mut spec = TagSpecification::builder()
         .resource_type(kind)
         .tags(Tag::builder().key("Name").value(name).build());
@@ -351,7 +351,7 @@ const HTTP_RULE_DESCRIPTION: &str = "HTTP";
 const APP_RULE_DESCRIPTION: &str = "from the ALB";
 
 /// The group's ID, and whether it was created now (then it has no rules yet).
-async fn ensure_group(
+pub(crate) async fn ensure_group(
     ec2: &Client,
     vpc: &str,
     name: &str,
@@ -388,7 +388,12 @@ async fn ensure_group(
 
 /// Adds what the group lacks of an ingress rule: only the missing ranges and source groups (a
 /// request repeating one it has fails whole). A group created now has no rules to read.
-async fn allow(ec2: &Client, group: &str, fresh: bool, rule: IpPermission) -> Result<()> {
+pub(crate) async fn allow(
+    ec2: &Client,
+    group: &str,
+    fresh: bool,
+    rule: IpPermission,
+) -> Result<()> {
     let current = if fresh {
         Vec::new()
     } else {

@@ -41,6 +41,9 @@ const ROLE_LABEL: &str = "dev.aws-app.role";
 /// A connected Docker engine.
 pub struct Engine {
     docker: Docker,
+    /// An EC2 builder's engine: its containers' ports are not reachable from here, so the smoke
+    /// test asks from inside the container.
+    remote: bool,
 }
 
 /// An image built from a commit.
@@ -106,7 +109,12 @@ impl Engine {
             .map_err(|_| unreachable("no answer within 15 s".to_string()))?
             .map_err(|e| unreachable(e.to_string()))?;
         docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
-        Ok(Engine { docker })
+        Ok(Engine { docker, remote: false })
+    }
+
+    /// An engine elsewhere (the EC2 builder's), already connected.
+    pub fn remote(docker: Docker) -> Engine {
+        Engine { docker, remote: true }
     }
 
     /// Builds `docker/Dockerfile` against the checkout and tags it `<repo>:<commit>-<key>`, the
@@ -407,10 +415,8 @@ impl Engine {
                 ("org.opencontainers.image.ref.name".to_string(), image.reference.clone()),
             ])),
             host_config: Some(HostConfig {
-                port_bindings: Some(HashMap::from([(
-                    format!("{APP_PORT}/tcp"),
-                    Some(vec![binding]),
-                )])),
+                port_bindings: (!self.remote)
+                    .then(|| HashMap::from([(format!("{APP_PORT}/tcp"), Some(vec![binding]))])),
                 restart_policy: restart,
                 ..Default::default()
             }),
@@ -468,10 +474,17 @@ impl Engine {
                     .await);
             }
             if port.is_none() {
-                port = published_port(&inspected.network_settings);
+                port = match self.remote {
+                    true => Some(APP_PORT),
+                    false => published_port(&inspected.network_settings),
+                };
             }
             if let Some(port) = port {
-                match http::get(&endpoint().reach, port, "/", Duration::from_secs(5)).await {
+                let answer = match self.remote {
+                    true => self.get_inside(id).await,
+                    false => http::get(&endpoint().reach, port, "/", Duration::from_secs(5)).await,
+                };
+                match answer {
                     Ok(page) if page.status == 200 => match expect {
                         // A fresh container's first page is its page: no point in waiting.
                         Some(text) if !page.body.contains(text) => {
@@ -495,6 +508,48 @@ impl Engine {
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// `GET /` from inside the container (python3 is in every app image): for an engine whose
+    /// published ports this machine cannot reach.
+    async fn get_inside(&self, id: &str) -> std::result::Result<Page, String> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        const PROBE: &str = "import sys, urllib.request, urllib.error\n\
+try:\n    r = urllib.request.urlopen('http://127.0.0.1:8000/', timeout=5)\n    status, body = r.status, r.read()\n\
+except urllib.error.HTTPError as e:\n    status, body = e.code, e.read()\n\
+sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(body)\n";
+        let options = CreateExecOptions {
+            cmd: Some(vec!["python3", "-c", PROBE]),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let exec = self.docker.create_exec(id, options).await.map_err(|e| e.to_string())?;
+        let started = self.docker.start_exec(&exec.id, None).await.map_err(|e| e.to_string())?;
+        let StartExecResults::Attached { mut output, .. } = started else {
+            return Err("the engine did not attach to the probe".to_string());
+        };
+        let (mut out, mut err) = (Vec::new(), String::new());
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(|e| e.to_string())? {
+                bollard::container::LogOutput::StdOut { message } => {
+                    out.extend_from_slice(&message)
+                }
+                other => err.push_str(&other.to_string()),
+            }
+        }
+        let text = String::from_utf8_lossy(&out);
+        let (status, body) = text.split_once('\n').unwrap_or((&text, ""));
+        match status.trim().parse::<u16>() {
+            Ok(status) => Ok(Page { status, body: body.to_string() }),
+            Err(_) => Err(err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no answer")
+                .trim()
+                .to_string()),
         }
     }
 

@@ -135,8 +135,12 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         done(format!("target group {}", names.target_group));
     }
 
-    // 3. Security groups (the tasks' refers to the ALB's: it goes first), when their network
-    // interfaces are gone.
+    // 3. What an EC2 builder left (a deploy killed while it built): instance, security group.
+    // Then the service's security groups (the tasks' refers to the ALB's: it goes first), when
+    // their network interfaces are gone.
+    for what in crate::builder::remove(aws, config).await? {
+        done(what);
+    }
     for group_name in [&names.task_security_group, &names.alb_security_group] {
         let groups = aws
             .ec2
@@ -159,7 +163,7 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         }
     }
 
-    // 4. Logs, role, image repository, cluster.
+    // 4. Logs, roles, image repository, cluster.
     match aws.logs.delete_log_group().log_group_name(&names.log_group).send().await {
         Ok(_) => done(format!("log group {}", names.log_group)),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
@@ -186,6 +190,9 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         }
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
         Err(e) => return Err(failed("finding the task execution role", e)),
+    }
+    for what in crate::builder::remove_role(aws, config).await? {
+        done(what);
     }
     match aws.ecr.delete_repository().repository_name(&names.image_repo).force(true).send().await {
         Ok(_) => done(format!("ECR repository {} with its images", names.image_repo)),

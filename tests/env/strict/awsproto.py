@@ -608,6 +608,21 @@ def _documented_violations(req: Request) -> list[Violation]:
                     failed.append(f"Member must not end with '{p}'")
             if "enum" in rule and value not in rule["enum"]:
                 failed.append(f"Member must satisfy enum value set: [{', '.join(map(str, rule['enum']))}]")
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if number and "min_value" in rule and value < rule["min_value"]:
+                failed.append(f"Member must have value greater than or equal to {rule['min_value']}")
+            if number and "max_value" in rule and value > rule["max_value"]:
+                failed.append(f"Member must have value less than or equal to {rule['max_value']}")
+            if s is not None and ("base64" in rule or "max_decoded_len" in rule):
+                try:                                   # text that goes base64-encoded on the wire
+                    decoded = base64.b64decode(s, validate=True)
+                except ValueError:
+                    decoded = None
+                if decoded is None and rule.get("base64"):
+                    failed.append("Member must be base64-encoded")
+                if decoded is not None and "max_decoded_len" in rule and len(decoded) > rule["max_decoded_len"]:
+                    failed.append(f"Member must have length less than or equal to {rule['max_decoded_len']} "
+                                  "before base64 encoding")
             if not failed:
                 continue
             code, status = rule.get("code") or validation_code(req), rule.get("status", 400)

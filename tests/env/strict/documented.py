@@ -31,6 +31,10 @@ _ECR_TAG = "https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_Tag.ht
 _IAM_TAGS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_tags.html"
 _LOGS_LG = "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html"
 _LOGS_RET = "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html"
+_EC2_USER_DATA = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-add-user-data.html"
+_EC2_RUN = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstances.html"
+_EC2_IMDS = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceMetadataOptionsRequest.html"
+_IAM_QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
 
 _SG_DESC_MSG = ("Invalid security group description. Valid descriptions are strings less than 256 "
                 "characters from the following set:  a-zA-Z0-9. _-:/()#,@[]+=&;{{}}!$*")
@@ -88,7 +92,8 @@ RULES = [
     # member path: botocore member names from the operation's input shape, "[]" for each list element
     #   and "{}" for map values, e.g. "TagSpecifications[].Tags[].Value", "containerDefinitions[].dockerLabels{}"
     # rule keys: "max_len", "min_len", "pattern", "not_prefix", "not_suffix", "enum", "code",
-    #   "message", "doc"
+    #   "message", "doc"; "min_value"/"max_value" (numbers); "base64" (the text must be base64)
+    #   and "max_decoded_len" (bytes once decoded), for text that goes base64-encoded
 
     # ---------------------------------------------------------------- EC2 (model: no constraints)
     # CreateSecurityGroup: GroupName (wire) is member "GroupName"; GroupDescription (wire) is
@@ -149,6 +154,48 @@ RULES = [
         "code": "InvalidParameterValue",
         "message": "Tag value exceeds the maximum length of 256 characters: {value}",
         "doc": _EC2_TAG}),
+
+    # RunInstances (the EC2 builder, src/builder.rs). User data: base64 text on the wire, "limited
+    # to 16 KB, in raw form, before it is base64-encoded" (EC2 answers "User data is limited to
+    # 16384 bytes"; text that is not base64: "Invalid BASE64 encoding of user data").
+    ("ec2", "RunInstances", "UserData", {
+        "base64": True,
+        "code": "InvalidParameterValue",
+        "message": "Invalid BASE64 encoding of user data",
+        "doc": _EC2_RUN}),
+    ("ec2", "RunInstances", "UserData", {
+        "max_decoded_len": 16384,
+        "code": "InvalidParameterValue",
+        "message": "User data is limited to 16384 bytes",
+        "doc": _EC2_USER_DATA}),
+    # "You can specify tags for the following resources only: Instances, Volumes, Spot Instance
+    # requests, Network interfaces."
+    ("ec2", "RunInstances", "TagSpecifications[].ResourceType", {
+        "enum": ["instance", "volume", "spot-instances-request", "network-interface"],
+        "code": "InvalidParameterValue",
+        "message": "'{value}' is not a valid taggable resource type for this operation.",
+        "doc": _EC2_RUN}),
+    ("ec2", "RunInstances", "MetadataOptions.HttpPutResponseHopLimit", {
+        "min_value": 1, "max_value": 64,
+        "code": "InvalidParameterValue",
+        "message": "Value ({value}) for parameter HttpPutResponseHopLimit is invalid. Possible values: integers from 1 to 64.",
+        "doc": _EC2_IMDS}),
+    ("ec2", "RunInstances", "MinCount", {
+        "min_value": 1,
+        "code": "InvalidParameterValue",
+        "message": "Value ({value}) for parameter minCount is invalid. Expected a positive integer.",
+        "doc": _EC2_RUN}),
+    ("ec2", "RunInstances", "MaxCount", {
+        "min_value": 1,
+        "code": "InvalidParameterValue",
+        "message": "Value ({value}) for parameter maxCount is invalid. Expected a positive integer.",
+        "doc": _EC2_RUN}),
+    # "Constraints: Up to 1000 instance IDs."
+    ("ec2", "TerminateInstances", "InstanceIds", {
+        "max_len": 1000,
+        "code": "InvalidParameterValue",
+        "message": "Up to 1000 instance IDs can be terminated in one request.",
+        "doc": "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_TerminateInstances.html"}),
 
     # ------------------------------------------------------- ELBv2 (model: tags, ranges, enums)
     ("elasticloadbalancing", "CreateLoadBalancer", "Name", {
@@ -329,6 +376,13 @@ RULES = [
         "code": "InvalidInput",
         "message": "User-defined tag keys can't start with 'aws:'; the prefix is reserved for AWS use: {value}",
         "doc": _IAM_TAGS}),
+    # A role's inline policies: 10,240 characters in all (IAM quotas; IAM does not count white
+    # space, this rule does: stricter by the policy's white space). One policy here.
+    ("iam", "PutRolePolicy", "PolicyDocument", {
+        "max_len": 10240,
+        "code": "LimitExceeded", "status": 409,
+        "message": "Maximum policy size of 10240 bytes exceeded for the role's inline policies",
+        "doc": _IAM_QUOTAS}),
 
     # ------------------------------------------------- CloudWatch Logs (model: names, tags)
     ("logs", "CreateLogGroup", "logGroupName", {
@@ -345,5 +399,8 @@ RULES = [
                     "150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]"),
         "doc": _LOGS_RET}),
 
-    # STS: aws-app calls no STS operation.
+    # STS (GetCallerIdentity, AssumeRole of the builder's role) and SSM (GetParameter of the AMI's
+    # public parameter): the models carry their documented constraints (RoleSessionName,
+    # DurationSeconds 900-43200, parameter names). AssumeRole's DurationSeconds may not exceed the
+    # role's MaxSessionDuration: a cross-field rule, checked by the layer (layer.py).
 ]

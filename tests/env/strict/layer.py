@@ -23,7 +23,16 @@ Two roles in one process:
      ResourceInUse; an internet-facing load balancer in a VPC whose internet gateway was attached
      a moment ago answers InvalidSubnet;
    - ECR login tokens are valid for 12 hours and accepted by the test ECR registry
-     (tests/env/ecr-twin.sh), which also applies lifecycle policies on push.
+     (tests/env/ecr-twin.sh), which also applies lifecycle policies on push;
+   - EC2 builder instances (``builder.py``): an instance whose user data carries the builder's
+     TLS files (aws-app's EC2 builder, src/builder.rs) boots: after a few seconds its Docker
+     API answers with mutual TLS on its own loopback address (127.77.x.y, given as its public
+     address), forwarding to the local Docker engine, and only while its security groups admit
+     tcp 2376 from the operator's address (GET /-/checkip); terminating (or stopping) it stops
+     that, and its security groups answer DependencyViolation while it lives and lingers;
+   - a new instance profile is refused by RunInstances (InvalidParameterValue) for a few
+     seconds; a new role cannot be assumed (AccessDenied) for a few seconds, nor by principals
+     its trust policy does not name.
 
 2. **The data plane** (``--alb-port``): the local "Fargate" + ALB. It runs each deployment's task
    (the task definition's image, in Docker, port published on 127.0.0.1), health-checks it like
@@ -34,7 +43,8 @@ A second instance with ``--chaos SEED`` in front of the first injects throttles 
 (seeded) into any call, before the call reaches AWS.
 
 Test endpoints: GET /-/ready, GET /-/violations (every refused request, for the suite's final
-check), GET /-/routes (ALB port).
+check), GET /-/checkip (the operator's public address, as checkip.amazonaws.com answers it),
+GET /-/routes (ALB port).
 """
 import argparse
 import base64
@@ -57,6 +67,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import awsproto  # noqa: E402
+import builder as ec2builder  # noqa: E402
 
 ACCOUNT = "123456789012"
 
@@ -67,11 +78,18 @@ def env_seconds(name, default):
 
 # How long AWS takes to settle, here (deterministic; real AWS: minutes, seconds, a minute).
 ALB_PROVISIONING = env_seconds("STRICT_ALB_PROVISIONING_SECS", 20)
-SERVICE_DRAINING = env_seconds("STRICT_SERVICE_DRAINING_SECS", 30)
+SERVICE_DRAINING = env_seconds("STRICT_SERVICE_DRAINING_SECS", 60)
 IAM_LAG = env_seconds("STRICT_IAM_LAG_SECS", 3)
 ENI_LINGER = env_seconds("STRICT_ENI_LINGER_SECS", 8)
 TG_LINGER = env_seconds("STRICT_TG_LINGER_SECS", 3)
 IGW_LAG = env_seconds("STRICT_IGW_LAG_SECS", 3)
+# EC2 builder instances: how long the instance is `pending`, how long until its Docker API
+# answers (real: ~20 s, then Docker's install), how long it is `shutting-down` once terminated;
+# how long RunInstances refuses a new instance profile.
+INSTANCE_PENDING = env_seconds("STRICT_INSTANCE_PENDING_SECS", 2)
+BUILDER_BOOT = env_seconds("STRICT_BUILDER_BOOT_SECS", 5)
+INSTANCE_SHUTDOWN = env_seconds("STRICT_INSTANCE_SHUTDOWN_SECS", 2)
+PROFILE_LAG = env_seconds("STRICT_PROFILE_LAG_SECS", 3)
 # The circuit breaker's threshold for a service of a few tasks (AWS: max(3, min(200, 50 %))).
 FAILED_TASKS_THRESHOLD = 3
 # A task that never answers its health check within this is failed (the service's grace period
@@ -212,6 +230,8 @@ class State:
         self.load_balancers = {}  # arn -> created at
         self.gateways = {}  # vpc id -> internet gateway attached at
         self.lingering_groups = {}  # security group id -> when what used it was deleted
+        self.profiles = {}  # instance profile name -> when it was made (or given its role)
+        self.builders = {}  # instance id -> BuilderInstance
         self.released_groups = {}  # target group arn -> when its listener or load balancer went
         self.violations = []
         self.throttled = {}  # "<service> <Operation>" -> count
@@ -603,9 +623,81 @@ class Behaviours:
 
     def before_ec2_DeleteSecurityGroup(self, req):
         group = req.params.get("GroupId")
-        if recent(STATE.lingering_groups, group, ENI_LINGER):
+        # (moto deletes a group its instances still use; AWS does not)
+        with STATE.lock:
+            in_use = any(group in b.groups and not b.terminated for b in STATE.builders.values())
+        if in_use or recent(STATE.lingering_groups, group, ENI_LINGER):
             return awsproto.error(req, 400, "DependencyViolation", "resource %s has a dependent object" % group)
         return None
+
+    def before_ec2_RunInstances(self, req):
+        """An instance profile made (or given its role) a moment ago, or one that does not
+        exist, is refused as EC2 refuses it (moto answers IAM's NoSuchEntity for the latter)."""
+        spec = req.params.get("IamInstanceProfile") or {}
+        by, value = ("name", spec["Name"]) if spec.get("Name") else ("arn", spec.get("Arn"))
+        if not value:
+            return None
+        name = value.rsplit("/", 1)[-1]
+        refused = awsproto.error(req, 400, "InvalidParameterValue",
+                                 "Value (%s) for parameter iamInstanceProfile.%s is invalid. Invalid IAM Instance "
+                                 "Profile %s" % (value, by, "name" if by == "name" else "ARN"))
+        if recent(STATE.profiles, name, PROFILE_LAG):
+            return refused
+        try:
+            moto_client("iam", req.region).get_instance_profile(InstanceProfileName=name)
+        except Exception as e:
+            if error_code(e) == "NoSuchEntity":
+                return refused
+        return None
+
+    def after_ec2_RunInstances(self, req, body):
+        """A builder's instance (its user data carries the builder's TLS files) boots: see
+        BuilderInstance."""
+        data = ec2builder.parse_user_data(ec2builder.decode_user_data(req.params.get("UserData")))
+        if data is None:
+            return body
+        text = body.decode()
+        asked = set(req.params.get("SecurityGroupIds") or [])
+        for nic in req.params.get("NetworkInterfaces") or []:
+            asked |= set((nic or {}).get("Groups") or [])
+        for start, end in ec2builder.instance_spans(text):
+            item = text[start:end]
+            b = BuilderInstance(ec2builder.instance_field(item, "instanceId"), req.region, ADDRESSES.allocate(), data,
+                                ec2builder.group_ids(item) | asked,
+                                req.params.get("InstanceInitiatedShutdownBehavior") or "stop")
+            with STATE.lock:
+                STATE.builders[b.id] = b
+            b.boot()
+        return ec2builder.rewrite_instances(text, builder_view).encode()
+
+    def after_ec2_DescribeInstances(self, req, body):
+        with STATE.lock:
+            if not STATE.builders:
+                return body
+        return ec2builder.rewrite_instances(body.decode(), builder_view).encode()
+
+    def after_ec2_TerminateInstances(self, req, body):
+        for instance_id in req.params.get("InstanceIds") or []:
+            b = STATE.builders.get(instance_id)
+            if b is not None:
+                b.end(terminated=True)
+        return body
+
+    def after_ec2_StopInstances(self, req, body):
+        for instance_id in req.params.get("InstanceIds") or []:
+            b = STATE.builders.get(instance_id)
+            if b is not None:
+                b.end(terminated=False)
+        return body
+
+    def after_ec2_StartInstances(self, req, body):
+        for instance_id in req.params.get("InstanceIds") or []:
+            b = STATE.builders.get(instance_id)
+            if b is not None and b.ended and not b.terminated:
+                with STATE.lock:
+                    b.ended, b.launched = None, now()
+                b.boot()
+        return body
 
     # IAM ---------------------------------------------------------------------------------------
     def after_iam_CreateRole(self, req, body):
@@ -636,6 +728,44 @@ class Behaviours:
     before_iam_GetRole = iam_lag
     before_iam_AttachRolePolicy = iam_lag
     before_iam_ListAttachedRolePolicies = iam_lag
+    before_iam_PutRolePolicy = iam_lag
+    before_iam_AddRoleToInstanceProfile = iam_lag
+
+    def instance_profile_changed(self, req, body):
+        with STATE.lock:
+            STATE.profiles[req.params.get("InstanceProfileName")] = now()
+        return body
+
+    after_iam_CreateInstanceProfile = after_iam_AddRoleToInstanceProfile = instance_profile_changed
+
+    def after_iam_DeleteInstanceProfile(self, req, body):
+        with STATE.lock:
+            STATE.profiles.pop(req.params.get("InstanceProfileName"), None)
+        return body
+
+    # STS ---------------------------------------------------------------------------------------
+    def before_sts_AssumeRole(self, req):
+        """AccessDenied for a role made a moment ago, a role that is not there, or one whose
+        trust policy does not let this account's principals in (moto checks none of it); the
+        role's MaxSessionDuration bounds DurationSeconds."""
+        arn = req.params.get("RoleArn") or ""
+        name = arn.rsplit("/", 1)[-1]
+        denied = awsproto.error(req, 403, "AccessDenied",
+                                "User: arn:aws:iam::%s:user/moto is not authorized to perform: sts:AssumeRole on "
+                                "resource: %s" % (ACCOUNT, arn))
+        if recent(STATE.roles, name, IAM_LAG):
+            return denied
+        try:
+            role = moto_client("iam", req.region).get_role(RoleName=name)["Role"]
+        except Exception as e:
+            return denied if error_code(e) == "NoSuchEntity" else None
+        if not trusts_account(role.get("AssumeRolePolicyDocument"), ACCOUNT):
+            return denied
+        duration = req.params.get("DurationSeconds")
+        if isinstance(duration, int) and duration > role.get("MaxSessionDuration", 3600):
+            return awsproto.error(req, 400, "ValidationError",
+                                  "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+        return None
 
     # ECR ---------------------------------------------------------------------------------------
     def registry_sync(self, req):
@@ -695,6 +825,160 @@ class Behaviours:
         return json.dumps(out).encode()
 
 
+def error_code(e):
+    """The AWS error code of a botocore ClientError (None for anything else)."""
+    return (getattr(e, "response", None) or {}).get("Error", {}).get("Code")
+
+
+def trusts_account(document, account):
+    """Whether a role's trust policy lets principals of `account` call sts:AssumeRole (an Allow
+    statement naming the account, its root, one of its principals' ARNs, or anyone)."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(urllib.parse.unquote(document))
+        except ValueError:
+            return True  # not ours to judge
+    if not isinstance(document, dict):
+        return True
+    statements = document.get("Statement") or []
+    for st in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(st, dict) or st.get("Effect") != "Allow":
+            continue
+        actions = st.get("Action") or []
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(str(a).lower() in ("sts:assumerole", "sts:*", "*") for a in actions):
+            continue
+        principal = st.get("Principal")
+        if principal == "*":
+            return True
+        aws = principal.get("AWS") if isinstance(principal, dict) else None
+        for p in [aws] if isinstance(aws, str) else (aws or []):
+            if p in ("*", account) or str(p).startswith("arn:aws:iam::%s:" % account):
+                return True
+    return False
+
+
+# --- EC2 builder instances ----------------------------------------------------------------------
+# The builders' addresses: 127.77.0.1, 127.77.0.2, ... (STRICT_BUILDER_ADDRESSES: another
+# 127.x block, for a second layer beside this one).
+ADDRESSES = ec2builder.Addresses(os.environ.get("STRICT_BUILDER_ADDRESSES", "127.77"))
+
+
+class BuilderInstance:
+    """An instance of aws-app's EC2 builder, as far as this layer emulates it: `pending` for
+    INSTANCE_PENDING, its Docker API (builder.Endpoint) on its own loopback address — the public
+    address its descriptions give — from BUILDER_BOOT after launch until it is stopped or
+    terminated (by a call, or by its user data's `shutdown -h +N`); `shutting-down` for
+    INSTANCE_SHUTDOWN once terminated; its security groups in use while it lives and for
+    ENI_LINGER after."""
+
+    def __init__(self, instance_id, region, address, user_data, groups, shutdown_behavior):
+        self.id, self.region, self.address = instance_id, region, address
+        self.user_data, self.groups = user_data, set(groups)
+        self.shutdown_behavior = shutdown_behavior
+        self.launched, self.ended, self.terminated = now(), None, False
+        self.endpoint = None
+        self.checked = (0.0, False)  # the last security group check: (when, admitted)
+        self.boots = 0
+
+    def boot(self):
+        with STATE.lock:
+            self.boots += 1
+            boot = self.boots
+        print("builder %s launched: its engine answers on %s:%d in %gs" % (
+            self.id, self.address, ec2builder.DOCKER_TLS_PORT, BUILDER_BOOT), flush=True)
+        timer = threading.Timer(BUILDER_BOOT, self.start_engine, args=(boot,))
+        timer.daemon = True
+        timer.start()
+        minutes = self.user_data.shutdown_minutes
+        if minutes is not None:
+            timer = threading.Timer(minutes * 60, self.dead_man, args=(boot,))
+            timer.daemon = True
+            timer.start()
+
+    def start_engine(self, boot):
+        with STATE.lock:
+            if self.ended or boot != self.boots:
+                return
+        try:
+            endpoint = ec2builder.Endpoint(self.id, self.address, self.user_data.pems, admitted=self.admitted)
+        except (OSError, ValueError) as e:  # what dockerd would make of these files: no engine
+            print("builder %s: its engine cannot start with the user data's TLS files: %s" % (self.id, e), flush=True)
+            return
+        with STATE.lock:
+            if self.ended or boot != self.boots:
+                return
+            self.endpoint = endpoint
+        try:
+            endpoint.start()
+        except OSError as e:
+            print("builder %s: cannot listen on %s:%d: %s" % (self.id, self.address, endpoint.port, e), flush=True)
+
+    def admitted(self):
+        """Whether the instance's security groups let tcp 2376 in from the operator's address
+        (asked on each connection; moto's answer kept for a second)."""
+        with STATE.lock:
+            at, ok = self.checked
+            groups = sorted(self.groups)
+        if now() - at < 1:
+            return ok
+        ok = False
+        if groups:
+            found = moto_client("ec2", self.region).describe_security_groups(GroupIds=groups)["SecurityGroups"]
+            ok = any(ec2builder.admits(g.get("IpPermissions")) for g in found)
+        with STATE.lock:
+            self.checked = (now(), ok)
+        return ok
+
+    def end(self, terminated):
+        with STATE.lock:
+            if self.terminated or (self.ended and not terminated):
+                return
+            self.ended, self.terminated = now(), terminated
+            endpoint, self.endpoint = self.endpoint, None
+            if terminated:
+                for group in self.groups:
+                    STATE.lingering_groups[group] = now()
+        if endpoint is not None:
+            endpoint.stop()
+        print("builder %s %s" % (self.id, "terminated" if terminated else "stopped"), flush=True)
+
+    def dead_man(self, boot):
+        """The user data's `shutdown -h +N`: the instance powers off, and its shutdown
+        behaviour decides whether it is stopped or terminated."""
+        with STATE.lock:
+            if self.ended or boot != self.boots:
+                return
+        terminate = self.shutdown_behavior == "terminate"
+        print("builder %s: shutdown -h +%d fired" % (self.id, self.user_data.shutdown_minutes), flush=True)
+        try:
+            ec2 = moto_client("ec2", self.region)
+            if terminate:
+                ec2.terminate_instances(InstanceIds=[self.id])
+            else:
+                ec2.stop_instances(InstanceIds=[self.id])
+        except Exception as e:
+            print("builder %s: %r" % (self.id, e), flush=True)
+        self.end(terminated=terminate)
+
+
+def builder_view(instance_id, item):
+    """An instance item of RunInstances/DescribeInstances as AWS would give it for a builder:
+    its public address is the loopback address its engine listens on; `pending` at first,
+    `shutting-down` for a while once terminated. None for other instances (unchanged)."""
+    with STATE.lock:
+        b = STATE.builders.get(instance_id)
+        if b is None:
+            return None
+        launched, ended, terminated = b.launched, b.ended, b.terminated
+    item = ec2builder.set_public_address(item, b.address)
+    if terminated and now() - ended < INSTANCE_SHUTDOWN and "<name>terminated</name>" in item:
+        item = ec2builder.set_state(item, "shutting-down")
+    elif not ended and now() - launched < INSTANCE_PENDING and "<name>running</name>" in item:
+        item = ec2builder.set_state(item, "pending")
+    return item
+
+
 MANIFEST_TYPES = ["application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.list.v2+json",
                   "application/vnd.docker.distribution.manifest.v2+json"]
@@ -746,6 +1030,10 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/-/ready":
             return self.reply(200, [("Content-Type", "text/plain")], b"ready")
+        if self.path.split("?", 1)[0] == "/-/checkip":
+            # checkip.amazonaws.com: the caller's public address and a newline.
+            return self.reply(200, [("Content-Type", "text/plain;charset=UTF-8")],
+                              (ec2builder.OPERATOR_IP + "\n").encode())
         if self.path == "/-/stats":
             with STATE.lock:
                 stats = {"refused": len(STATE.violations), "throttled": dict(STATE.throttled)}

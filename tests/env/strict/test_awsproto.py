@@ -170,6 +170,28 @@ ROUND_TRIPS = [
             "rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
                                              "countUnit": "days", "countNumber": 14},
             "action": {"type": "expire"}}]})}),
+    # The EC2 builder (src/builder.rs); RunInstances' UserData is in BUILDER_RUN below (botocore
+    # base64-encodes it in place).
+    ("ssm", "GetParameter", {"Name": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"}),
+    ("iam", "CreateInstanceProfile", {"InstanceProfileName": "alex-aws-app-builder",
+                                      "Tags": [{"Key": "aws-app:prefix", "Value": "alex"}]}),
+    ("iam", "AddRoleToInstanceProfile", {"InstanceProfileName": "alex-aws-app-builder", "RoleName": "alex-aws-app-builder"}),
+    ("iam", "PutRolePolicy", {"RoleName": "alex-aws-app-builder", "PolicyName": "push-to-the-app-repository",
+                              "PolicyDocument": json.dumps({"Version": "2012-10-17", "Statement": [
+                                  {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]})}),
+    ("ec2", "RunInstances", {
+        "ImageId": "ami-1", "InstanceType": "t3.medium", "MinCount": 1, "MaxCount": 1, "ClientToken": "t-1",
+        "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": "subnet-1", "Groups": ["sg-1"],
+                               "AssociatePublicIpAddress": True, "DeleteOnTermination": True}],
+        "IamInstanceProfile": {"Name": "alex-aws-app-builder"},
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
+        "InstanceInitiatedShutdownBehavior": "terminate",
+        "TagSpecifications": [{"ResourceType": t, "Tags": [{"Key": "Name", "Value": "alex-aws-app-builder"},
+                                                           {"Key": "aws-app:role", "Value": "builder"}]}
+                              for t in ("instance", "volume")]}),
+    ("ec2", "DescribeInstances", {"Filters": [{"Name": "tag:aws-app:prefix", "Values": ["alex"]},
+                                              {"Name": "instance-state-name", "Values": ["pending", "running"]}]}),
+    ("ec2", "TerminateInstances", {"InstanceIds": ["i-1", "i-2"]}),
 ]
 
 
@@ -395,6 +417,29 @@ class DocumentedRules(unittest.TestCase):
         self.assertEqual(awsproto.validate(req),
                          ["Value 'long' at 'tags.a' failed to satisfy constraint: Member must have length less than or equal to 3"])
 
+    def test_builder_rules(self):
+        """documented.py's RunInstances rules: user data base64 and at most 16 KB before it."""
+        awsproto.RULES = None
+        run = json.loads(json.dumps(next(p for s, o, p in ROUND_TRIPS if o == "RunInstances")))
+
+        def answer(raw_user_data=None, **params):
+            req = parsed("ec2", "RunInstances", dict(run, **params), validate=False)
+            if raw_user_data is not None:              # as sent, not base64-encoded by botocore
+                req.params["UserData"] = raw_user_data
+            resp = awsproto.check(req)
+            return None if resp is None else (lambda e: (e["Code"], e["Message"]))(botocore_error(req, resp)["Error"])
+
+        self.assertIsNone(answer(UserData="#" * 16384))     # botocore base64-encodes it
+        self.assertEqual(answer(UserData="#" * 16385), ("InvalidParameterValue", "User data is limited to 16384 bytes"))
+        self.assertEqual(answer(raw_user_data="#!/bin/bash"), ("InvalidParameterValue", "Invalid BASE64 encoding of user data"))
+        self.assertEqual(answer(TagSpecifications=[{"ResourceType": "security-group", "Tags": []}])[1],
+                         "'security-group' is not a valid taggable resource type for this operation.")
+        self.assertEqual(answer(MetadataOptions={"HttpPutResponseHopLimit": 65})[0], "InvalidParameterValue")
+        self.assertEqual(answer(MinCount=0)[0], "InvalidParameterValue")
+        req = parsed("iam", "PutRolePolicy", {"RoleName": "r", "PolicyName": "p", "PolicyDocument": " " * 10241})
+        err = botocore_error(req, awsproto.check(req))["Error"]
+        self.assertEqual(err["Code"], "LimitExceeded")
+
     def test_documented_py_loads(self):
         if not os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "documented.py")):
             self.skipTest("documented.py not written yet")
@@ -488,7 +533,8 @@ class ErrorShapes(unittest.TestCase):
 # ------------------------------------------------------------------ the crates this project builds against
 
 _CRATES = {"aws-sdk-ecs": "ecs", "aws-sdk-ecr": "ecr", "aws-sdk-cloudwatchlogs": "logs", "aws-sdk-ec2": "ec2",
-           "aws-sdk-elasticloadbalancingv2": "elbv2", "aws-sdk-iam": "iam", "aws-sdk-sts": "sts"}
+           "aws-sdk-elasticloadbalancingv2": "elbv2", "aws-sdk-iam": "iam", "aws-sdk-sts": "sts",
+           "aws-sdk-ssm": "ssm"}
 _REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 
 
