@@ -54,6 +54,27 @@ fn docker_not_reachable() {
     );
     assert_input_error(&run, "cannot reach the Docker engine at unix:///nonexistent/docker.sock");
     assert!(run.last_stderr_line().contains("start Docker"), "{run:?}");
+    // deploy would build on EC2 instead, unless told to insist on the local engine.
+    let run = aws_app(
+        &["deploy", "--builder", "local", "--repo", &url, "--prefix", "nodocker"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_input_error(&run, "cannot reach the Docker engine at unix:///nonexistent/docker.sock");
+}
+
+#[test]
+fn a_builder_cidr_must_be_a_narrow_ipv4_range() {
+    for (cidr, why) in [
+        ("203.0.113.7", "no /length"),
+        ("example.com/32", "not an IPv4 address"),
+        ("0.0.0.0/0", "wider than /8 would open the builder's Docker API to much of the internet"),
+        ("203.0.113.7/33", "the length must be 8 to 32"),
+    ] {
+        let run = aws_app(&["deploy", "--builder-cidr", cidr, "--prefix", "ann"], &[]);
+        assert_input_error(&run, &format!("invalid --builder-cidr '{cidr}': {why}"));
+    }
+    let run = aws_app(&["deploy", "--builder", "somewhere", "--prefix", "ann"], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
 }
 
 #[test]
