@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# The front door of aws-app. Maps the short forms onto the binary's subcommands, builds the binary
-# when it is missing or older than its sources, and runs it:
+# The front door of aws-app. Maps the short forms onto the binary's subcommands, finds the binary
+# and runs it:
 #   ./aws-app.sh [OPTIONS]            -> aws-app deploy [OPTIONS]
 #   ./aws-app.sh --local [OPTIONS]    -> aws-app build --run [OPTIONS]
 #   ./aws-app.sh SUBCOMMAND [...]     -> aws-app SUBCOMMAND [...]  (options may come first)
-# Without cargo but with Docker, aws-app is built from docker/tool.Dockerfile and run in a
-# container (Docker socket and AWS settings passed through). AWS_APP_BIN=path runs that binary.
+# The binary, first found of:
+#   1. AWS_APP_BIN=path: that binary.
+#   2. cargo with Rust 1.94 or newer: built from this checkout when missing or older than its
+#      sources.
+#   3. the release binary of this checkout's version (Cargo.toml) for this OS and CPU, downloaded
+#      once from the GitHub release (AWS_APP_RELEASE_URL overrides the base URL; the repository is
+#      named in release/repository) and run only if its SHA-256 is the one committed in
+#      release/sha256.sum; kept in AWS_APP_CACHE_DIR (default ~/Library/Caches/aws-app on macOS,
+#      ${XDG_CACHE_HOME:-~/.cache}/aws-app elsewhere). A download that does not match is refused.
+#   4. Docker: aws-app built from docker/tool.Dockerfile and run in a container (Docker socket and
+#      AWS settings passed through).
 # Written for bash 3.2 too (macOS's /bin/bash).
 set -euo pipefail
 
@@ -16,7 +25,7 @@ die() { echo "aws-app: error: $*" >&2; exit 2; }
 
 # --- arguments -------------------------------------------------------------------------------
 # The subcommand is the first word that is neither an option nor an option's value.
-value_options=" --repo --branch --prefix --region --base-image --expect --port --interval --since "
+value_options=" --repo --branch --prefix --region --base-image --expect --port --interval --since --cpu --memory --count --keep-images --builder --builder-cidr --to "
 has_local=false
 rest=()
 sub=""
@@ -59,14 +68,13 @@ if [ -n "${AWS_APP_BIN:-}" ]; then
 fi
 # The AWS SDK crates need Rust 1.94 or newer: an older toolchain is as good as none.
 cargo_ok=false
+old_rust=""
 if command -v cargo >/dev/null 2>&1; then
   rust_minor=$(rustc --version 2>/dev/null | awk '{print $2}' | cut -d. -f2)
   if [ "${rust_minor:-0}" -ge 94 ] 2>/dev/null; then
     cargo_ok=true
-  elif ! command -v docker >/dev/null 2>&1; then
-    die "aws-app needs Rust 1.94 or newer (found $(rustc --version 2>/dev/null)): run \`rustup update\`"
   else
-    echo "aws-app: Rust older than 1.94 here; running the tool image instead (or run \`rustup update\`)" >&2
+    old_rust=$(rustc --version 2>/dev/null || echo "no rustc")
   fi
 fi
 if $cargo_ok; then
@@ -78,6 +86,214 @@ if $cargo_ok; then
     touch "$bin"    # cargo leaves an up-to-date binary untouched; mark it checked
   fi
   exec "$bin" "$@"
+fi
+
+# --- or the release binary, verified against the sums committed here ---------------------------
+# The release of this checkout's version (Cargo.toml) for this OS and CPU, as dist publishes it
+# (.github/workflows/release.yml): aws-app-<triple>.tar.gz holding aws-app-<triple>/aws-app. It
+# is run only if its SHA-256 is the one release/sha256.sum records for that version and archive
+# (scripts/update-sums.sh writes them after a release): no sum, nothing is downloaded; another
+# sum, it is deleted and refused. Cached under <version>-<sum>/: a second run needs no network, and
+# a changed sum never reuses an older binary. The functions return 1 with $why set when there is
+# no binary to be had. (Functions called in an `if` run without `set -e`: every step is checked.)
+why=""
+download_failed=false
+part=""
+unpack=""
+curl_pid=""
+
+# The first `version = "..."` of Cargo.toml's [package] (pure bash: no tool is assumed yet).
+checkout_version() {
+  local line section="" v
+  [ -r "$here/Cargo.toml" ] || { why="no Cargo.toml in $here"; return 1; }
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      "["*) section=${line%%]*}] ;;
+      version=*|"version "*|"version	"*)
+        if [ "$section" = "[package]" ]; then
+          v=${line#*=}; v=${v#*\"}; v=${v%%\"*}
+          case "$v" in ""|*[!0-9A-Za-z.+-]*) why="cannot read the version in Cargo.toml"; return 1 ;; esac
+          version=$v
+          return 0
+        fi ;;
+    esac
+  done < "$here/Cargo.toml"
+  why="no version in Cargo.toml's [package]"
+  return 1
+}
+
+# The release target of this machine (a Rosetta shell on Apple silicon gets the native binary).
+host_triple() {
+  local arch arm64
+  os=$(uname -s 2>/dev/null) || os=""
+  arch=$(uname -m 2>/dev/null) || arch=""
+  case "$os/$arch" in
+    Darwin/arm64|Darwin/aarch64) triple=aarch64-apple-darwin ;;
+    Darwin/x86_64)
+      arm64=$(sysctl -n hw.optional.arm64 2>/dev/null || /usr/sbin/sysctl -n hw.optional.arm64 2>/dev/null || true)
+      if [ "$arm64" = 1 ]; then triple=aarch64-apple-darwin; else triple=x86_64-apple-darwin; fi ;;
+    Linux/x86_64|Linux/amd64) triple=x86_64-unknown-linux-gnu ;;
+    Linux/aarch64|Linux/arm64) triple=aarch64-unknown-linux-gnu ;;
+    /*|*/) why="no uname here to tell this machine's OS and CPU"; return 1 ;;
+    *) why="none is released for $os $arch"; return 1 ;;
+  esac
+}
+
+# $expected: the sum release/sha256.sum records for $archive, if its first line is
+# `# aws-app <this version>`. Lines are dist's: `<sha256 hex> *<file>`.
+committed_sum() {
+  local file="$here/release/sha256.sum" line header="" name n=0
+  expected=""
+  [ -r "$file" ] || { why="release/sha256.sum is missing"; return 1; }
+  while IFS= read -r line || [ -n "$line" ]; do
+    line=${line%$'\r'}
+    n=$((n + 1))
+    if [ $n = 1 ]; then header=$line; continue; fi
+    case "$line" in "#"*|"") continue ;; esac
+    name=${line#* }; name=${name# }; name=${name#\*}
+    if [ "$name" = "$archive" ]; then expected=${line%% *}; fi
+  done < "$file"
+  if [ "$header" != "# aws-app $version" ]; then
+    case "$header" in
+      "# aws-app "*) why="release/sha256.sum holds the sums of aws-app ${header#\# aws-app }, not of $version" ;;
+      *) why="release/sha256.sum does not start with '# aws-app $version'" ;;
+    esac
+    return 1
+  fi
+  if [ -z "$expected" ]; then
+    why="release/sha256.sum has no sum for $archive of aws-app $version"
+    return 1
+  fi
+  case "$expected" in
+    *[!0-9a-f]*) why="release/sha256.sum has a malformed sum for $archive"; return 1 ;;
+  esac
+  [ ${#expected} = 64 ] || { why="release/sha256.sum has a malformed sum for $archive"; return 1; }
+}
+
+# SHA-256 of a file, lowercase hex: GNU sha256sum, else the shasum of stock macOS.
+sha256_of() {
+  local out
+  if command -v sha256sum >/dev/null 2>&1; then out=$(sha256sum < "$1") || return 1
+  else out=$(shasum -a 256 < "$1") || return 1; fi
+  echo "${out%% *}"
+}
+
+# Removes what a download left (on failure, and on exit or Ctrl-C while it runs).
+cleanup_download() {
+  if [ -n "$curl_pid" ]; then kill "$curl_pid" 2>/dev/null || true; curl_pid=""; fi
+  if [ -n "$part" ]; then rm -rf "$part" "$part.err"; part=""; fi
+  if [ -n "$unpack" ]; then rm -rf "$unpack"; unpack=""; fi
+  trap - EXIT INT TERM
+}
+
+# $base: where releases are downloaded from (AWS_APP_RELEASE_URL, else release/repository's).
+release_base() {
+  local line repo=""
+  if [ -n "${AWS_APP_RELEASE_URL:-}" ]; then base=${AWS_APP_RELEASE_URL%/}; return 0; fi
+  if [ -r "$here/release/repository" ]; then
+    while IFS= read -r line || [ -n "$line" ]; do
+      line=${line%$'\r'}
+      case "$line" in "#"*|"") ;; *) repo=$line; break ;; esac
+    done < "$here/release/repository"
+  fi
+  case "$repo" in
+    */*/*|*[!A-Za-z0-9._/-]*|/*|*/|"") ;;
+    */*) base="https://github.com/$repo/releases/download"; return 0 ;;
+  esac
+  why="release/repository does not name a GitHub repository (owner/name)"
+  return 1
+}
+
+# $bin: the verified binary, cached or downloaded now. Returns 1 with $why when there is none
+# ($download_failed if the download itself failed); a download that does not match the committed
+# sum is deleted and refused (exit 2), whatever else is installed.
+prebuilt_binary() {
+  local cache dir tool rc shown line reason actual
+  checkout_version || return 1
+  host_triple || return 1
+  archive="aws-app-$triple.tar.gz"
+  committed_sum || return 1
+  if [ -n "${AWS_APP_CACHE_DIR:-}" ]; then cache=$AWS_APP_CACHE_DIR
+  elif [ -z "${HOME:-}" ]; then why="no cache directory (HOME is not set)"; return 1
+  elif [ "$os" = Darwin ]; then cache="$HOME/Library/Caches/aws-app"
+  else cache="${XDG_CACHE_HOME:-$HOME/.cache}/aws-app"; fi
+  dir="$cache/$version-${expected:0:12}/$triple"
+  bin="$dir/aws-app"
+  if [ -f "$bin" ] && [ -x "$bin" ]; then return 0; fi
+
+  for tool in curl tar mktemp sleep; do
+    command -v "$tool" >/dev/null 2>&1 || { why="no $tool here to download it"; return 1; }
+  done
+  if ! command -v sha256sum >/dev/null 2>&1 && ! command -v shasum >/dev/null 2>&1; then
+    why="no sha256sum or shasum here to verify it"; return 1
+  fi
+  release_base || return 1
+  url="$base/v$version/$archive"
+  mkdir -p "$cache" 2>/dev/null || { why="cannot create the cache directory $cache"; return 1; }
+  trap cleanup_download EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  part=$(mktemp "$cache/.download.XXXXXX" 2>/dev/null) || {
+    cleanup_download; why="cannot write to the cache directory $cache"; return 1; }
+  # curl runs in the background and the note goes out once bytes arrive: an unreachable server
+  # or a missing release makes one error line, not a note and then an error.
+  curl -fsSL --retry 2 --connect-timeout 10 -o "$part" "$url" 2>"$part.err" &
+  curl_pid=$!
+  shown=false
+  while kill -0 "$curl_pid" 2>/dev/null; do
+    if [ -s "$part" ]; then
+      echo "aws-app: downloading aws-app $version for $triple (verified against release/sha256.sum)" >&2
+      shown=true
+      break
+    fi
+    sleep 0.1
+  done
+  rc=0
+  wait "$curl_pid" || rc=$?
+  curl_pid=""
+  if [ "$rc" != 0 ]; then
+    reason=""
+    while IFS= read -r line || [ -n "$line" ]; do
+      case "$line" in curl:*) reason=${line#curl: } ;; esac
+    done < "$part.err"
+    case "$reason" in "("[0-9]*") "*) reason=${reason#*")"}; reason=${reason# } ;; esac
+    cleanup_download
+    why="cannot download $url (${reason:-curl exit $rc})"
+    download_failed=true
+    return 1
+  fi
+  $shown || echo "aws-app: downloading aws-app $version for $triple (verified against release/sha256.sum)" >&2
+  actual=$(sha256_of "$part") || actual="nothing readable"
+  if [ "$actual" != "$expected" ]; then
+    cleanup_download
+    die "$archive from $url does not match release/sha256.sum: expected sha256 $expected, got $actual; deleted, not run"
+  fi
+  unpack=$(mktemp -d "$cache/.unpack.XXXXXX") || die "cannot write to the cache directory $cache"
+  tar -xzf "$part" -C "$unpack" 2>/dev/null || die "cannot unpack $archive (its sum matched release/sha256.sum)"
+  [ -f "$unpack/aws-app-$triple/aws-app" ] || die "$archive has no aws-app-$triple/aws-app in it"
+  # mv is one rename in one file system: a concurrent run sees the whole binary or none.
+  if ! { chmod 755 "$unpack/aws-app-$triple/aws-app" && mkdir -p "$dir" \
+         && mv -f "$unpack/aws-app-$triple/aws-app" "$bin"; }; then
+    die "cannot put aws-app into $dir"
+  fi
+  cleanup_download
+}
+
+if prebuilt_binary; then
+  exec "$bin" "$@"
+fi
+if ! command -v docker >/dev/null 2>&1; then
+  if [ -n "$old_rust" ]; then
+    die "aws-app needs Rust 1.94 or newer (found $old_rust): run \`rustup update\` (no prebuilt binary: $why)"
+  elif $download_failed; then
+    die "$why: install Rust (https://rustup.rs) or Docker, or try again"
+  fi
+  die "no prebuilt binary ($why), so aws-app needs Rust (cargo, https://rustup.rs) or Docker: install one of them"
+fi
+if [ -n "$old_rust" ]; then
+  echo "aws-app: Rust older than 1.94 here and no prebuilt binary ($why); running the tool image instead (or run \`rustup update\`)" >&2
+else
+  echo "aws-app: no prebuilt binary ($why); running the tool image instead" >&2
 fi
 
 # --- or in a container -------------------------------------------------------------------------
@@ -122,5 +338,3 @@ if command -v docker >/dev/null 2>&1; then
   fi
   exec "${run[@]}" "$image" "$@"
 fi
-
-die "aws-app needs Rust (cargo, https://rustup.rs) or Docker to build itself: install one of them"

@@ -126,6 +126,14 @@ fn aws_app_sh_maps_short_forms_onto_subcommands() {
     assert_input_error(&run, "invalid --since 'soon'");
     let run = script(&["--prefix=Bad!", "destroy", "--local"], &[]);
     assert_input_error(&run, "invalid prefix 'bad!'");
+    // Every option's value is a value, not the subcommand.
+    for option in ["--cpu", "--memory", "--count", "--keep-images", "--builder-cidr"] {
+        let run = script(&["--prefix", "ann", option, "7", "logs", "--since", "soon"], &[]);
+        assert_eq!(run.code, 2, "{option}: {run:?}");
+        assert!(!run.stderr.contains("unrecognized subcommand"), "{option}: {run:?}");
+    }
+    let run = script(&["--builder", "ec2", "--builder-cidr", "0.0.0.0/0", "--prefix", "ann"], &[]);
+    assert_input_error(&run, "invalid --builder-cidr '0.0.0.0/0'");
 }
 
 #[test]

@@ -13,5 +13,6 @@ mod deploy;
 mod engines;
 mod lifecycle;
 mod local_build;
+mod release;
 mod source;
 mod strict;
