@@ -68,11 +68,10 @@ const GROUP_DESCRIPTION: &str = "aws-app: the build instance, Docker TLS from th
 const RULE_DESCRIPTION: &str = "Docker API over TLS, client certificate required";
 const ROLE_DESCRIPTION: &str = "aws-app: the build instance, push to the app image repository only";
 
-/// A running builder: its engine, and what to remove when the build is over.
+/// A running builder: its engine, and the login its pushes use.
 pub struct Builder {
     pub engine: Engine,
     pub registry: crate::aws::ecr::Registry,
-    pub instance: Instance,
 }
 
 /// What a builder leaves in the account until it is removed.
@@ -80,6 +79,47 @@ pub struct Builder {
 pub struct Instance {
     pub id: String,
     pub group_id: String,
+}
+
+/// The builder of one deploy, from its launch to its end: what Ctrl-C must terminate, and the
+/// termination that runs in the background while the deploy goes on.
+#[derive(Default)]
+pub struct Lifetime {
+    running: std::sync::Mutex<Option<Instance>>,
+    ending: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Lifetime {
+    fn started(&self, instance: &Instance) {
+        if let Ok(mut slot) = self.running.lock() {
+            *slot = Some(instance.clone());
+        }
+    }
+
+    /// The build is over: terminate the builder beside the rest of the deploy (an instance takes
+    /// a minute to terminate, and its security group waits for that).
+    pub fn end_in_background(&self, aws: &Aws) {
+        let Some(instance) = self.running.lock().ok().and_then(|mut r| r.take()) else {
+            return;
+        };
+        let aws = aws.clone();
+        let handle = tokio::spawn(async move { finish(&aws, &instance).await });
+        if let Ok(mut slot) = self.ending.lock() {
+            *slot = Some(handle);
+        }
+    }
+
+    /// Before the deploy exits: waits for the termination under way, or terminates a builder
+    /// still running (a failure, Ctrl-C). The ID of one terminated now.
+    pub async fn end(&self, aws: &Aws) -> Option<String> {
+        let ending = self.ending.lock().ok().and_then(|mut e| e.take());
+        if let Some(handle) = ending {
+            let _ = handle.await;
+        }
+        let instance = self.running.lock().ok().and_then(|mut r| r.take())?;
+        finish(aws, &instance).await;
+        Some(instance.id)
+    }
 }
 
 /// The certificates of one run.
@@ -332,7 +372,7 @@ async fn push_registry(
     let settling = |code: Option<&str>, _: Option<&str>| new_role && code == Some("AccessDenied");
     let assumed = retry_for(
         "assuming the builder's role for its push token",
-        Duration::from_secs(90),
+        Duration::from_secs(45),
         Duration::from_secs(3),
         settling,
         || {
@@ -344,7 +384,21 @@ async fn push_registry(
                 .send()
         },
     )
-    .await?;
+    .await;
+    // Credentials that may not assume it (an operator without sts:AssumeRole) still deploy: the
+    // builder then gets this run's own ECR login, which is said.
+    let assumed = match assumed {
+        Ok(assumed) => assumed,
+        Err(e) if e.message.contains("AccessDenied") => {
+            say(format!(
+                "{}: the builder pushes with these credentials' ECR login instead (allow \
+                 sts:AssumeRole on {role_arn} to limit it to the app's repository)",
+                e.message
+            ));
+            return crate::aws::ecr::registry(&aws.ecr).await;
+        }
+        Err(e) => return Err(e),
+    };
     let creds = assumed.credentials().ok_or_else(|| {
         Error::failed("assuming the builder's role: no credentials in the answer")
     })?;
@@ -385,13 +439,13 @@ async fn account_id(aws: &Aws) -> Result<String> {
         .ok_or_else(|| Error::failed("reading the account of these credentials: no account"))
 }
 
-/// Launches a builder in `network` and waits for its engine. `started` learns the instance as
+/// Launches a builder in `network` and waits for its engine. `lifetime` learns the instance as
 /// soon as it exists, so a run stopped while it boots still removes it.
 pub async fn launch(
     aws: &Aws,
     config: &Config,
     network: &Network,
-    started: &std::sync::Mutex<Option<Instance>>,
+    lifetime: &Lifetime,
 ) -> Result<Builder> {
     let clock = Instant::now();
     let tags = crate::deploy::tags(config);
@@ -483,9 +537,7 @@ pub async fn launch(
         return Err(Error::failed("starting the builder instance: no instance in the answer"));
     };
     let instance = Instance { id: instance_id.clone(), group_id: group.clone() };
-    if let Ok(mut slot) = started.lock() {
-        *slot = Some(instance.clone());
-    }
+    lifetime.started(&instance);
     let ready = async {
         let address = wait_running(aws, &instance_id).await?;
         say(format!(
@@ -497,9 +549,9 @@ pub async fn launch(
         Ok::<_, Error>((engine, registry))
     };
     match ready.await {
-        Ok((engine, registry)) => Ok(Builder { engine, registry, instance }),
+        Ok((engine, registry)) => Ok(Builder { engine, registry }),
         Err(e) => {
-            finish(aws, &instance).await;
+            lifetime.end(aws).await;
             Err(e)
         }
     }

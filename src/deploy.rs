@@ -140,7 +140,7 @@ pub async fn deploy(config: &Config, rebuild: bool) -> Result<()> {
     // The prefix's deploy lock, held while this run changes things (released on every exit),
     // and the EC2 builder while one runs.
     let held: Mutex<Option<lock::Lock>> = Mutex::new(None);
-    let builder: Mutex<Option<crate::builder::Instance>> = Mutex::new(None);
+    let builder = crate::builder::Lifetime::default();
     let result = tokio::select! {
         done = deploy_with(config, engine.as_ref(), &aws, &held, &builder, rebuild) => done,
         signal = crate::signals::stop_requested() => {
@@ -150,13 +150,9 @@ pub async fn deploy(config: &Config, rebuild: bool) -> Result<()> {
                 }
                 None => 0,
             };
-            let instance = builder.lock().ok().and_then(|mut b| b.take());
-            let builder_note = match instance {
-                Some(instance) => {
-                    say(format!("stopped by {signal}: terminating builder {}", instance.id));
-                    crate::builder::finish(&aws, &instance).await;
-                    format!(", terminated builder {}", instance.id)
-                }
+            say(format!("stopped by {signal}: cleaning up"));
+            let builder_note = match builder.end(&aws).await {
+                Some(id) => format!(", terminated builder {id}"),
                 None => String::new(),
             };
             Err(Error::interrupted(format!(
@@ -165,6 +161,8 @@ pub async fn deploy(config: &Config, rebuild: bool) -> Result<()> {
             )))
         }
     };
+    // A builder's termination runs beside the deploy's end: it is waited for here.
+    builder.end(&aws).await;
     let lock = held.lock().ok().and_then(|mut l| l.take());
     if let Some(lock) = lock {
         lock.release(&aws.ecr).await;
@@ -231,7 +229,7 @@ async fn deploy_with(
     engine: Option<&Engine>,
     aws: &Aws,
     held: &Mutex<Option<lock::Lock>>,
-    builder: &Mutex<Option<crate::builder::Instance>>,
+    builder: &crate::builder::Lifetime,
     rebuild: bool,
 ) -> Result<()> {
     let started = Instant::now();
@@ -266,10 +264,7 @@ async fn deploy_with(
                 let remote = crate::builder::launch(aws, config, network, builder).await?;
                 let built =
                     build_and_push(config, aws, &remote.engine, &remote.registry, rebuild).await;
-                crate::builder::finish(aws, &remote.instance).await;
-                if let Ok(mut slot) = builder.lock() {
-                    slot.take();
-                }
+                builder.end_in_background(aws);
                 built
             }
             (None, None) => Err(Error::failed("no engine to build with")),

@@ -331,7 +331,7 @@ fn a_builder_goes_on_ctrl_c_and_one_left_by_a_kill_is_removed_by_destroy() {
     // Ctrl-C while the builder builds: the run terminates it before it exits.
     let (code, stderr) = signal_at(env, &args, "aws-app: builder engine ready", "-INT");
     assert_eq!(code, 130, "{stderr}");
-    assert!(stderr.contains("terminating builder"), "{stderr}");
+    assert!(stderr.contains(", terminated builder i-"), "{stderr}");
     assert_builders_gone(&moto, p, &stderr);
 
     // SIGKILL: no chance to clean up. The builder runs on (its dead-man switch would end it),
