@@ -21,9 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
-    Filter, HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataEndpointState,
-    InstanceMetadataOptionsRequest, InstanceNetworkInterfaceSpecification, InstanceStateName,
-    InstanceType, IpPermission, IpRange, ResourceType, ShutdownBehavior, Tag, TagSpecification,
+    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
+    InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, IpPermission, IpRange,
+    ResourceType, ShutdownBehavior, Tag, TagSpecification, VolumeType,
 };
 use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -45,6 +46,8 @@ pub const DOCKER_TLS_PORT: u16 = 2376;
 const INSTANCE_TYPE: InstanceType = InstanceType::T3Medium;
 /// x86_64, so the image runs on Fargate's default (X86_64) platform.
 const AMI_PARAMETER: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+/// The root volume: the AMI's 8 GiB is tight for the classic builder's stages of a larger app.
+const ROOT_GIB: i32 = 30;
 /// The dead-man switch: the instance powers off (and so terminates) this long after boot.
 pub const LIFETIME_MINUTES: u32 = 60;
 /// The tag that tells a builder from everything else of the prefix.
@@ -200,7 +203,8 @@ fn user_data(prefix: &str, pki: &Pki) -> String {
          ExecStart=\n\
          ExecStart=/usr/bin/dockerd -H fd:// -H tcp://0.0.0.0:{DOCKER_TLS_PORT} --tlsverify \
          --tlscacert=/etc/docker/aws-app/ca.pem --tlscert=/etc/docker/aws-app/server.pem \
-         --tlskey=/etc/docker/aws-app/server-key.pem --containerd=/run/containerd/containerd.sock\n\
+         --tlskey=/etc/docker/aws-app/server-key.pem --containerd=/run/containerd/containerd.sock \
+         $OPTIONS $DOCKER_STORAGE_OPTIONS $DOCKER_ADD_RUNTIMES\n\
          EOF\n\
          systemctl daemon-reload\n\
          systemctl enable --now docker\n",
@@ -220,7 +224,7 @@ fn push_policy(repository_arn: &str) -> String {
             {"Effect": "Allow", "Action": [
                 "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload",
                 "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
-                "ecr:BatchGetImage"
+                "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"
             ], "Resource": repository_arn}
         ]
     })
@@ -229,13 +233,13 @@ fn push_policy(repository_arn: &str) -> String {
 
 /// EC2 may use the role (the instance profile), and so may this account's principals
 /// (AssumeRole for the push token), as the account's IAM policies allow them.
-fn trust_policy(account: &str) -> String {
+fn trust_policy(partition: &str, account: &str) -> String {
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
              "Action": "sts:AssumeRole"},
-            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:{partition}:iam::{account}:root")},
              "Action": "sts:AssumeRole"}
         ]
     })
@@ -277,8 +281,10 @@ fn tag_spec(kind: ResourceType, name: &str, tags: &Tags) -> TagSpecification {
         .build()
 }
 
-/// Finds or makes the role and its instance profile; the role's ARN, and whether it is new.
-async fn ensure_role(aws: &Aws, config: &Config, account: &str) -> Result<(String, bool)> {
+/// Finds or makes the role and its instance profile; the role's ARN, and whether it or the
+/// profile is new (then EC2 and STS may not know them for some seconds).
+async fn ensure_role(aws: &Aws, config: &Config, caller: &Caller) -> Result<(String, bool)> {
+    let Caller { account, partition } = caller;
     let name = &config.names.builder;
     let tags = crate::deploy::tags(config);
     let found = match aws.iam.get_role().role_name(name).send().await {
@@ -293,7 +299,7 @@ async fn ensure_role(aws: &Aws, config: &Config, account: &str) -> Result<(Strin
                 .iam
                 .create_role()
                 .role_name(name)
-                .assume_role_policy_document(trust_policy(account))
+                .assume_role_policy_document(trust_policy(partition, account))
                 .description(ROLE_DESCRIPTION);
             for (key, value) in tags.pairs().into_iter().chain([(ROLE_TAG.0, ROLE_TAG.1.into())]) {
                 create = create.tags(
@@ -315,8 +321,10 @@ async fn ensure_role(aws: &Aws, config: &Config, account: &str) -> Result<(Strin
         }
     };
     let settling = |code: Option<&str>, _: Option<&str>| created && code == Some("NoSuchEntity");
-    let repository_arn =
-        format!("arn:aws:ecr:{}:{account}:repository/{}", aws.region, config.names.image_repo);
+    let repository_arn = format!(
+        "arn:{partition}:ecr:{}:{account}:repository/{}",
+        aws.region, config.names.image_repo
+    );
     let policy = push_policy(&repository_arn);
     crate::aws::retry_while("giving the builder's role its push policy", settling, || {
         aws.iam
@@ -327,6 +335,7 @@ async fn ensure_role(aws: &Aws, config: &Config, account: &str) -> Result<(Strin
             .send()
     })
     .await?;
+    let mut created_profile = false;
     let profile = match aws.iam.get_instance_profile().instance_profile_name(name).send().await {
         Ok(out) => out.instance_profile,
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
@@ -335,6 +344,7 @@ async fn ensure_role(aws: &Aws, config: &Config, account: &str) -> Result<(Strin
     let has_role = match profile {
         Some(profile) => profile.roles().iter().any(|r| r.role_name() == name),
         None => {
+            created_profile = true;
             aws.iam
                 .create_instance_profile()
                 .instance_profile_name(name)
@@ -358,7 +368,8 @@ async fn ensure_role(aws: &Aws, config: &Config, account: &str) -> Result<(Strin
         )
         .await?;
     }
-    Ok((arn, created))
+    // EC2 refuses a profile made (or given its role) a moment ago for some seconds.
+    Ok((arn, created || created_profile || !has_role))
 }
 
 /// An ECR login whose password is the builder role's: it may push to the prefix's repository.
@@ -428,15 +439,25 @@ async fn current_ami(aws: &Aws) -> Result<String> {
         .ok_or_else(|| Error::failed(format!("SSM parameter {AMI_PARAMETER} has no value")))
 }
 
-/// The account, from the caller's identity.
-async fn account_id(aws: &Aws) -> Result<String> {
-    aws.sts
+/// The account of these credentials, and its partition (`aws`, `aws-cn`, `aws-us-gov`).
+struct Caller {
+    account: String,
+    partition: String,
+}
+
+async fn caller(aws: &Aws) -> Result<Caller> {
+    let out = aws
+        .sts
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| failed("reading the account of these credentials", e))?
+        .map_err(|e| failed("reading the account of these credentials", e))?;
+    let account = out
         .account
-        .ok_or_else(|| Error::failed("reading the account of these credentials: no account"))
+        .ok_or_else(|| Error::failed("reading the account of these credentials: no account"))?;
+    let partition =
+        out.arn.as_deref().and_then(|a| a.split(':').nth(1)).unwrap_or("aws").to_string();
+    Ok(Caller { account, partition })
 }
 
 /// Launches a builder in `network` and waits for its engine. `lifetime` learns the instance as
@@ -454,9 +475,9 @@ pub async fn launch(
     // prefix's lock, so no other run uses it.
     remove(aws, config).await?;
 
-    let (cidr, account, ami) =
-        tokio::try_join!(operator_cidr(config), account_id(aws), current_ami(aws))?;
-    let (role, group) = tokio::join!(ensure_role(aws, config, &account), async {
+    let (cidr, caller, ami) =
+        tokio::try_join!(operator_cidr(config), caller(aws), current_ami(aws))?;
+    let (role, group) = tokio::join!(ensure_role(aws, config, &caller), async {
         let (group, fresh) =
             network::ensure_group(&aws.ec2, &network.vpc_id, name, GROUP_DESCRIPTION, &tags)
                 .await?;
@@ -473,10 +494,9 @@ pub async fn launch(
     let group = group?;
     let pki = pki()?;
     let script = user_data(&config.prefix, &pki);
-    let subnet = network
-        .subnets
-        .first()
-        .ok_or_else(|| Error::failed("the network has no subnet for the builder"))?;
+    if network.subnets.is_empty() {
+        return Err(Error::failed("the network has no subnet for the builder"));
+    }
 
     // A new instance profile is refused by RunInstances for some seconds.
     let settling = |code: Option<&str>, message: Option<&str>| {
@@ -485,46 +505,22 @@ pub async fn launch(
             && message.is_some_and(|m| m.contains("iamInstanceProfile"))
     };
     say(format!(
-        "starting builder {name} ({} in {subnet}; Docker API open to {cidr} only)",
-        INSTANCE_TYPE.as_str()
+        "starting builder {name} ({} in {}; Docker API open to {cidr} only)",
+        INSTANCE_TYPE.as_str(),
+        network.vpc_id
     ));
-    let launched = retry_for(
-        "starting the builder instance",
-        Duration::from_secs(90),
-        Duration::from_secs(3),
-        settling,
-        || {
-            aws.ec2
-                .run_instances()
-                .image_id(&ami)
-                .instance_type(INSTANCE_TYPE)
-                .min_count(1)
-                .max_count(1)
-                .network_interfaces(
-                    InstanceNetworkInterfaceSpecification::builder()
-                        .device_index(0)
-                        .subnet_id(subnet)
-                        .groups(&group)
-                        .associate_public_ip_address(true)
-                        .delete_on_termination(true)
-                        .build(),
-                )
-                .iam_instance_profile(IamInstanceProfileSpecification::builder().name(name).build())
-                .metadata_options(
-                    InstanceMetadataOptionsRequest::builder()
-                        .http_tokens(HttpTokensState::Required)
-                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                        .http_put_response_hop_limit(1)
-                        .build(),
-                )
-                .instance_initiated_shutdown_behavior(ShutdownBehavior::Terminate)
-                .user_data(aws_smithy_types::base64::encode(&script))
-                .tag_specifications(tag_spec(ResourceType::Instance, name, &tags))
-                .tag_specifications(tag_spec(ResourceType::Volume, name, &tags))
-                .send()
-        },
-    )
-    .await;
+    // A zone without this instance type (zone names map to other zones in each account), or
+    // without capacity now: the next subnet's zone is tried.
+    let mut launched = Err(Error::failed("no subnet tried"));
+    for subnet in &network.subnets {
+        launched = run_instance(aws, &ami, subnet, &group, name, &tags, &script, settling).await;
+        match &launched {
+            Err(e) if UNAVAILABLE.iter().any(|code| e.message.contains(code)) => {
+                say(format!("{} (subnet {subnet}); trying the next zone", e.message));
+            }
+            _ => break,
+        }
+    }
     let instance_id = match launched {
         Ok(out) => out.instances().first().and_then(|i| i.instance_id()).map(str::to_string),
         Err(e) => {
@@ -555,6 +551,71 @@ pub async fn launch(
             Err(e)
         }
     }
+}
+
+/// What EC2 answers when a zone cannot run the instance now.
+const UNAVAILABLE: [&str; 2] = [": Unsupported:", ": InsufficientInstanceCapacity:"];
+
+/// One RunInstances in one subnet, retried while EC2 does not know a new instance profile yet.
+#[allow(clippy::too_many_arguments)]
+async fn run_instance(
+    aws: &Aws,
+    ami: &str,
+    subnet: &str,
+    group: &str,
+    name: &str,
+    tags: &Tags,
+    script: &str,
+    settling: impl Fn(Option<&str>, Option<&str>) -> bool,
+) -> Result<aws_sdk_ec2::operation::run_instances::RunInstancesOutput> {
+    let root = BlockDeviceMapping::builder()
+        .device_name("/dev/xvda")
+        .ebs(
+            EbsBlockDevice::builder()
+                .volume_size(ROOT_GIB)
+                .volume_type(VolumeType::Gp3)
+                .delete_on_termination(true)
+                .build(),
+        )
+        .build();
+    retry_for(
+        "starting the builder instance",
+        Duration::from_secs(120),
+        Duration::from_secs(3),
+        settling,
+        || {
+            aws.ec2
+                .run_instances()
+                .block_device_mappings(root.clone())
+                .image_id(ami)
+                .instance_type(INSTANCE_TYPE)
+                .min_count(1)
+                .max_count(1)
+                .network_interfaces(
+                    InstanceNetworkInterfaceSpecification::builder()
+                        .device_index(0)
+                        .subnet_id(subnet)
+                        .groups(group)
+                        .associate_public_ip_address(true)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .iam_instance_profile(IamInstanceProfileSpecification::builder().name(name).build())
+                .metadata_options(
+                    InstanceMetadataOptionsRequest::builder()
+                        .http_tokens(HttpTokensState::Required)
+                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                        .http_put_response_hop_limit(1)
+                        .build(),
+                )
+                .instance_initiated_shutdown_behavior(ShutdownBehavior::Terminate)
+                .user_data(aws_smithy_types::base64::encode(script))
+                .tag_specifications(tag_spec(ResourceType::Instance, name, tags))
+                .tag_specifications(tag_spec(ResourceType::Volume, name, tags))
+                .send()
+        },
+    )
+    .await
 }
 
 /// Waits until the instance runs with a public address; the address.
@@ -642,7 +703,9 @@ async fn connect(address: &str, pki: &Pki) -> Result<Engine> {
     let docker = Docker::connect_with_custom_transport(
         transport,
         Some(format!("https://{address}:{DOCKER_TLS_PORT}")),
-        120,
+        // bollard's timeout runs until an answer's head arrives, and the engine answers a build
+        // only once it has the whole context: an upload over a slow line takes its time.
+        3600,
         API_DEFAULT_VERSION,
     )
     .map_err(|e| Error::failed(format!("cannot set up the builder's engine client: {e}")))?;
@@ -883,7 +946,8 @@ mod tests {
             policy["Statement"][1]["Resource"],
             "arn:aws:ecr:us-east-1:1:repository/a-aws-app"
         );
-        let trust: serde_json::Value = serde_json::from_str(&trust_policy("123")).expect("json");
+        let trust: serde_json::Value =
+            serde_json::from_str(&trust_policy("aws", "123")).expect("json");
         assert_eq!(trust["Statement"][1]["Principal"]["AWS"], "arn:aws:iam::123:root");
     }
 

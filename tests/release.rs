@@ -532,7 +532,9 @@ fn without_cargo_or_docker_aws_app_sh_prints_a_url_that_serves_the_app() {
     let sum = setup.publish_archive();
     setup.commit_sum(&sum);
     let server = setup.serve();
-    let fixture = Fixture::new(APP_PY);
+    // Its own app source: no intermediate image shared with a build running beside it (two
+    // classic builds of identical steps on the containerd store can lose one's cached step).
+    let fixture = Fixture::new(&format!("{APP_PY}\n# built by the evaluation tests\n"));
     let prefix = Prefix::new("evaluation");
     let mut vars: Vec<(&str, String)> = env.tool_env();
     vars.push(("DOCKER_HOST", "unix:///nonexistent/docker.sock".to_string()));

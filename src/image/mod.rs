@@ -516,7 +516,7 @@ impl Engine {
     async fn get_inside(&self, id: &str) -> std::result::Result<Page, String> {
         use bollard::exec::{CreateExecOptions, StartExecResults};
         const PROBE: &str = "import sys, urllib.request, urllib.error\n\
-try:\n    r = urllib.request.urlopen('http://127.0.0.1:8000/', timeout=5)\n    status, body = r.status, r.read()\n\
+try:\n    r = urllib.request.build_opener(urllib.request.ProxyHandler({})).open('http://127.0.0.1:8000/', timeout=5)\n    status, body = r.status, r.read()\n\
 except urllib.error.HTTPError as e:\n    status, body = e.code, e.read()\n\
 sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(body)\n";
         let options = CreateExecOptions {

@@ -90,6 +90,10 @@ INSTANCE_PENDING = env_seconds("STRICT_INSTANCE_PENDING_SECS", 2)
 BUILDER_BOOT = env_seconds("STRICT_BUILDER_BOOT_SECS", 5)
 INSTANCE_SHUTDOWN = env_seconds("STRICT_INSTANCE_SHUTDOWN_SECS", 2)
 PROFILE_LAG = env_seconds("STRICT_PROFILE_LAG_SECS", 3)
+# Instance types the zone `<region>a` does not offer here (as us-east-1's use1-az3 lacks t3,
+# and zone names map to it in some accounts): a launch must try another zone.
+UNSUPPORTED_TYPES = ("t3.medium",)
+UNSUPPORTED_ZONE_SUFFIX = "a"
 # The circuit breaker's threshold for a service of a few tasks (AWS: max(3, min(200, 50 %))).
 FAILED_TASKS_THRESHOLD = 3
 # A task that never answers its health check within this is failed (the service's grace period
@@ -631,8 +635,27 @@ class Behaviours:
         return None
 
     def before_ec2_RunInstances(self, req):
-        """An instance profile made (or given its role) a moment ago, or one that does not
-        exist, is refused as EC2 refuses it (moto answers IAM's NoSuchEntity for the latter)."""
+        """An instance type a zone does not offer is refused (zone names map to other zones in
+        each account; use1-az3 has no t3); an instance profile made (or given its role) a
+        moment ago, or one that does not exist, is refused as EC2 refuses it (moto answers IAM's
+        NoSuchEntity for the latter)."""
+        kind = req.params.get("InstanceType")
+        subnet = req.params.get("SubnetId")
+        for nic in req.params.get("NetworkInterfaces") or []:
+            subnet = subnet or (nic or {}).get("SubnetId")
+        if kind in UNSUPPORTED_TYPES and subnet:
+            try:
+                zone = moto_client("ec2", req.region).describe_subnets(
+                    SubnetIds=[subnet])["Subnets"][0]["AvailabilityZone"]
+            except Exception:
+                zone = None
+            if zone and zone.endswith(UNSUPPORTED_ZONE_SUFFIX):
+                return awsproto.error(
+                    req, 400, "Unsupported",
+                    "Your requested instance type (%s) is not supported in your requested "
+                    "Availability Zone (%s). Please retry your request by not specifying an "
+                    "Availability Zone or choosing %s." % (kind, zone, ", ".join(
+                        req.region + z for z in "bcdf")))
         spec = req.params.get("IamInstanceProfile") or {}
         by, value = ("name", spec["Name"]) if spec.get("Name") else ("arn", spec.get("Arn"))
         if not value:
