@@ -694,7 +694,10 @@ class LayerTests(unittest.TestCase):
     def test_a_builders_life(self):
         ec2, iam, sts, ssm = self.client("ec2"), self.client("iam"), self.client("sts"), self.client("ssm")
         name = "alex-aws-app-builder"
-        subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
+        subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+        # zone a offers no t3.medium here (as use1-az3): the launch goes to another zone
+        subnet = next(n for n in subnets if not n["AvailabilityZone"].endswith("a"))
+        zone_a = next(n for n in subnets if n["AvailabilityZone"].endswith("a"))
         group = ec2.create_security_group(GroupName=name, Description="aws-app: the build instance",
                                           VpcId=subnet["VpcId"])["GroupId"]
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
@@ -734,6 +737,11 @@ class LayerTests(unittest.TestCase):
                 TagSpecifications=[{"ResourceType": t, "Tags": [{"Key": "Name", "Value": name}]}
                                    for t in ("instance", "volume")], **extra)["Instances"][0]
 
+        # zone a does not offer t3.medium
+        refused = self.code(ec2.run_instances, ImageId=ami, InstanceType="t3.medium", MinCount=1, MaxCount=1,
+                            SubnetId=zone_a["SubnetId"])
+        self.assertEqual(refused[0], "Unsupported")
+        self.assertIn("Your requested instance type (t3.medium) is not supported", refused[1])
         # the instance profile was given its role a moment ago
         self.assertEqual(self.code(launch), ("InvalidParameterValue", "Value (%s) for parameter iamInstanceProfile."
                                              "name is invalid. Invalid IAM Instance Profile name" % name))
