@@ -323,7 +323,7 @@ fn foreign_clients_are_refused(address: &str) {
 }
 
 #[test]
-fn a_builder_goes_on_ctrl_c_and_one_left_by_a_kill_is_removed_by_destroy() {
+fn a_builder_goes_on_ctrl_c_and_one_left_by_a_kill_is_removed_by_the_next_run_or_destroy() {
     let env = aws_env();
     let moto = env.clients();
     // Its own app source: no intermediate image shared with a build running beside it (two
@@ -354,6 +354,23 @@ fn a_builder_goes_on_ctrl_c_and_one_left_by_a_kill_is_removed_by_destroy() {
     foreign_clients_are_refused(&address);
     assert_eq!(builder_groups(&moto, p).len(), 1);
 
+    // The next deploy terminates it first (it holds the prefix's lock: no run uses that one),
+    // then builds on one of its own, and leaves none.
+    let next = env.aws_app(&args);
+    assert_eq!(next.code, 0, "{next:?}");
+    assert!(
+        next.stderr.contains("terminating builder instance(s) left by an earlier run"),
+        "{next:?}"
+    );
+    assert_builders_gone(&moto, p, &next);
+
+    // Killed again (a rebuild: the service runs this commit now): destroy removes that one.
+    let mut rebuild = args.to_vec();
+    rebuild.insert(1, "--rebuild");
+    let seen = env.kill_at(&rebuild, "aws-app: builder engine ready");
+    let running =
+        builders(&moto, p).into_iter().filter(|i| state(i) == InstanceStateName::Running).count();
+    assert_eq!(running, 1, "{seen}");
     let destroyed = env.aws_app(&["destroy", "--yes", "--prefix", p]);
     assert_eq!(destroyed.code, 0, "{destroyed:?}");
     assert!(
