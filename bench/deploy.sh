@@ -7,7 +7,10 @@
 #   - a full deploy, split by step from the tool's own progress lines (build, smoke test, push,
 #     rollout, load balancer + URL check, everything else = the tool's AWS work and overhead),
 #     and its AWS API calls;
-#   - a no-change re-run: wall time and AWS API calls.
+#   - a no-change re-run: wall time and AWS API calls;
+#   - the same commit deployed under another prefix with `--builder ec2`: wall time, the
+#     builder's launch until its engine answers (the layer boots it in 5 s; real EC2 takes about
+#     a minute, see the README), its build, and the AWS API calls.
 # Usage: bench/deploy.sh [ROUNDS] (default 5). Reports medians.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,6 +21,7 @@ trap 'tests/env/aws-env.sh stop >/dev/null 2>&1; rm -rf "$work"' EXIT
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
 
 declare -a total build smoke push rollout verify other calls rerun rerun_calls
+declare -a ec2_total ec2_ready ec2_build ec2_calls
 for ((r = 1; r <= rounds; r++)); do
   bench_env_start
   repo="$work/repo-$r"
@@ -47,7 +51,16 @@ for ((r = 1; r <= rounds; r++)); do
   rerun+=("$(since "$t")")
   rerun_calls+=("$(calls "$work/rerun.err")")
   echo "bench: round $r: deploy ${total[-1]} s (build ${build[-1]}, smoke ${smoke[-1]}, push ${push[-1]}, rollout ${rollout[-1]}, verify ${verify[-1]}, other ${other[-1]}; ${calls[-1]} calls), re-run ${rerun[-1]} s (${rerun_calls[-1]} calls)" >&2
+  t=$(now)
+  "$bin" deploy --builder ec2 --builder-cidr 203.0.113.10/32 --prefix "benchec$r" \
+    --repo "file://$repo" >/dev/null 2>"$work/ec2.err" || { tail -20 "$work/ec2.err" >&2; exit 1; }
+  ec2_total+=("$(since "$t")")
+  ec2_ready+=("$(step 'builder engine ready' "$work/ec2.err")")
+  ec2_build+=("$(step built "$work/ec2.err")")
+  ec2_calls+=("$(calls "$work/ec2.err")")
+  echo "bench: round $r: on an EC2 builder ${ec2_total[-1]} s (engine ready ${ec2_ready[-1]}, build ${ec2_build[-1]}; ${ec2_calls[-1]} calls)" >&2
   "$bin" destroy --yes --prefix "bench$r" >/dev/null 2>&1 || true
+  "$bin" destroy --yes --prefix "benchec$r" >/dev/null 2>&1 || true
 done
 
 cat <<REPORT
@@ -62,9 +75,13 @@ cat <<REPORT
 | - load balancer provisioning and URL check | $(median "${verify[@]}") |
 | - everything else: clone, AWS calls and their retries, the lock, tool overhead | $(median "${other[@]}") |
 | no-change re-run, wall time | $(median "${rerun[@]}") |
+| the same commit on an EC2 builder (\`--builder ec2\`, another prefix), wall time | $(median "${ec2_total[@]}") |
+| - from the builder's launch to its engine answering (boot emulated: 5 s) | $(median "${ec2_ready[@]}") |
+| - image build on the builder's engine (the same engine here: cache warm) | $(median "${ec2_build[@]}") |
 
 | AWS API calls | count |
 |---|---|
 | fresh deploy (account with a default VPC) | $(median_int "${calls[@]}") |
 | no-change re-run | $(median_int "${rerun_calls[@]}") |
+| fresh deploy on an EC2 builder | $(median_int "${ec2_calls[@]}") |
 REPORT

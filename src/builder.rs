@@ -287,39 +287,15 @@ async fn ensure_role(aws: &Aws, config: &Config, caller: &Caller) -> Result<(Str
     let Caller { account, partition } = caller;
     let name = &config.names.builder;
     let tags = crate::deploy::tags(config);
-    let found = match aws.iam.get_role().role_name(name).send().await {
-        Ok(out) => out.role.map(|r| r.arn),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("finding the builder's role", e)),
+    let trust = trust_policy(partition, account);
+    let spec = crate::aws::iam::RoleSpec {
+        name,
+        trust_policy: &trust,
+        description: ROLE_DESCRIPTION,
+        what: "the builder's role",
     };
-    let (arn, created) = match found {
-        Some(arn) => (arn, false),
-        None => {
-            let mut create = aws
-                .iam
-                .create_role()
-                .role_name(name)
-                .assume_role_policy_document(trust_policy(partition, account))
-                .description(ROLE_DESCRIPTION);
-            for (key, value) in tags.pairs().into_iter().chain([(ROLE_TAG.0, ROLE_TAG.1.into())]) {
-                create = create.tags(
-                    aws_sdk_iam::types::Tag::builder()
-                        .key(key)
-                        .value(value)
-                        .build()
-                        .map_err(|e| Error::failed(format!("tag: {e}")))?,
-                );
-            }
-            let arn = create
-                .send()
-                .await
-                .map_err(|e| failed("creating the builder's role", e))?
-                .role
-                .map(|r| r.arn)
-                .ok_or_else(|| Error::failed("creating the builder's role: empty answer"))?;
-            (arn, true)
-        }
-    };
+    let (arn, created) =
+        crate::aws::iam::find_or_create_role(&aws.iam, &spec, &tags, &[ROLE_TAG]).await?;
     let settling = |code: Option<&str>, _: Option<&str>| created && code == Some("NoSuchEntity");
     let repository_arn = format!(
         "arn:{partition}:ecr:{}:{account}:repository/{}",

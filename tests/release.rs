@@ -255,22 +255,7 @@ impl Setup {
     /// `bash <checkout>/<script> ARGS` with the tools PATH, the release at `url`, the test's
     /// HOME and cache, and no other variable (no AWS_APP_BIN, DOCKER_HOST, CARGO_*).
     fn run(&self, script: &str, args: &[&str], url: &str) -> Run {
-        let out = Command::new(self.root.path().join("tools/bash"))
-            .arg(self.checkout().join(script))
-            .args(args)
-            .env_clear()
-            .env("PATH", self.root.path().join("tools"))
-            .env("HOME", self.root.path().join("home"))
-            .env("AWS_APP_RELEASE_URL", url)
-            .env("AWS_APP_CACHE_DIR", self.cache())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run bash");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        self.run_with(script, args, url, &[])
     }
 
     /// `run` with more variables (the AWS side's, for a deploy).

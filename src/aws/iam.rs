@@ -15,40 +15,66 @@ const ROLE_DESCRIPTION: &str = "aws-app: lets ECS pull the app's image and write
 
 const TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
-/// Finds or creates the role and attaches the managed policy; returns the role's ARN.
-pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Result<String> {
-    let arn = match iam.get_role().role_name(name).send().await {
+/// A role to find or create.
+pub struct RoleSpec<'a> {
+    pub name: &'a str,
+    pub trust_policy: &'a str,
+    pub description: &'a str,
+    /// What the role is, for messages ("the task execution role").
+    pub what: &'a str,
+}
+
+/// Finds the role or creates it with `tags` (and `extra_tags`); its ARN, and whether this call
+/// created it (then IAM may not know it for a few seconds).
+pub async fn find_or_create_role(
+    iam: &Client,
+    role: &RoleSpec<'_>,
+    tags: &Tags,
+    extra_tags: &[(&str, &str)],
+) -> Result<(String, bool)> {
+    let what = role.what;
+    let found = match iam.get_role().role_name(role.name).send().await {
         Ok(out) => out.role.map(|r| r.arn),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("finding the task execution role", e)),
+        Err(e) => return Err(failed(&format!("finding {what}"), e)),
     };
-    let (arn, created) = match arn {
-        Some(arn) => (arn, false),
-        None => {
-            let mut create = iam
-                .create_role()
-                .role_name(name)
-                .assume_role_policy_document(TRUST_POLICY)
-                .description(ROLE_DESCRIPTION);
-            for (key, value) in tags.pairs() {
-                create = create.tags(
-                    Tag::builder()
-                        .key(key)
-                        .value(value)
-                        .build()
-                        .map_err(|e| Error::failed(format!("tag: {e}")))?,
-                );
-            }
-            let arn = create
-                .send()
-                .await
-                .map_err(|e| failed("creating the task execution role", e))?
-                .role
-                .map(|r| r.arn)
-                .ok_or_else(|| Error::failed("creating the task execution role: empty answer"))?;
-            (arn, true)
-        }
+    if let Some(arn) = found {
+        return Ok((arn, false));
+    }
+    let mut create = iam
+        .create_role()
+        .role_name(role.name)
+        .assume_role_policy_document(role.trust_policy)
+        .description(role.description);
+    let extra = extra_tags.iter().map(|(k, v)| (*k, (*v).to_string()));
+    for (key, value) in tags.pairs().into_iter().chain(extra) {
+        create = create.tags(
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|e| Error::failed(format!("tag: {e}")))?,
+        );
+    }
+    let arn = create
+        .send()
+        .await
+        .map_err(|e| failed(&format!("creating {what}"), e))?
+        .role
+        .map(|r| r.arn)
+        .ok_or_else(|| Error::failed(format!("creating {what}: empty answer")))?;
+    Ok((arn, true))
+}
+
+/// Finds or creates the role and attaches the managed policy; returns the role's ARN.
+pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Result<String> {
+    let spec = RoleSpec {
+        name,
+        trust_policy: TRUST_POLICY,
+        description: ROLE_DESCRIPTION,
+        what: "the task execution role",
     };
+    let (arn, created) = find_or_create_role(iam, &spec, tags, &[]).await?;
     // IAM is eventually consistent: a role made a moment ago may be "not found" by the next
     // calls for a few seconds. A role that was there before is not waited for.
     let settling = |code: Option<&str>, _: Option<&str>| created && code == Some("NoSuchEntity");
