@@ -9,6 +9,9 @@ base=$(tests/env/base-image.sh)
 cargo build --locked --quiet --bin aws-app
 bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/aws-app"
 bench_env_start() {
+  # The README's numbers were measured with a load balancer provisioning for 20 s (the suite's
+  # layer takes 35 s, so that every first deploy of a test meets it).
+  export STRICT_ALB_PROVISIONING_SECS=${STRICT_ALB_PROVISIONING_SECS:-20}
   eval "$(tests/env/aws-env.sh start 2>/dev/null)"
   export AWS_ENDPOINT_URL=$AWS_APP_TEST_MOTO AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
     AWS_REGION=us-east-1 HTTP_PROXY=$AWS_APP_TEST_PROXY NO_PROXY=127.0.0.1,localhost \

@@ -77,7 +77,7 @@ def env_seconds(name, default):
 
 
 # How long AWS takes to settle, here (deterministic; real AWS: minutes, seconds, a minute).
-ALB_PROVISIONING = env_seconds("STRICT_ALB_PROVISIONING_SECS", 20)
+ALB_PROVISIONING = env_seconds("STRICT_ALB_PROVISIONING_SECS", 35)
 SERVICE_DRAINING = env_seconds("STRICT_SERVICE_DRAINING_SECS", 60)
 IAM_LAG = env_seconds("STRICT_IAM_LAG_SECS", 3)
 ENI_LINGER = env_seconds("STRICT_ENI_LINGER_SECS", 8)
