@@ -40,9 +40,19 @@ pub async fn build_verified(
     let clock = Instant::now();
     say(format!("building on {}", config.base_image));
     let prefix_label = (config.names.label, config.prefix.as_str());
-    let image = engine
-        .build(&checkout, &config.base_image, &config.names.image_repo, prefix_label, options)
-        .await?;
+    let build = || {
+        engine.build(&checkout, &config.base_image, &config.names.image_repo, prefix_label, options)
+    };
+    let image = match build().await {
+        // With the containerd image store, a removal beside this build (another prefix's
+        // `destroy --local`, `docker image prune`) can take a cached step it stands on: that
+        // step is built again.
+        Err(e) if e.message.contains("unable to find image \"sha256:") => {
+            say(format!("{}: a cached step went missing meanwhile; building again", e.message));
+            build().await?
+        }
+        other => other?,
+    };
     say(format!("built {} ({}) in {}", image.reference, image.architecture, seconds(clock)));
     let lock = &image.inputs.lock;
     say(format!(
