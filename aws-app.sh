@@ -102,26 +102,6 @@ part=""
 unpack=""
 curl_pid=""
 
-# The first `version = "..."` of Cargo.toml's [package] (pure bash: no tool is assumed yet).
-checkout_version() {
-  local line section="" v
-  [ -r "$here/Cargo.toml" ] || { why="no Cargo.toml in $here"; return 1; }
-  while IFS= read -r line || [ -n "$line" ]; do
-    case "$line" in
-      "["*) section=${line%%]*}] ;;
-      version=*|"version "*|"version	"*)
-        if [ "$section" = "[package]" ]; then
-          v=${line#*=}; v=${v#*\"}; v=${v%%\"*}
-          case "$v" in ""|*[!0-9A-Za-z.+-]*) why="cannot read the version in Cargo.toml"; return 1 ;; esac
-          version=$v
-          return 0
-        fi ;;
-    esac
-  done < "$here/Cargo.toml"
-  why="no version in Cargo.toml's [package]"
-  return 1
-}
-
 # The release target of this machine (a Rosetta shell on Apple silicon gets the native binary).
 host_triple() {
   local arch arm64
@@ -142,17 +122,10 @@ host_triple() {
 # $expected: the sum release/sha256.sum records for $archive, if its first line is
 # `# aws-app <this version>`. Lines are dist's: `<sha256 hex> *<file>`.
 committed_sum() {
-  local file="$here/release/sha256.sum" line header="" name n=0
-  expected=""
+  local file="$here/release/sha256.sum" header=""
   [ -r "$file" ] || { why="release/sha256.sum is missing"; return 1; }
-  while IFS= read -r line || [ -n "$line" ]; do
-    line=${line%$'\r'}
-    n=$((n + 1))
-    if [ $n = 1 ]; then header=$line; continue; fi
-    case "$line" in "#"*|"") continue ;; esac
-    name=${line#* }; name=${name# }; name=${name#\*}
-    if [ "$name" = "$archive" ]; then expected=${line%% *}; fi
-  done < "$file"
+  IFS= read -r header < "$file" || true
+  header=${header%$'\r'}
   if [ "$header" != "# aws-app $version" ]; then
     case "$header" in
       "# aws-app "*) why="release/sha256.sum holds the sums of aws-app ${header#\# aws-app }, not of $version" ;;
@@ -160,14 +133,11 @@ committed_sum() {
     esac
     return 1
   fi
-  if [ -z "$expected" ]; then
+  if ! expected=$(release_sum "$archive" < "$file"); then
     why="release/sha256.sum has no sum for $archive of aws-app $version"
     return 1
   fi
-  case "$expected" in
-    *[!0-9a-f]*) why="release/sha256.sum has a malformed sum for $archive"; return 1 ;;
-  esac
-  [ ${#expected} = 64 ] || { why="release/sha256.sum has a malformed sum for $archive"; return 1; }
+  is_sha256 "$expected" || { why="release/sha256.sum has a malformed sum for $archive"; return 1; }
 }
 
 # SHA-256 of a file, lowercase hex: GNU sha256sum, else the shasum of stock macOS.
@@ -186,30 +156,15 @@ cleanup_download() {
   trap - EXIT INT TERM
 }
 
-# $base: where releases are downloaded from (AWS_APP_RELEASE_URL, else release/repository's).
-release_base() {
-  local line repo=""
-  if [ -n "${AWS_APP_RELEASE_URL:-}" ]; then base=${AWS_APP_RELEASE_URL%/}; return 0; fi
-  if [ -r "$here/release/repository" ]; then
-    while IFS= read -r line || [ -n "$line" ]; do
-      line=${line%$'\r'}
-      case "$line" in "#"*|"") ;; *) repo=$line; break ;; esac
-    done < "$here/release/repository"
-  fi
-  case "$repo" in
-    */*/*|*[!A-Za-z0-9._/-]*|/*|*/|"") ;;
-    */*) base="https://github.com/$repo/releases/download"; return 0 ;;
-  esac
-  why="release/repository does not name a GitHub repository (owner/name)"
-  return 1
-}
-
 # $bin: the verified binary, cached or downloaded now. Returns 1 with $why when there is none
 # ($download_failed if the download itself failed); a download that does not match the committed
 # sum is deleted and refused (exit 2), whatever else is installed.
 prebuilt_binary() {
   local cache dir tool rc shown line reason actual
-  checkout_version || return 1
+  [ -r "$here/release/lib.sh" ] || { why="release/lib.sh is missing"; return 1; }
+  # shellcheck source=release/lib.sh
+  . "$here/release/lib.sh"
+  release_version || return 1
   host_triple || return 1
   archive="aws-app-$triple.tar.gz"
   committed_sum || return 1

@@ -18,50 +18,8 @@ targets="$targets aarch64-unknown-linux-gnu"
 
 die() { echo "update-sums: error: $*" >&2; exit 1; }
 
-# Cargo.toml's [package] version (the same reading as aws-app.sh's).
-cargo_version() {
-  local line section="" v
-  while IFS= read -r line || [ -n "$line" ]; do
-    case "$line" in
-      "["*) section=${line%%]*}] ;;
-      version=*|"version "*|"version	"*)
-        if [ "$section" = "[package]" ]; then
-          v=${line#*=}; v=${v#*\"}; v=${v%%\"*}
-          echo "$v"
-          return 0
-        fi ;;
-    esac
-  done < "$here/Cargo.toml"
-  return 1
-}
-
-# The first non-comment line of release/repository: owner/name.
-repository() {
-  local line
-  [ -r "$here/release/repository" ] || return 1
-  while IFS= read -r line || [ -n "$line" ]; do
-    line=${line%$'\r'}
-    case "$line" in "#"*|"") ;; *) echo "$line"; return 0 ;; esac
-  done < "$here/release/repository"
-  return 1
-}
-
-# The sum of FILE in a checksum file's text (lines `<hex> *<file>` or `<hex>  <file>`).
-sum_for() {
-  local file=$1 text=$2 line name
-  while IFS= read -r line || [ -n "$line" ]; do
-    line=${line%$'\r'}
-    case "$line" in "#"*|"") continue ;; esac
-    name=${line#* }; name=${name# }; name=${name#\*}
-    if [ "$name" = "$file" ]; then echo "${line%% *}"; return 0; fi
-  done <<<"$text"
-  return 1
-}
-
-is_sha256() {
-  case "$1" in *[!0-9a-f]*) return 1 ;; esac
-  [ ${#1} = 64 ]
-}
+# shellcheck source=release/lib.sh
+. "$here/release/lib.sh"
 
 # The body at a URL, or the end: `cannot download URL (curl's last error)`.
 fetch() {
@@ -81,34 +39,24 @@ fetch() {
 }
 
 [ $# -le 1 ] || die "usage: scripts/update-sums.sh [VERSION]"
-cargo=$(cargo_version) || die "no version in Cargo.toml's [package]"
-version=${1:-$cargo}
-version=${version#v}
+release_version || die "$why"
+cargo=$version
+if [ $# = 1 ]; then version=${1#v}; fi
 case "$version" in ""|*[!0-9A-Za-z.+-]*) die "invalid version '$version'" ;; esac
-if [ -n "${AWS_APP_RELEASE_URL:-}" ]; then
-  base=${AWS_APP_RELEASE_URL%/}
-else
-  repo=$(repository) || die "release/repository names no repository"
-  case "$repo" in
-    */*/*|*[!A-Za-z0-9._/-]*|/*|*/) die "release/repository: '$repo' is not owner/name" ;;
-    */*) ;;
-    *) die "release/repository: '$repo' is not owner/name" ;;
-  esac
-  base="https://github.com/$repo/releases/download"
-fi
+release_base || die "$why"
 
 unified=$(fetch "$base/v$version/sha256.sum")
 lines=""
 missing=""
 for target in $targets; do
   archive="aws-app-$target.tar.gz"
-  if ! sum=$(sum_for "$archive" "$unified"); then
+  if ! sum=$(release_sum "$archive" <<<"$unified"); then
     missing="$missing $archive"
     continue
   fi
   is_sha256 "$sum" || die "$base/v$version/sha256.sum: malformed sum for $archive: $sum"
   own=$(fetch "$base/v$version/$archive.sha256")
-  own_sum=$(sum_for "$archive" "$own") || die "$base/v$version/$archive.sha256 has no line for $archive"
+  own_sum=$(release_sum "$archive" <<<"$own") || die "$base/v$version/$archive.sha256 has no line for $archive"
   [ "$own_sum" = "$sum" ] \
     || die "the sums of $archive disagree: sha256.sum says $sum, $archive.sha256 says $own_sum"
   lines="$lines$sum *$archive

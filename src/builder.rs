@@ -444,6 +444,34 @@ pub async fn launch(
     network: &Network,
     lifetime: &Lifetime,
 ) -> Result<Builder> {
+    start(aws, config, network, lifetime)
+        .await
+        .map_err(|e| explain_denied(e, &config.names.builder))
+}
+
+/// A builder these credentials may not make: what they lack, and the way around it (EC2's
+/// encoded authorization message, kilobytes long, is left out of the line).
+fn explain_denied(e: Error, role: &str) -> Error {
+    if !["UnauthorizedOperation", "AccessDenied"]
+        .iter()
+        .any(|c| e.message.contains(&format!(": {c}")))
+    {
+        return e;
+    }
+    let message = e.message.split(" Encoded authorization failure message").next().unwrap_or("");
+    Error::failed(format!(
+        "{message}: the EC2 builder needs ec2:RunInstances, ec2:CreateSecurityGroup, \
+         iam:CreateRole, iam:CreateInstanceProfile and iam:PassRole on {role}; \
+         use credentials that have them, or start Docker here"
+    ))
+}
+
+async fn start(
+    aws: &Aws,
+    config: &Config,
+    network: &Network,
+    lifetime: &Lifetime,
+) -> Result<Builder> {
     let clock = Instant::now();
     let tags = crate::deploy::tags(config);
     let name = &config.names.builder;
@@ -759,18 +787,24 @@ async fn terminate(aws: &Aws, ids: &[String]) -> Result<()> {
     }
 }
 
-async fn delete_group(aws: &Aws, group: &str) {
+/// Deletes the builder's security group once no network interface holds it any more.
+async fn delete_group_when_released(aws: &Aws, group: &str) -> Result<()> {
     let busy = |code: Option<&str>, _: Option<&str>| code == Some("DependencyViolation");
-    let deleted = retry_for(
+    retry_for(
         "deleting the builder's security group",
         RELEASE_DEADLINE,
         Duration::from_secs(5),
         busy,
         || aws.ec2.delete_security_group().group_id(group).send(),
     )
-    .await;
-    match deleted {
-        Ok(_) => {}
+    .await
+    .map(|_| ())
+}
+
+/// `delete_group_when_released` that never fails: what it cannot delete it says.
+async fn delete_group(aws: &Aws, group: &str) {
+    match delete_group_when_released(aws, group).await {
+        Ok(()) => {}
         Err(e) if e.message.contains("InvalidGroup.NotFound") => {}
         Err(e) => say(format!("{} (the next deploy or destroy removes it)", e.message)),
     }
@@ -820,15 +854,7 @@ pub async fn remove(aws: &Aws, config: &Config) -> Result<Vec<String>> {
         .await
         .map_err(|e| failed("finding the builder's security group", e))?;
     for id in groups.security_groups().iter().filter_map(|g| g.group_id()) {
-        let busy = |code: Option<&str>, _: Option<&str>| code == Some("DependencyViolation");
-        retry_for(
-            "deleting the builder's security group",
-            RELEASE_DEADLINE,
-            Duration::from_secs(5),
-            busy,
-            || aws.ec2.delete_security_group().group_id(id).send(),
-        )
-        .await?;
+        delete_group_when_released(aws, id).await?;
         removed.push(format!("security group {}", config.names.builder));
     }
     Ok(removed)
@@ -925,6 +951,21 @@ mod tests {
         let trust: serde_json::Value =
             serde_json::from_str(&trust_policy("aws", "123")).expect("json");
         assert_eq!(trust["Statement"][1]["Principal"]["AWS"], "arn:aws:iam::123:root");
+    }
+
+    #[test]
+    fn a_refused_launch_says_what_the_credentials_lack_in_one_line() {
+        let refused = Error::failed(
+            "starting the builder instance: UnauthorizedOperation: You are not authorized to \
+             perform this operation. Encoded authorization failure message: AbCd0123",
+        );
+        let explained = explain_denied(refused, "ann-aws-app-builder").message;
+        assert!(explained.contains("iam:PassRole on ann-aws-app-builder"), "{explained}");
+        assert!(explained.contains("start Docker here"), "{explained}");
+        assert!(!explained.contains("AbCd0123") && !explained.contains('\n'), "{explained}");
+        let other =
+            explain_denied(Error::failed("starting the builder instance: Unsupported: x"), "r");
+        assert_eq!(other.message, "starting the builder instance: Unsupported: x");
     }
 
     #[test]

@@ -225,7 +225,8 @@ fn check_branch(branch: &str) -> Result<()> {
 }
 
 /// An IPv4 CIDR narrower than the whole internet: the builder's Docker API is a root shell on it.
-pub fn check_builder_cidr(cidr: &str) -> Result<()> {
+/// Returned in the form EC2 keeps (host bits cleared: `203.0.113.7/24` is `203.0.113.0/24`).
+pub fn check_builder_cidr(cidr: &str) -> Result<String> {
     let bad = |why: &str| {
         Err(Error::input(format!(
             "invalid --builder-cidr '{cidr}': {why}; give the IPv4 range that may reach the \
@@ -235,11 +236,14 @@ pub fn check_builder_cidr(cidr: &str) -> Result<()> {
     let Some((ip, bits)) = cidr.trim().split_once('/') else {
         return bad("no /length");
     };
-    if ip.parse::<std::net::Ipv4Addr>().is_err() {
+    let Ok(ip) = ip.parse::<std::net::Ipv4Addr>() else {
         return bad("not an IPv4 address");
-    }
-    match bits.parse::<u8>() {
-        Ok(8..=32) => Ok(()),
+    };
+    match bits.parse::<u32>() {
+        Ok(bits @ 8..=32) => {
+            let mask = u32::MAX << (32 - bits);
+            Ok(format!("{}/{bits}", std::net::Ipv4Addr::from(u32::from(ip) & mask)))
+        }
         Ok(0..=7) => {
             bad("wider than /8 would open the builder's Docker API to much of the internet")
         }
@@ -305,9 +309,7 @@ impl Config {
                 g.keep_images
             )));
         }
-        if let Some(cidr) = &g.builder_cidr {
-            check_builder_cidr(cidr)?;
-        }
+        let builder_cidr = g.builder_cidr.as_deref().map(check_builder_cidr).transpose()?;
         let app = app_name(&g.repo);
         let config = Config {
             source: SourceSpec { url: g.repo.trim().to_string(), branch: g.branch },
@@ -321,7 +323,7 @@ impl Config {
             keep_images: g.keep_images,
             app,
             builder: g.builder,
-            builder_cidr: g.builder_cidr.map(|c| c.trim().to_string()),
+            builder_cidr,
         };
         Ok((config, action))
     }
@@ -330,6 +332,13 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_builder_cidr_is_kept_as_ec2_keeps_it() {
+        assert_eq!(check_builder_cidr("203.0.113.7/32").ok().as_deref(), Some("203.0.113.7/32"));
+        assert_eq!(check_builder_cidr(" 203.0.113.7/24").ok().as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(check_builder_cidr("10.1.2.3/8").ok().as_deref(), Some("10.0.0.0/8"));
+    }
 
     #[test]
     fn prefix_rules() {

@@ -3,8 +3,6 @@
 //! endpoint in front of the machine's engine that requires this run's client certificate and
 //! admits only the addresses the instance's security group admits (tests/env/strict/layer.py).
 
-use std::process::Stdio;
-
 use aws_sdk_ec2::types::{Filter, Instance, InstanceAttributeName, InstanceStateName};
 
 use crate::support::*;
@@ -79,6 +77,12 @@ fn percent_decoded(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// An app of the builder tests' own: no intermediate image shared with a build running beside
+/// it (two classic builds of identical steps on the containerd store can lose one's cached step).
+fn own_fixture() -> Fixture {
+    Fixture::new(&format!("{APP_PY}\n# built by the builder tests\n"))
+}
+
 fn checkip(env: &AwsEnv) -> String {
     format!("{}/-/checkip", env.moto)
 }
@@ -87,9 +91,7 @@ fn checkip(env: &AwsEnv) -> String {
 fn without_a_local_engine_deploy_builds_on_an_ec2_builder_that_is_gone_afterwards() {
     let env = aws_env();
     let moto = env.clients();
-    // Its own app source: no intermediate image shared with a build running beside it (two
-    // classic builds of identical steps on the containerd store can lose one's cached step).
-    let fixture = Fixture::new(&format!("{APP_PY}\n# built by the builder tests\n"));
+    let fixture = own_fixture();
     let prefix = Prefix::new("ec2-builder");
     let p = prefix.as_str();
     let url = fixture.url();
@@ -223,36 +225,6 @@ fn a_failed_build_on_the_builder_terminates_it() {
     assert_eq!(destroyed.code, 0, "{destroyed:?}");
 }
 
-/// Starts `aws-app ARGS`, and when a stderr line starts with `at`, sends `signal`; waits for
-/// the end. Exit code and stderr.
-fn signal_at(env: &AwsEnv, args: &[&str], at: &str, signal: &str) -> (i32, String) {
-    use std::io::{BufRead, BufReader, Read};
-    let mut argv = vec![BIN];
-    argv.extend_from_slice(args);
-    let mut cmd = command(&argv);
-    for (k, v) in env.tool_env() {
-        cmd.env(k, v);
-    }
-    let mut child =
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start aws-app");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).expect("read") > 0, "ended before '{at}': {seen}");
-        seen.push_str(&line);
-        if line.starts_with(at) {
-            break;
-        }
-    }
-    let pid = child.id().to_string();
-    let sent = std::process::Command::new("kill").args([signal, &pid]).status().expect("kill");
-    assert!(sent.success());
-    stderr.read_to_string(&mut seen).expect("read the rest");
-    let status = child.wait().expect("wait");
-    (status.code().unwrap_or(-1), seen)
-}
-
 /// curl to the builder's engine with a client certificate of another CA, or none: refused.
 fn foreign_clients_are_refused(address: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -326,9 +298,7 @@ fn foreign_clients_are_refused(address: &str) {
 fn a_builder_goes_on_ctrl_c_and_one_left_by_a_kill_is_removed_by_the_next_run_or_destroy() {
     let env = aws_env();
     let moto = env.clients();
-    // Its own app source: no intermediate image shared with a build running beside it (two
-    // classic builds of identical steps on the containerd store can lose one's cached step).
-    let fixture = Fixture::new(&format!("{APP_PY}\n# built by the builder tests\n"));
+    let fixture = own_fixture();
     let prefix = Prefix::new("ec2-kill");
     let p = prefix.as_str();
     let url = fixture.url();
@@ -336,7 +306,7 @@ fn a_builder_goes_on_ctrl_c_and_one_left_by_a_kill_is_removed_by_the_next_run_or
         ["deploy", "--builder", "ec2", "--builder-cidr", OPERATOR, "--repo", &url, "--prefix", p];
 
     // Ctrl-C while the builder builds: the run terminates it before it exits.
-    let (code, stderr) = signal_at(env, &args, "aws-app: builder engine ready", "-INT");
+    let (code, stderr) = env.signal_at(&args, "aws-app: builder engine ready", "-INT");
     assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains(", terminated builder i-"), "{stderr}");
     assert_builders_gone(&moto, p, &stderr);

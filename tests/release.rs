@@ -185,6 +185,7 @@ impl Setup {
             "Cargo.toml",
             "release/repository",
             "release/sha256.sum",
+            "release/lib.sh",
             "scripts/update-sums.sh",
         ] {
             std::fs::copy(repo.join(file), checkout.join(file)).expect(file);

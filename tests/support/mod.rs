@@ -331,7 +331,14 @@ impl AwsEnv {
     /// Starts `aws-app ARGS` against this environment and kills it (SIGKILL: no chance to clean
     /// up) as soon as a stderr line starts with `at`; returns what it printed until then.
     pub fn kill_at(&self, args: &[&str], at: &str) -> String {
-        use std::io::{BufRead, BufReader};
+        self.signal_at(args, at, "-KILL").1
+    }
+
+    /// Starts `aws-app ARGS` against this environment, sends `signal` (`-INT`, `-KILL`, ...) as
+    /// soon as a stderr line starts with `at`, and waits for its end: exit code (-1 when killed
+    /// by the signal) and all it printed.
+    pub fn signal_at(&self, args: &[&str], at: &str, signal: &str) -> (i32, String) {
+        use std::io::{BufRead, BufReader, Read};
         let mut argv = vec![BIN];
         argv.extend_from_slice(args);
         let mut cmd = command(&argv);
@@ -353,9 +360,12 @@ impl AwsEnv {
                 break;
             }
         }
-        child.kill().expect("kill");
-        child.wait().expect("wait");
-        seen
+        let pid = child.id().to_string();
+        let sent = Command::new("kill").args([signal, &pid]).status().expect("kill");
+        assert!(sent.success(), "kill {signal} {pid}");
+        stderr.read_to_string(&mut seen).expect("read the rest");
+        let status = child.wait().expect("wait");
+        (status.code().unwrap_or(-1), seen)
     }
 
     /// SDK clients on moto, for reading back what the tool made.
