@@ -193,7 +193,18 @@ pub async fn protect(ecr: &Client, repo: &str, digest: &str) -> Result<bool> {
         .await
         .map_err(|e| failed("reading the image's manifest from ECR", e))?;
     let Some(image) = got.images().first() else {
-        return Ok(false);
+        // Gone since DescribeImages (expired, deleted): as not there. Any other failure (a
+        // manifest type ECR would not hand back, say) is said as ECR gave it.
+        return match got.failures().first() {
+            Some(f) if f.failure_code().is_some_and(|c| c.as_str() != "ImageNotFound") => {
+                Err(Error::failed(format!(
+                    "reading the image's manifest from ECR: {}: {}",
+                    f.failure_code().map_or("", |c| c.as_str()),
+                    f.failure_reason().unwrap_or("no reason given")
+                )))
+            }
+            _ => Ok(false),
+        };
     };
     let put = ecr
         .put_image()

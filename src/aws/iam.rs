@@ -7,8 +7,13 @@ use aws_sdk_iam::types::Tag;
 use super::{Tags, failed, retry_while};
 use crate::error::{Error, Result};
 
-pub const EXECUTION_POLICY_ARN: &str =
-    "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
+/// AWS's managed policy for task execution roles, in the role's partition: `arn:aws:…` in the
+/// commercial regions, `arn:aws-cn:…` in China, `arn:aws-us-gov:…` in GovCloud (an ARN of
+/// another partition is refused by AttachRolePolicy).
+fn execution_policy_arn(role_arn: &str) -> String {
+    let partition = role_arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws");
+    format!("arn:{partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")
+}
 
 /// IAM descriptions take tab, newline and the printable Latin-1 range, up to 1000 characters.
 const ROLE_DESCRIPTION: &str = "aws-app: lets ECS pull the app's image and write its logs";
@@ -82,11 +87,12 @@ pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Res
         iam.list_attached_role_policies().role_name(name).send()
     })
     .await?;
+    let policy = execution_policy_arn(&arn);
     let has_policy =
-        attached.attached_policies().iter().any(|p| p.policy_arn() == Some(EXECUTION_POLICY_ARN));
+        attached.attached_policies().iter().any(|p| p.policy_arn() == Some(policy.as_str()));
     if !has_policy {
         retry_while("attaching AmazonECSTaskExecutionRolePolicy", settling, || {
-            iam.attach_role_policy().role_name(name).policy_arn(EXECUTION_POLICY_ARN).send()
+            iam.attach_role_policy().role_name(name).policy_arn(&policy).send()
         })
         .await?;
     }
@@ -119,5 +125,24 @@ pub async fn ensure_ecs_service_linked_role(iam: &Client) -> Result<()> {
             ))
         }
         Err(e) => Err(failed("creating ECS's service-linked role", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_managed_policy_is_named_in_the_roles_partition() {
+        for (role, policy) in [
+            ("arn:aws:iam::123456789012:role/ann-aws-app-task-execution", "arn:aws:"),
+            ("arn:aws-cn:iam::123456789012:role/ann-aws-app-task-execution", "arn:aws-cn:"),
+            ("arn:aws-us-gov:iam::123456789012:role/x", "arn:aws-us-gov:"),
+            ("not an arn", "arn:aws:"),
+        ] {
+            let arn = super::execution_policy_arn(role);
+            assert!(arn.starts_with(policy), "{role}: {arn}");
+            assert!(
+                arn.ends_with(":iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")
+            );
+        }
     }
 }

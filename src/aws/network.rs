@@ -108,10 +108,35 @@ pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> 
     })
 }
 
-/// The VPC's default subnets, one per availability zone, sorted so every run picks the same:
-/// all of them go to the load balancer and the service (the more zones, the more room Fargate
-/// has); at least two are needed.
+/// Regions where Fargate runs tasks in some zones only, by zone ID (the same place in every
+/// account, where zone names are mapped per account): the ECS guide's "Supported Regions for
+/// Amazon ECS on AWS Fargate". Older accounts still have default subnets in the other zones,
+/// and a service given one of them places tasks there that never start.
+const FARGATE_ZONES: &[(&str, &[&str])] = &[
+    ("us-west-1", &["usw1-az1", "usw1-az3"]),
+    ("ap-northeast-1", &["apne1-az1", "apne1-az2", "apne1-az4"]),
+    ("cn-north-1", &["cnn1-az1", "cnn1-az2"]),
+];
+
+/// Whether Fargate runs tasks in the zone `zone_id` of `region` (every zone of a region the
+/// guide lists without a restriction; a zone whose ID EC2 did not give: yes).
+fn fargate_serves(region: &str, zone_id: Option<&str>) -> bool {
+    match (FARGATE_ZONES.iter().find(|(r, _)| *r == region), zone_id) {
+        (Some((_, zones)), Some(id)) => zones.contains(&id),
+        _ => true,
+    }
+}
+
+/// The client's region, for the zone table above.
+fn region_of(ec2: &Client) -> String {
+    ec2.config().region().map(|r| r.to_string()).unwrap_or_default()
+}
+
+/// The VPC's default subnets, one per availability zone where Fargate runs tasks, sorted so
+/// every run picks the same: all of them go to the load balancer and the service (the more
+/// zones, the more room Fargate has); at least two are needed.
 async fn default_subnets(ec2: &Client, vpc: &str) -> Result<Vec<String>> {
+    let region = region_of(ec2);
     let mut subnets: Vec<(String, String)> = ec2
         .describe_subnets()
         .filters(filter("vpc-id", vpc))
@@ -122,13 +147,16 @@ async fn default_subnets(ec2: &Client, vpc: &str) -> Result<Vec<String>> {
         .subnets
         .unwrap_or_default()
         .into_iter()
+        .filter(|s| fargate_serves(&region, s.availability_zone_id()))
         .filter_map(|s| Some((s.availability_zone?, s.subnet_id?)))
         .collect();
     subnets.sort();
     subnets.dedup_by(|a, b| a.0 == b.0);
     if subnets.len() < 2 {
         return Err(Error::failed(format!(
-            "the default VPC {vpc} has default subnets in {} availability zone(s); an ALB needs two",
+            "the default VPC {vpc} has default subnets in {} availability zone(s) where Fargate \
+             runs tasks; an ALB needs two: add a default subnet (`aws ec2 create-default-subnet \
+             --availability-zone-id <id>`) or choose another --region",
             subnets.len()
         )));
     }
@@ -267,8 +295,9 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
         .await?;
     }
 
-    // Two public subnets in the first two zones (regular zones: no Local or Wavelength zones,
-    // where neither ALB nor Fargate runs).
+    // Two public subnets in the first two zones where Fargate runs tasks (regular zones: no
+    // Local or Wavelength zones, where neither ALB nor Fargate runs).
+    let region = region_of(ec2);
     let zones: Vec<String> = ec2
         .describe_availability_zones()
         .filters(filter("state", "available"))
@@ -279,11 +308,13 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
         .availability_zones
         .unwrap_or_default()
         .into_iter()
+        .filter(|z| fargate_serves(&region, z.zone_id()))
         .filter_map(|z| z.zone_name)
         .collect();
     if zones.len() < 2 {
         return Err(Error::failed(
-            "the region has fewer than two availability zones; an ALB needs two",
+            "the region has fewer than two availability zones where Fargate runs tasks; an ALB \
+             needs two: choose another --region",
         ));
     }
     let mut subnets = Vec::new();
@@ -474,6 +505,23 @@ pub(crate) async fn allow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fargate_zones_are_the_guides_by_zone_id() {
+        for (region, zone, serves) in [
+            ("us-west-1", Some("usw1-az1"), true),
+            ("us-west-1", Some("usw1-az3"), true),
+            ("us-west-1", Some("usw1-az2"), false),
+            ("ap-northeast-1", Some("apne1-az3"), false),
+            ("ap-northeast-1", Some("apne1-az4"), true),
+            ("cn-north-1", Some("cnn1-az4"), false),
+            ("us-east-1", Some("use1-az3"), true),
+            ("eu-west-1", Some("euw1-az1"), true),
+            ("us-west-1", None, true),
+        ] {
+            assert_eq!(fargate_serves(region, zone), serves, "{region} {zone:?}");
+        }
+    }
 
     /// Whether EC2 accepts `text` as a security group or rule description.
     fn ec2_description_ok(text: &str) -> bool {

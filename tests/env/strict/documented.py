@@ -137,17 +137,17 @@ RULES = [
         "code": "InvalidParameterValue", "message": _RULE_DESC_MSG,
         "doc": "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_UserIdGroupPair.html"}),
     # Tags on create (CreateVpc, CreateSubnet, CreateInternetGateway, CreateRouteTable,
-    # CreateSecurityGroup, ...). EC2 allows any character in values; keys: 1-128 (API reference
-    # Tag says 127; the EC2 user guide's tag restrictions say 128), no "aws:".
+    # CreateSecurityGroup, ...). EC2 allows any character in values; keys: no "aws:", 1-127 (the
+    # API reference's Tag; the EC2 user guide's tag restrictions say 128: the stricter is kept).
     ("ec2", "*", "TagSpecifications[].Tags[].Key", {
         "not_prefix": _AWS_PREFIX,
         "code": "InvalidParameterValue",
         "message": "Tag keys starting with 'aws:' are reserved for internal use",
         "doc": _EC2_TAG}),
     ("ec2", "*", "TagSpecifications[].Tags[].Key", {
-        "min_len": 1, "max_len": 128,
+        "min_len": 1, "max_len": 127,
         "code": "InvalidParameterValue",
-        "message": "Tag key exceeds the maximum length of 128 characters: {value}",
+        "message": "Tag key exceeds the maximum length of 127 characters: {value}",
         "doc": _EC2_TAG}),
     ("ec2", "*", "TagSpecifications[].Tags[].Value", {
         "max_len": 256,

@@ -748,8 +748,17 @@ class Behaviours:
                                   "linked role exists.")
         return None
 
+    def before_iam_AttachRolePolicy(self, req):
+        # An AWS managed policy lives in each partition under that partition's ARN: in China
+        # arn:aws-cn:iam::aws:policy/..., so an arn:aws: one is refused there.
+        arn = req.params.get("PolicyArn") or ""
+        want = partition(req.region)
+        if arn.startswith("arn:") and arn.split(":")[1] != want:
+            return contract(req, awsproto.error(
+                req, 404, "NoSuchEntity", "Policy %s does not exist or is not attachable." % arn))
+        return self.iam_lag(req)
+
     before_iam_GetRole = iam_lag
-    before_iam_AttachRolePolicy = iam_lag
     before_iam_ListAttachedRolePolicies = iam_lag
     before_iam_PutRolePolicy = iam_lag
     before_iam_AddRoleToInstanceProfile = iam_lag
@@ -1026,6 +1035,15 @@ def registry(region, method, path):
         return e.code
     except OSError:
         return None
+
+
+def partition(region):
+    """The AWS partition of a region (the first field after `arn:` of its resources' ARNs)."""
+    for start, name in (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"),
+                        ("us-iso-", "aws-iso"), ("eu-isoe-", "aws-iso-e"), ("us-isof-", "aws-iso-f")):
+        if region.startswith(start):
+            return name
+    return "aws"
 
 
 def provisioning(arn):

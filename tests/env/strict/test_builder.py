@@ -822,6 +822,28 @@ class LayerTests(unittest.TestCase):
                          ("InvalidParameterValue", "'security-group' is not a valid taggable resource type for this "
                                                    "operation."))
 
+    def test_a_managed_policy_of_another_partition_is_refused(self):
+        import boto3
+        from botocore.config import Config
+        iam = boto3.client("iam", region_name="cn-north-1", endpoint_url="http://127.0.0.1:%d" % self.port,
+                           aws_access_key_id="testing", aws_secret_access_key="testing",
+                           config=Config(retries={"max_attempts": 1}))
+        iam.meta.events.register("before-sign", lambda request, **_: request.headers.__setitem__(
+            "x-aws-app-test-expect-violation", "1"))
+        iam.create_role(RoleName="cn-role", AssumeRolePolicyDocument="{}")
+        time.sleep(1.2)  # the role's lag
+        policy = ":iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+        self.assertEqual(self.code(iam.attach_role_policy, RoleName="cn-role", PolicyArn="arn:aws" + policy),
+                         ("NoSuchEntity", "Policy arn:aws%s does not exist or is not attachable." % policy))
+        self.assertIn("refused iam AttachRolePolicy", self.layer_log())
+        # The partition's own ARN passes the layer (moto here has no managed policies loaded).
+        before = self.layer_log().count("refused iam AttachRolePolicy")
+        self.code(iam.attach_role_policy, RoleName="cn-role", PolicyArn="arn:aws-cn" + policy)
+        self.assertEqual(self.layer_log().count("refused iam AttachRolePolicy"), before)
+        self.assertEqual(layer.partition("cn-northwest-1"), "aws-cn")
+        self.assertEqual(layer.partition("us-gov-west-1"), "aws-us-gov")
+        self.assertEqual(layer.partition("eu-west-1"), "aws")
+
 
 if __name__ == "__main__":
     unittest.main()
