@@ -70,8 +70,65 @@ impl TaskSize {
 /// Where the app comes from.
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
+    /// The repository without any user-info: the only form shown, logged or stored (build
+    /// args, labels, tags). Credentials travel in `login` alone.
     pub url: String,
     pub branch: String,
+    /// A user and password (or token) given inside `--repo` (`https://user:TOKEN@host/...`).
+    pub login: Option<Login>,
+}
+
+/// Credentials for the app's repository; never printed (Debug shows the user only).
+#[derive(Clone)]
+pub struct Login {
+    pub user: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Login {{ user: {:?}, secret: <redacted> }}", self.user)
+    }
+}
+
+/// Splits the user-info off a URL (`scheme://user:secret@host/...`): the URL without it, and
+/// the credentials (percent-decoded) when there was a secret. A user without a secret is kept
+/// as a user name for the credential helper, but not in the URL either.
+pub fn split_user_info(url: &str) -> (String, Option<Login>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((info, host)) = authority.rsplit_once('@') else {
+        return (url.to_string(), None);
+    };
+    let clean = format!("{scheme}://{host}{path}");
+    let (user, secret) = match info.split_once(':') {
+        Some((user, secret)) => (percent_decode(user), percent_decode(secret)),
+        None => (percent_decode(info), String::new()),
+    };
+    (clean, Some(Login { user, secret }))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) =
+                (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,9 +367,10 @@ impl Config {
             )));
         }
         let builder_cidr = g.builder_cidr.as_deref().map(check_builder_cidr).transpose()?;
-        let app = app_name(&g.repo);
+        let (repo_url, login) = split_user_info(g.repo.trim());
+        let app = app_name(&repo_url);
         let config = Config {
-            source: SourceSpec { url: g.repo.trim().to_string(), branch: g.branch },
+            source: SourceSpec { url: repo_url, branch: g.branch, login },
             prefix,
             names,
             base_image: g.base_image,
@@ -374,6 +432,39 @@ mod tests {
         );
         assert!(TaskSize::new(256, 4096, 1).expect_err("mem").message.contains("does not fit"));
         assert!(TaskSize::new(256, 512, 0).is_err());
+    }
+
+    #[test]
+    fn user_info_is_taken_out_of_the_url() {
+        for (url, clean, login) in [
+            (
+                "https://ann:s3cr%2Ft@git.example.com/team/app.git",
+                "https://git.example.com/team/app.git",
+                Some(("ann", "s3cr/t")),
+            ),
+            (
+                "https://x-access-token:ghp_abc@github.com/o/r",
+                "https://github.com/o/r",
+                Some(("x-access-token", "ghp_abc")),
+            ),
+            (
+                "http://ann@127.0.0.1:8080/r?x=a@b",
+                "http://127.0.0.1:8080/r?x=a@b",
+                Some(("ann", "")),
+            ),
+            ("https://github.com/o/r", "https://github.com/o/r", None),
+            ("https://github.com/o/r@v1", "https://github.com/o/r@v1", None),
+            ("file:///tmp/a@b/repo", "file:///tmp/a@b/repo", None),
+            ("/srv/git/app", "/srv/git/app", None),
+        ] {
+            let (got, creds) = split_user_info(url);
+            assert_eq!(got, clean, "{url}");
+            let creds = creds.map(|l| (l.user, l.secret));
+            let want = login.map(|(u, s)| (u.to_string(), s.to_string()));
+            assert_eq!(creds, want, "{url}");
+        }
+        let (_, login) = split_user_info("https://u:topsecret@h/r");
+        assert!(!format!("{login:?}").contains("topsecret"));
     }
 
     #[test]

@@ -7,7 +7,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use git2::{Direction, FetchOptions, Oid, ProxyOptions, Remote, Repository};
+use git2::{
+    Cred, CredentialType, Direction, ErrorClass, ErrorCode, FetchOptions, Oid, ProxyOptions,
+    Remote, RemoteCallbacks, Repository,
+};
 use tempfile::TempDir;
 
 use crate::config::SourceSpec;
@@ -97,7 +100,71 @@ fn proxy() -> ProxyOptions<'static> {
     proxy
 }
 
+/// A token for private repositories over https (with `AWS_APP_GIT_USER`, default
+/// `x-access-token`, which GitHub and GitLab take with any token).
+pub const TOKEN_ENV: &str = "AWS_APP_GIT_TOKEN";
+pub const USER_ENV: &str = "AWS_APP_GIT_USER";
+
+/// Answers a repository that asks for credentials (HTTP 401), each source once, in turn: the
+/// user and password given in `--repo` (taken out of the URL by config.rs), the token in
+/// `AWS_APP_GIT_TOKEN`, then git's credential helper (`credential.helper`: the macOS keychain,
+/// git-credential-manager, `gh auth setup-git`). None left: an Auth error, said by
+/// `unreachable` with the remedy. The URL libgit2 sees and prints never holds a secret.
+fn credentials(spec: &SourceSpec) -> RemoteCallbacks<'static> {
+    let login = spec.login.clone();
+    let mut tried = 0;
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(move |url, user_from_url, allowed| {
+        if !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            return Err(needs_credentials());
+        }
+        let user = login.as_ref().map(|l| l.user.clone()).filter(|u| !u.is_empty());
+        loop {
+            tried += 1;
+            match tried {
+                1 => {
+                    if let Some(login) = login.as_ref().filter(|l| !l.secret.is_empty()) {
+                        return Cred::userpass_plaintext(&login.user, &login.secret);
+                    }
+                }
+                2 => {
+                    if let Some(token) = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
+                        let user = std::env::var(USER_ENV)
+                            .ok()
+                            .filter(|u| !u.is_empty())
+                            .or_else(|| user.clone())
+                            .unwrap_or_else(|| "x-access-token".to_string());
+                        return Cred::userpass_plaintext(&user, &token);
+                    }
+                }
+                3 => {
+                    if let Ok(config) = git2::Config::open_default()
+                        && let Ok(cred) =
+                            Cred::credential_helper(&config, url, user_from_url.or(user.as_deref()))
+                    {
+                        return Ok(cred);
+                    }
+                }
+                _ => return Err(needs_credentials()),
+            }
+        }
+    });
+    callbacks
+}
+
+fn needs_credentials() -> git2::Error {
+    git2::Error::new(ErrorCode::Auth, ErrorClass::Http, "credentials missing or refused")
+}
+
 fn unreachable(spec: &SourceSpec, e: &git2::Error) -> Error {
+    if e.code() == ErrorCode::Auth {
+        return Error::input(format!(
+            "the repository {} asks for credentials that were missing or refused: set \
+             {TOKEN_ENV} to a token that may read it (and {USER_ENV} if your host needs the \
+             user name), or configure a git credential helper",
+            spec.url
+        ));
+    }
     Error::input(format!(
         "cannot read the repository {}: {}; check --repo and your network",
         spec.url,
@@ -107,7 +174,7 @@ fn unreachable(spec: &SourceSpec, e: &git2::Error) -> Error {
 
 fn head_of(remote: &mut Remote<'_>, spec: &SourceSpec) -> Result<Oid> {
     let connection = remote
-        .connect_auth(Direction::Fetch, None, Some(proxy()))
+        .connect_auth(Direction::Fetch, Some(credentials(spec)), Some(proxy()))
         .map_err(|e| unreachable(spec, &e))?;
     let heads = connection.list().map_err(|e| unreachable(spec, &e))?;
     let wanted = format!("refs/heads/{}", spec.branch);
@@ -157,11 +224,15 @@ fn fetch_blocking(spec: &SourceSpec, dir: &Path) -> Result<Fetched> {
         let mut options = FetchOptions::new();
         options.download_tags(git2::AutotagOption::None);
         options.proxy_options(proxy());
+        options.remote_callbacks(credentials(spec));
         if let Some(depth) = depth {
             options.depth(depth);
         }
         let mut remote = repo.remote_anonymous(&spec.url).map_err(|e| unreachable(spec, &e))?;
-        remote.fetch(&[&refspec], Some(&mut options), None).map_err(|e| git_failed("fetch from", e))
+        remote.fetch(&[&refspec], Some(&mut options), None).map_err(|e| match e.code() {
+            ErrorCode::Auth => unreachable(spec, &e),
+            _ => git_failed("fetch from", e),
+        })
     };
     fetch(shallow.then_some(DEPTHS[0]))?;
 

@@ -14,5 +14,6 @@ mod engines;
 mod lifecycle;
 mod local_build;
 mod release;
+mod security;
 mod source;
 mod strict;

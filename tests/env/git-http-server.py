@@ -3,18 +3,37 @@
 `git http-backend` (CGI). Test-only: lets the tests clone over http:// the way aws-app clones
 from a hosting service. Prints the port it listens on, then serves until killed.
 
-usage: git-http-server.py ROOT
+usage: git-http-server.py ROOT [USER:SECRET]
+
+With USER:SECRET, every request needs HTTP basic auth with exactly those (else 401 and a
+`WWW-Authenticate: Basic` challenge), as a private repository on a hosting service.
 """
+import base64
 import http.server
 import os
 import subprocess
 import sys
 
 ROOT = os.path.abspath(sys.argv[1])
+AUTH = sys.argv[2] if len(sys.argv) > 2 else None
 
 
 class GitHandler(http.server.BaseHTTPRequestHandler):
+    def _authorized(self):
+        if AUTH is None:
+            return True
+        expected = "Basic " + base64.b64encode(AUTH.encode()).decode()
+        if self.headers.get("Authorization") == expected:
+            return True
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="private repository"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return False
+
     def _backend(self):
+        if not self._authorized():
+            return
         path, _, query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""

@@ -568,11 +568,17 @@ pub struct GitHttp {
 
 impl GitHttp {
     pub fn serve(fixture: &Fixture) -> GitHttp {
+        GitHttp::serve_private(fixture, None)
+    }
+
+    /// A server that answers only requests with HTTP basic auth `user:secret` (`login`).
+    pub fn serve_private(fixture: &Fixture, login: Option<&str>) -> GitHttp {
         use std::io::{BufRead, BufReader};
         let script = repo_root().join("tests/env/git-http-server.py");
         let mut child = Command::new("python3")
             .arg(script)
             .arg(fixture.path())
+            .args(login)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start git-http-server.py");
