@@ -8,8 +8,12 @@ use std::fmt;
 pub enum Kind {
     /// Bad input or a missing prerequisite: exit 2, nothing was changed.
     Input,
-    /// The work itself failed (build, smoke test, rollout, verification): exit 1.
+    /// The work failed for a reason outside the commit (AWS, the network, a lock held too
+    /// long, verification): exit 1; the same commit may succeed when tried again.
     Failed,
+    /// The commit itself failed: its build, its smoke test or its rollout. Exit 1; `watch`
+    /// does not try that commit again.
+    CommitFailed,
     /// Stopped by SIGINT/SIGTERM after cleaning up what it had started: exit 130.
     Interrupted,
 }
@@ -32,6 +36,10 @@ impl Error {
         Error { kind: Kind::Failed, message: message.into(), detail: None }
     }
 
+    pub fn commit_failed(message: impl Into<String>) -> Self {
+        Error { kind: Kind::CommitFailed, message: message.into(), detail: None }
+    }
+
     pub fn interrupted(message: impl Into<String>) -> Self {
         Error { kind: Kind::Interrupted, message: message.into(), detail: None }
     }
@@ -47,7 +55,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self.kind {
             Kind::Input => 2,
-            Kind::Failed => 1,
+            Kind::Failed | Kind::CommitFailed => 1,
             Kind::Interrupted => 130,
         }
     }

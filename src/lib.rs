@@ -28,15 +28,61 @@ pub async fn run(cli: Cli) -> Result<()> {
         Action::Watch { interval } => lifecycle::watch::watch(&config, &interval).await,
         Action::Status => lifecycle::status::status(&config).await,
         Action::Logs { follow, since } => lifecycle::logs::logs(&config, follow, &since).await,
-        Action::Rollback { to } => lifecycle::rollback::rollback(&config, to.as_deref()).await,
+        Action::Rollback { to } => {
+            let rollback = lifecycle::rollback::rollback(&config, to.as_deref());
+            interruptible(
+                rollback,
+                "the service goes on to the revision it was moved to; `status` shows it",
+            )
+            .await
+        }
         Action::Destroy { local: true, .. } => local::destroy(&config).await,
-        Action::Destroy { yes, local: false } => lifecycle::destroy::destroy(&config, yes).await,
+        Action::Destroy { yes, local: false } => {
+            let destroy = lifecycle::destroy::destroy(&config, yes);
+            interruptible(destroy, "run destroy again to delete what is left").await
+        }
+    }
+}
+
+/// Runs a command that has nothing of its own to clean up on SIGINT/SIGTERM: the signal ends it
+/// with exit 130 and a line saying so, and what that leaves (`after`). (deploy, build, watch
+/// and logs race the signal themselves, to clean up first.)
+async fn interruptible(work: impl Future<Output = Result<()>>, after: &str) -> Result<()> {
+    tokio::select! {
+        done = work => done,
+        signal = signals::stop_requested() => {
+            Err(error::Error::interrupted(format!("stopped by {signal}; {after}")))
+        }
     }
 }
 
 /// One progress line on stderr.
 pub fn say(message: impl std::fmt::Display) {
-    eprintln!("aws-app: {message}");
+    eprintln!("aws-app: {}", shown(&message.to_string()));
+}
+
+/// Text of the app's or of AWS's (build lines, container logs, CloudWatch lines, page bodies,
+/// events) as it may be printed: control characters other than newline and tab, and the
+/// Unicode controls that reorder text, are written as escapes (`\x1b`, `\u{202e}`). An app's
+/// output must not move the cursor, retitle the terminal or hide what is printed after it; the
+/// same holds off a terminal, since a saved log is read on one later.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    let hostile = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.contains(hostile) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            c if !hostile(c) => out.push(c),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The Unix time of an RFC 3339 UTC time as `rfc3339` writes it (`2021-11-15T20:31:05Z`).
@@ -82,6 +128,15 @@ pub fn rfc3339(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(super::shown("plain\ttext\nnext"), "plain\ttext\nnext");
+        assert_eq!(super::shown("\x1b[2J\x1b]0;owned\x07"), "\\x1b[2J\\x1b]0;owned\\x07");
+        assert_eq!(super::shown("a\rb\x7f"), "a\\x0db\\x7f");
+        assert_eq!(super::shown("\u{9b}31m \u{202e}txt"), "\\u{9b}31m \\u{202e}txt");
+        assert_eq!(super::shown("naïve ünïcode ✓"), "naïve ünïcode ✓");
+    }
+
     #[test]
     fn rfc3339_formats_utc() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

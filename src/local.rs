@@ -35,7 +35,7 @@ pub async fn build_verified(
         seconds(clock)
     ));
 
-    check_requirements(&checkout)?;
+    check_app_files(&checkout)?;
 
     let clock = Instant::now();
     say(format!("building on {}", config.base_image));
@@ -71,18 +71,26 @@ pub async fn build_verified(
     Ok(Verified { checkout, image, body: page.body })
 }
 
-/// The app's requirements.txt must be there and stand alone: the image's lock stage sees that
-/// file only. Bad input (exit 2) before anything is built.
-fn check_requirements(checkout: &Checkout) -> Result<()> {
-    let path = checkout.path().join("requirements.txt");
-    let text = std::fs::read_to_string(&path).map_err(|_| {
-        Error::input(format!(
-            "{} at {} has no readable requirements.txt: aws-app installs the app's dependencies \
-             from it; add one (listing at least the app's framework)",
-            checkout.url,
-            checkout.short()
-        ))
-    })?;
+/// The app's files aws-app reads must be regular files of a sane size (see `read_app_file`),
+/// and requirements.txt must be there and stand alone: the image's lock stage sees that file
+/// only. Bad input (exit 2) before anything is built.
+fn check_app_files(checkout: &Checkout) -> Result<()> {
+    let at =
+        |e: std::io::Error| Error::input(format!("{} at {}: {e}", checkout.url, checkout.short()));
+    crate::image::context::read_app_file(checkout.path(), ".dockerignore").map_err(at)?;
+    let read = crate::image::context::read_app_file(checkout.path(), "requirements.txt");
+    let text = match read {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            return Err(Error::input(format!(
+                "{} at {} has no requirements.txt: aws-app installs the app's dependencies \
+                 from it; add one (listing at least the app's framework)",
+                checkout.url,
+                checkout.short()
+            )));
+        }
+        Err(e) => return Err(at(e)),
+    };
     match crate::image::lock::unsupported_requirement(&text) {
         Some(why) => Err(Error::input(format!(
             "requirements.txt of {} at {}: {why}, which aws-app's build does not see; list \
@@ -135,12 +143,18 @@ pub async fn build(config: &Config, run_on: Option<u16>) -> Result<()> {
     let (built, url) = tokio::select! {
         done = work => done?,
         signal = crate::signals::stop_requested() => {
-            let mut removed = engine.remove_role(prefix_label, "smoke").await;
+            let removed = engine.remove_role(prefix_label, "smoke").await;
+            let mut note = String::new();
             if starting_local.load(Ordering::SeqCst) {
-                removed += engine.remove_role(prefix_label, "local").await;
+                let name = &config.names.local_container;
+                if engine.give_back_local(name, prefix_label).await > 0 {
+                    note = format!(" and the new local container; {name} serves as before");
+                } else {
+                    note = " and the new local container".to_string();
+                }
             }
             return Err(Error::interrupted(format!(
-                "stopped by {signal}; removed the {removed} container(s) it had started"
+                "stopped by {signal}; removed the {removed} container(s) it had started{note}"
             )));
         }
     };

@@ -159,5 +159,5 @@ fn requirements_the_build_cannot_see_are_refused_before_building() {
     std::fs::remove_file(fixture.path().join("requirements.txt")).expect("rm");
     fixture.commit("No requirements at all");
     let run = aws_app(&["build", "--repo", &url, "--prefix", prefix.as_str()], &build_env());
-    assert_input_error(&run, "has no readable requirements.txt");
+    assert_input_error(&run, "has no requirements.txt");
 }

@@ -218,3 +218,150 @@ fn sigterm_during_the_smoke_test_removes_its_container() {
     );
     assert!(containers_of(prefix.as_str()).is_empty(), "nothing is left running");
 }
+
+#[test]
+fn a_new_local_container_that_does_not_serve_gives_the_port_back_to_the_earlier_one() {
+    let mut fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("restore");
+    let port = free_port().to_string();
+    let url = fixture.url();
+    let args = ["build", "--run", "--port", &port, "--repo", &url, "--prefix", prefix.as_str()];
+    let first = aws_app(&args, &build_env());
+    assert_eq!(first.code, 0, "{first:?}");
+    let printed = first.last_stdout_line().to_string();
+    let name = format!("{}-aws-app-local", prefix.as_str());
+    let first_id = docker(&["inspect", "--format", "{{.Id}}", &name]);
+
+    // A commit that fails its smoke test: the earlier container is not touched.
+    fixture.write("app.py", &APP_PY.replace("import os\n", "import os\nraise SystemExit(3)\n"));
+    fixture.commit("Break the app");
+    let broken = aws_app(&args, &build_env());
+    assert_eq!(broken.code, 1, "{broken:?}");
+    assert!(broken.last_stderr_line().contains("the app exited (code 3)"), "{broken:?}");
+    assert_eq!(docker(&["inspect", "--format", "{{.Id}}", &name]), first_id);
+    assert_eq!(http_get(&printed).0, 200);
+
+    // A commit that passes its smoke test but does not serve as the local container (it exits
+    // when its processes are unbounded, as they are outside a smoke test): the earlier
+    // container serves on the port again, under its name, and it is the only one left.
+    let picky = "import os\nwith open([p for p in ('/sys/fs/cgroup/pids.max', \
+                 '/sys/fs/cgroup/pids/pids.max') if os.path.exists(p)][0]) as f:\n    \
+                 if f.read().strip() == 'max':\n        raise SystemExit(4)\n";
+    fixture.write("app.py", &APP_PY.replace("import os\n", picky).replace("Hello World!", "Picky"));
+    fixture.commit("Serve only when bounded");
+    let refused = aws_app(&args, &build_env());
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("smoke test passed"), "{refused:?}");
+    let last = refused.last_stderr_line();
+    assert!(last.contains("the app exited (code "), "{last}");
+    assert!(last.ends_with("(the earlier container serves again)"), "{last}");
+    let (status, body) = http_get(&printed);
+    assert_eq!(status, 200);
+    assert!(body.contains("Hello World!"), "{body}");
+    assert_eq!(docker(&["inspect", "--format", "{{.Id}}", &name]), first_id);
+    assert_eq!(containers_of(prefix.as_str()).len(), 1, "only the earlier container");
+
+    // Interrupted while the new local container starts (it is slow to serve outside a smoke
+    // test): the earlier one serves as before.
+    let slow = picky.replace("raise SystemExit(4)", "import time; time.sleep(60)");
+    fixture.write("app.py", &APP_PY.replace("import os\n", &slow));
+    fixture.commit("Slow outside a smoke test");
+    let mut child = std::process::Command::new(BIN)
+        .args(args)
+        .envs(build_env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start aws-app");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    while !seen.contains("smoke test passed") {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).expect("read");
+        assert!(read > 0, "ended early: {seen}");
+        seen.push_str(&line);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while docker(&["ps", "-q", "--filter", &format!("name=^{name}$")]).trim().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the new container did not start: {seen}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill").success()
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read");
+    assert_eq!(child.wait().expect("wait").code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains(&format!("{name} serves as before")), "{rest}");
+    assert!(http_get(&printed).1.contains("Hello World!"));
+    assert_eq!(docker(&["inspect", "--format", "{{.Id}}", &name]), first_id);
+    assert_eq!(containers_of(prefix.as_str()).len(), 1, "only the earlier container");
+
+    // A commit that serves replaces it.
+    fixture.write("app.py", &APP_PY.replace("Hello World!", "Hello again!"));
+    fixture.commit("Mend the app");
+    let mended = aws_app(&args, &build_env());
+    assert_eq!(mended.code, 0, "{mended:?}");
+    assert!(http_get(&printed).1.contains("Hello again!"));
+    assert_eq!(containers_of(prefix.as_str()).len(), 1);
+    assert_eq!(aws_app(&["destroy", "--local", "--prefix", prefix.as_str()], &[]).code, 0);
+}
+
+#[test]
+fn a_smoke_container_a_killed_run_left_is_removed_by_the_next_run_and_a_live_ones_is_kept() {
+    use std::io::{BufRead, BufReader};
+    let slow = APP_PY.replace("import os\n", "import os\nimport time\ntime.sleep(120)\n");
+    let slow_fixture = Fixture::new(&slow);
+    let fast_fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("stale");
+    let p = prefix.as_str();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let tmpdir = tmp.path().to_str().expect("utf-8");
+    let env = [build_env()[0], ("TMPDIR", tmpdir)];
+    // A run of the slow app, up to its smoke container.
+    let start_slow = || {
+        let url = slow_fixture.url();
+        let mut child = std::process::Command::new(BIN)
+            .args(["build", "--repo", &url, "--prefix", p])
+            .envs(env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start aws-app");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut seen = String::new();
+        while !seen.contains("aws-app: built ") {
+            let mut line = String::new();
+            assert!(stderr.read_line(&mut line).expect("read") > 0, "ended early: {seen}");
+            seen.push_str(&line);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while containers_of(p).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no smoke container appeared");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        (child, stderr)
+    };
+    let fast = || aws_app(&["build", "--repo", &fast_fixture.url(), "--prefix", p], &env);
+
+    // While the slow run lives, a run beside it leaves its smoke container alone.
+    let (mut alive, _alive_err) = start_slow();
+    let left = containers_of(p);
+    assert_eq!(left.len(), 1);
+    let beside = fast();
+    assert_eq!(beside.code, 0, "{beside:?}");
+    assert!(!beside.stderr.contains("a stopped run left"), "{beside:?}");
+    assert_eq!(containers_of(p), left, "the live run's container stays");
+
+    // Killed (no chance to clean up): the next run removes what it left.
+    alive.kill().expect("SIGKILL");
+    alive.wait().expect("wait");
+    assert_eq!(containers_of(p), left, "a killed run cleans nothing up");
+    let next = fast();
+    assert_eq!(next.code, 0, "{next:?}");
+    assert!(next.stderr.contains("a stopped run left"), "{next:?}");
+    assert!(containers_of(p).is_empty(), "{next:?}");
+    let marks = std::fs::read_dir(tmp.path().join("aws-app-runs")).expect("marks").count();
+    assert_eq!(marks, 0, "no lock file is left");
+}

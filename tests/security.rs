@@ -1,4 +1,5 @@
-//! Safe in a shared account (issue 11): credentials of a private app repository never leak.
+//! Safe in a shared account (issue 11): credentials of a private app repository never leak;
+//! a hostile app repository is contained.
 
 use crate::support::*;
 
@@ -158,4 +159,108 @@ fn a_private_repository_deploys_and_its_token_appears_nowhere() {
 
     let destroyed = env.aws_app(&["destroy", "--yes", "--prefix", p]);
     assert_eq!(destroyed.code, 0, "{destroyed:?}");
+}
+
+/// An app whose page says what its container may do, and which writes terminal escapes (a new
+/// window title, a screen clear) to its log at import.
+const INSPECTING_APP: &str = r#"import os
+import sys
+
+from flask import Flask
+
+sys.stdout.write("\x1b]0;owned\x07\x1b[2Jescaped-log-line\n")
+sys.stdout.flush()
+if os.environ.get("FAIL_AT_IMPORT", "") or os.path.exists("/app/fail"):
+    raise SystemExit("failing \x1b[31mon purpose\x1b[0m")
+
+app = Flask(__name__)
+
+
+def first(*paths):
+    for path in paths:
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            pass
+    return "?"
+
+
+def status(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return line.split(":", 1)[1].strip()
+    return "?"
+
+
+@app.route("/")
+def index():
+    return "nnp={} cap={} mem={} pids={}\n".format(
+        status("NoNewPrivs"),
+        status("CapEff"),
+        first("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+        first("/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"),
+    )
+"#;
+
+#[test]
+fn a_hostile_app_repository_is_contained() {
+    let mut fixture = Fixture::new(INSPECTING_APP);
+    let prefix = Prefix::new("hostile");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let build = |extra: &[&str]| {
+        let args = [&["build", "--repo", &url, "--prefix", p][..], extra].concat();
+        aws_app(&args, &build_env())
+    };
+
+    // The smoke test runs the app without privileges to gain, without capabilities, bounded
+    // in memory (1 GiB) and processes (512): --expect checks what the app saw.
+    let smoke = build(&["--expect", "nnp=1 cap=0000000000000000 mem=1073741824 pids=512"]);
+    assert_eq!(smoke.code, 0, "{smoke:?}");
+    // The --local container (no bounds: it is the operator's to keep) gains nothing either.
+    let port = free_port().to_string();
+    let local = build(&["--run", "--port", &port]);
+    assert_eq!(local.code, 0, "{local:?}");
+    let (_, page) = http_get(local.last_stdout_line());
+    assert!(page.starts_with("nnp=1 cap=0000000000000000 "), "{page}");
+    assert_eq!(aws_app(&["destroy", "--local", "--prefix", p], &[]).code, 0);
+
+    // What the app writes is shown with its control characters escaped: its log, in the
+    // failure's detail, and its exit message in the error line.
+    fixture.write("fail", "");
+    fixture.commit("Fail at import");
+    let failed = build(&[]);
+    assert_eq!(failed.code, 1, "{failed:?}");
+    assert!(failed.stderr.contains("\\x1b]0;owned\\x07\\x1b[2Jescaped-log-line"), "{failed:?}");
+    assert!(failed.stderr.contains("failing \\x1b[31mon purpose"), "{failed:?}");
+    assert!(!failed.stderr.contains('\x1b') && !failed.stderr.contains('\x07'), "{failed:?}");
+    std::fs::remove_file(fixture.path().join("fail")).expect("rm");
+
+    // A .dockerignore that is a link: to a file of the operator's (whose text must not be
+    // echoed), or to /dev/zero (which must not be read): exit 2 before anything is built.
+    let outside = tempfile::tempdir().expect("temp dir");
+    let secret = outside.path().join("credentials");
+    std::fs::write(&secret, "aws_secret_access_key = operator-s3cret\n").expect("write");
+    for target in [secret.as_path(), std::path::Path::new("/dev/zero")] {
+        let link = fixture.path().join(".dockerignore");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, &link).expect("link");
+        fixture.commit("A .dockerignore that is a link");
+        let refused = build(&[]);
+        assert_eq!(refused.code, 2, "{refused:?}");
+        let last = refused.last_stderr_line();
+        assert!(last.contains("the app's .dockerignore is not a regular file"), "{last}");
+        assert!(!refused.stderr.contains("operator-s3cret"), "{refused:?}");
+        assert!(!refused.stderr.contains("Step 1/"), "nothing was built: {refused:?}");
+    }
+    // One far too large: refused unread.
+    std::fs::remove_file(fixture.path().join(".dockerignore")).expect("rm");
+    fixture.write(".dockerignore", &"#".repeat(2 << 20));
+    fixture.commit("A huge .dockerignore");
+    let huge = build(&[]);
+    assert_eq!(huge.code, 2, "{huge:?}");
+    assert!(huge.last_stderr_line().contains("aws-app reads at most 1048576"), "{huge:?}");
+    assert!(containers_of(p).is_empty());
 }

@@ -452,11 +452,11 @@ pub async fn wait_rollout(
         };
         if let Some(why) = why_failed {
             let detail = diagnose(ecs, logs, spec, log_group, deployment_id).await;
-            return Err(Error::failed(why).with_detail(detail));
+            return Err(Error::commit_failed(why).with_detail(detail));
         }
         if started.elapsed() > deadline {
             let detail = diagnose(ecs, logs, spec, log_group, deployment_id).await;
-            return Err(Error::failed(format!(
+            return Err(Error::commit_failed(format!(
                 "the rollout did not complete within {} min ({last_report})",
                 deadline.as_secs() / 60
             ))

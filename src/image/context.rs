@@ -52,12 +52,11 @@ pub fn write_context(
     mtime: u64,
     out: impl Write,
 ) -> io::Result<()> {
-    let ignore = match fs::read_to_string(checkout.join(".dockerignore")) {
-        Ok(text) => {
+    let ignore = match read_app_file(checkout, ".dockerignore")? {
+        Some(text) => {
             DockerIgnore::parse(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => DockerIgnore::default(),
-        Err(e) => return Err(e),
+        None => DockerIgnore::default(),
     };
     let mut tar = tar::Builder::new(out);
     tar.mode(tar::HeaderMode::Deterministic);
@@ -71,6 +70,44 @@ pub fn write_context(
         tar.append_data(&mut header, file.path, file.contents)?;
     }
     tar.into_inner()?.flush()
+}
+
+/// The most aws-app reads of a file of the app's that it interprets (.dockerignore,
+/// requirements.txt): real ones are a few KiB.
+pub const APP_FILE_LIMIT: u64 = 1 << 20;
+
+/// A file of the app's repository that aws-app itself reads, `None` when absent. The repository
+/// is not trusted: only a regular file (never a symbolic link, which could point at /dev/zero
+/// or at a file of the operator's that an error would then echo) of at most APP_FILE_LIMIT.
+pub fn read_app_file(checkout: &Path, name: &str) -> io::Result<Option<String>> {
+    let path = checkout.join(name);
+    let meta = match fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::InvalidData, why));
+    if !meta.is_file() {
+        return refuse(format!(
+            "the app's {name} is not a regular file (a symbolic link, say): aws-app reads only a \
+             regular {name}; commit the file itself"
+        ));
+    }
+    if meta.len() > APP_FILE_LIMIT {
+        return refuse(format!(
+            "the app's {name} is {} bytes: aws-app reads at most {APP_FILE_LIMIT}",
+            meta.len()
+        ));
+    }
+    let mut text = String::new();
+    io::Read::read_to_string(
+        &mut io::Read::take(fs::File::open(&path)?, APP_FILE_LIMIT),
+        &mut text,
+    )
+    .map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("the app's {name} is not UTF-8 text"))
+    })?;
+    Ok(Some(text))
 }
 
 fn header(kind: tar::EntryType, mode: u32, mtime: u64) -> tar::Header {
@@ -268,6 +305,27 @@ mod tests {
         assert_eq!(found["app/docs/"].0, 0o755);
         assert_eq!(found["app/build/keep.txt"].2, "keep");
         assert!(found.values().all(|(_, mtime, _)| *mtime == 1_637_000_000));
+    }
+
+    #[test]
+    fn a_dockerignore_that_is_a_link_or_huge_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("operator-secret");
+        fs::write(&secret, "aws_secret_access_key = hunter2\n").expect("write");
+        let app = dir.path().join("app");
+        fs::create_dir(&app).expect("mkdir");
+        std::os::unix::fs::symlink(&secret, app.join(".dockerignore")).expect("link");
+        let err = write_context(&app, &[], 0, io::sink()).expect_err("a link is refused");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        fs::remove_file(app.join(".dockerignore")).expect("rm");
+        std::os::unix::fs::symlink("/dev/zero", app.join(".dockerignore")).expect("link");
+        assert!(write_context(&app, &[], 0, io::sink()).is_err());
+        fs::remove_file(app.join(".dockerignore")).expect("rm");
+        fs::write(app.join(".dockerignore"), "#".repeat(APP_FILE_LIMIT as usize + 1)).expect("w");
+        let err = write_context(&app, &[], 0, io::sink()).expect_err("too big");
+        assert!(err.to_string().contains("reads at most"), "{err}");
+        assert_eq!(read_app_file(&app, "absent").expect("absent"), None);
     }
 
     #[test]

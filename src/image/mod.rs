@@ -37,6 +37,19 @@ pub const APP_PORT: u16 = 8000;
 const SERVE_DEADLINE: Duration = Duration::from_secs(90);
 /// Label of every container aws-app starts: what it is for (`smoke`, `local`).
 const ROLE_LABEL: &str = "dev.aws-app.role";
+/// Label of every container aws-app starts: the run that started it (`run_id`).
+const RUN_ID_LABEL: &str = "dev.aws-app.run-id";
+/// The name suffixes of a local container set aside while its successor starts (it ran, or not).
+const ASIDE_RUNNING: &str = "-previous-";
+const ASIDE_STOPPED: &str = "-previous-stopped-";
+/// Label of a smoke-test container: the lock file its run holds while the container lives.
+const RUN_LABEL: &str = "dev.aws-app.run";
+/// A smoke-test container of another machine's run (no lock file here to ask) older than this
+/// was left by a run that is gone: one lives at most SERVE_DEADLINE.
+const STALE_SMOKE: Duration = Duration::from_secs(10 * 60);
+/// What a smoke test's container may use: the app's code is not trusted yet.
+const SMOKE_MEMORY: i64 = 1 << 30;
+const SMOKE_PIDS: i64 = 512;
 
 /// A connected Docker engine.
 pub struct Engine {
@@ -191,7 +204,7 @@ impl Engine {
                 }
             };
             if let Some(text) = &info.stream {
-                eprint!("{text}");
+                eprint!("{}", crate::shown(text));
                 for line in text.lines() {
                     if let Some(id) = line.strip_prefix("Successfully built ")
                         && image_id.is_none()
@@ -351,9 +364,13 @@ impl Engine {
         prefix_label: (&str, &str),
         expect: Option<&str>,
     ) -> Result<Page> {
-        let id = self.start(image, None, None, prefix_label, "smoke").await?;
+        self.remove_stale_smoke(prefix_label).await;
+        let mark = RunMark::new();
+        let run = mark.as_ref().map(|m| m.path.to_string_lossy().into_owned());
+        let id = self.start(image, None, None, prefix_label, "smoke", run.as_deref()).await?;
         let served = self.wait_serving(&id, expect).await;
         self.remove_container(&id).await;
+        drop(mark);
         served.map(|(page, _)| page)
     }
 
@@ -380,12 +397,96 @@ impl Engine {
                 "port {port} is already in use on this machine; choose another with --port"
             )));
         }
-        for container in old.iter().filter_map(|c| c.id.as_deref()) {
-            self.remove_container(container).await;
+        // The earlier container steps aside (stopped and renamed, not removed: the port and
+        // the name go to the new one) and comes back if the new one does not serve there. Its
+        // new name says whether it ran (an interrupted run's leftovers are found by it too).
+        let mut aside = 0;
+        for c in &old {
+            let Some(id) = c.id.as_deref() else { continue };
+            let running = c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+            let stop =
+                bollard::query_parameters::StopContainerOptions { t: Some(10), signal: None };
+            let _ = self.docker.stop_container(id, Some(stop)).await;
+            let how = if running { ASIDE_RUNNING } else { ASIDE_STOPPED };
+            let rename = bollard::query_parameters::RenameContainerOptions {
+                name: format!("{name}{how}{}", short(id)),
+            };
+            if self.docker.rename_container(id, rename).await.is_err() {
+                self.remove_container(id).await;
+                continue;
+            }
+            aside += 1;
         }
-        let id = self.start(image, Some(name), Some(port), prefix_label, "local").await?;
-        let (_, port) = self.wait_serving(&id, expect).await?;
-        Ok(format!("http://{}:{port}/", here.url_host))
+        let started =
+            match self.start(image, Some(name), Some(port), prefix_label, "local", None).await {
+                Ok(id) => self.wait_serving(&id, expect).await.map(|(_, port)| port),
+                Err(e) => Err(e),
+            };
+        match started {
+            Ok(port) => {
+                for c in self.containers(prefix_label, Some("local")).await.unwrap_or_default() {
+                    if let Some(id) = c.id.as_deref()
+                        && aside_of(&c, name).is_some()
+                    {
+                        self.remove_container(id).await;
+                    }
+                }
+                Ok(format!("http://{}:{port}/", here.url_host))
+            }
+            Err(e) => {
+                let restored = match (aside, self.give_back_local(name, prefix_label).await) {
+                    (0, _) => String::new(),
+                    (_, 0) => " (the earlier container could not be brought back)".to_string(),
+                    _ => " (the earlier container serves again)".to_string(),
+                };
+                Err(Error { message: format!("{}{restored}", e.message), ..e })
+            }
+        }
+    }
+
+    /// Undoes an unfinished `run_local` (it failed, or the run was interrupted): the new
+    /// container named `name` goes, the earlier one set aside gets its name back and runs again
+    /// if it ran. How many came back.
+    pub async fn give_back_local(&self, name: &str, prefix_label: (&str, &str)) -> usize {
+        let found = self.containers(prefix_label, Some("local")).await.unwrap_or_default();
+        let named = |c: &bollard::models::ContainerSummary, n: &str| {
+            c.names.iter().flatten().any(|x| x.trim_start_matches('/') == n)
+        };
+        let mut back = 0;
+        // The container under the name is this run's new one, or the earlier one caught
+        // between its stop and its rename: that one is started again.
+        for c in found.iter().filter(|c| named(c, name)) {
+            let Some(id) = c.id.as_deref() else { continue };
+            let ours = c.labels.as_ref().and_then(|l| l.get(RUN_ID_LABEL));
+            if ours.map(String::as_str) == Some(run_id()) {
+                self.remove_container(id).await;
+            } else if self.restart(id).await {
+                back += 1;
+            }
+        }
+        for c in &found {
+            let (Some(id), Some(running)) = (c.id.as_deref(), aside_of(c, name)) else {
+                continue;
+            };
+            let rename =
+                bollard::query_parameters::RenameContainerOptions { name: name.to_string() };
+            if self.docker.rename_container(id, rename).await.is_ok()
+                && (!running || self.restart(id).await)
+            {
+                back += 1;
+            } else {
+                say(format!("could not bring back the earlier container {}", short(id)));
+            }
+        }
+        back
+    }
+
+    /// Starts a container again and waits for it to serve; whether it does. A stop still under
+    /// way in the engine (of an interrupted run) is waited for first.
+    async fn restart(&self, id: &str) -> bool {
+        let stop = bollard::query_parameters::StopContainerOptions { t: Some(10), signal: None };
+        let _ = self.docker.stop_container(id, Some(stop)).await;
+        self.docker.start_container(id, None).await.is_ok() && self.serving(id, None).await.is_ok()
     }
 
     /// Creates and starts a container of `image` publishing the app port on `port` (or a free
@@ -397,6 +498,7 @@ impl Engine {
         port: Option<u16>,
         (label, prefix): (&str, &str),
         role: &str,
+        run: Option<&str>,
     ) -> Result<String> {
         let binding = PortBinding {
             host_ip: Some(endpoint().bind_ip.to_string()),
@@ -409,15 +511,28 @@ impl Engine {
         let body = ContainerCreateBody {
             image: Some(image.reference.clone()),
             exposed_ports: Some(vec![format!("{APP_PORT}/tcp")]),
-            labels: Some(HashMap::from([
-                (label.to_string(), prefix.to_string()),
-                (ROLE_LABEL.to_string(), role.to_string()),
-                ("org.opencontainers.image.ref.name".to_string(), image.reference.clone()),
-            ])),
+            labels: Some(
+                [
+                    (label.to_string(), prefix.to_string()),
+                    (ROLE_LABEL.to_string(), role.to_string()),
+                    ("org.opencontainers.image.ref.name".to_string(), image.reference.clone()),
+                ]
+                .into_iter()
+                .chain(run.map(|path| (RUN_LABEL.to_string(), path.to_string())))
+                .chain([(RUN_ID_LABEL.to_string(), run_id().to_string())])
+                .collect(),
+            ),
+            // Unproven code of the app's repository: no way to gain privileges, no Linux
+            // capabilities (gunicorn binds 8000 as uid 10001 and needs none); a smoke test is
+            // bounded in memory and processes too.
             host_config: Some(HostConfig {
                 port_bindings: (!self.remote)
                     .then(|| HashMap::from([(format!("{APP_PORT}/tcp"), Some(vec![binding]))])),
                 restart_policy: restart,
+                security_opt: Some(vec!["no-new-privileges:true".to_string()]),
+                cap_drop: Some(vec!["ALL".to_string()]),
+                memory: (role == "smoke").then_some(SMOKE_MEMORY),
+                pids_limit: (role == "smoke").then_some(SMOKE_PIDS),
                 ..Default::default()
             }),
             ..Default::default()
@@ -455,23 +570,43 @@ impl Engine {
     /// `expect`), the container exits, or the deadline passes. On failure the container is
     /// removed and the error carries its last log lines.
     async fn wait_serving(&self, id: &str, expect: Option<&str>) -> Result<(Page, u16)> {
+        match self.serving(id, expect).await {
+            Ok(served) => Ok(served),
+            Err((why, page)) => {
+                let error = self.fail_container(id, why).await;
+                Err(match page {
+                    Some(page) => error.with_detail(format!("the page was:\n{page}")),
+                    None => error,
+                })
+            }
+        }
+    }
+
+    /// `wait_serving` without the removal: why the container did not serve (and the page it
+    /// answered, if any) is returned instead.
+    async fn serving(
+        &self,
+        id: &str,
+        expect: Option<&str>,
+    ) -> std::result::Result<(Page, u16), (String, Option<String>)> {
         let started = Instant::now();
         let mut delay = Duration::from_millis(200);
         let mut last = String::from("no answer yet");
         let mut port = None;
+        let mut restarts_before = None;
         loop {
-            let inspected = self.docker.inspect_container(id, None).await.map_err(|e| {
-                Error::failed(format!("cannot inspect container {}: {e}", short(id)))
-            })?;
+            let inspected = self
+                .docker
+                .inspect_container(id, None)
+                .await
+                .map_err(|e| (format!("cannot inspect container {}: {e}", short(id)), None))?;
+            // A local container restarts on exit (its restart policy): once is enough to know.
+            let restarts = inspected.restart_count.unwrap_or(0);
+            let restarted = restarts > *restarts_before.get_or_insert(restarts);
             let state = inspected.state.unwrap_or_default();
-            if state.running != Some(true) {
+            if state.running != Some(true) || state.restarting == Some(true) || restarted {
                 let code = state.exit_code.unwrap_or_default();
-                return Err(self
-                    .fail_container(
-                        id,
-                        format!("the app exited (code {code}) before serving GET /"),
-                    )
-                    .await);
+                return Err((format!("the app exited (code {code}) before serving GET /"), None));
             }
             if port.is_none() {
                 port = match self.remote {
@@ -490,8 +625,7 @@ impl Engine {
                         Some(text) if !page.body.contains(text) => {
                             let why = format!("GET / answered 200 without '{text}' in the page");
                             let shown: String = page.body.chars().take(2000).collect();
-                            let error = self.fail_container(id, why).await;
-                            return Err(error.with_detail(format!("the page was:\n{shown}")));
+                            return Err((why, Some(shown)));
                         }
                         _ => return Ok((page, port)),
                     },
@@ -504,7 +638,7 @@ impl Engine {
                     "the app did not serve GET / within {} s ({last})",
                     SERVE_DEADLINE.as_secs()
                 );
-                return Err(self.fail_container(id, why).await);
+                return Err((why, None));
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(2));
@@ -557,7 +691,7 @@ sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(
     async fn fail_container(&self, id: &str, why: String) -> Error {
         let logs = self.log_tail(id, 1000).await;
         self.remove_container(id).await;
-        Error::failed(why).with_detail(app_lines(&logs, 40))
+        Error::commit_failed(why).with_detail(app_lines(&logs, 40))
     }
 
     async fn log_tail(&self, id: &str, lines: usize) -> String {
@@ -596,6 +730,32 @@ sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(
             .await
             .map_err(|e| Error::failed(format!("cannot list containers: {e}")))?;
         Ok(found)
+    }
+
+    /// Smoke containers of the prefix that a killed run left. A run on this machine holds its
+    /// container's lock file while it lives (the kernel lets go however the run ends), so a free
+    /// lock means the run is gone; a container of another machine's run is gone past
+    /// STALE_SMOKE. A live run beside this one, of the same prefix, keeps its own.
+    async fn remove_stale_smoke(&self, prefix_label: (&str, &str)) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let found = self.containers(prefix_label, Some("smoke")).await.unwrap_or_default();
+        for c in found {
+            let run = c.labels.as_ref().and_then(|l| l.get(RUN_LABEL));
+            let gone = match run.and_then(|path| RunMark::gone(path)) {
+                Some(gone) => gone,
+                None => now - c.created.unwrap_or(now) > STALE_SMOKE.as_secs() as i64,
+            };
+            if gone && let Some(id) = c.id.as_deref() {
+                say(format!("removing smoke-test container {} a stopped run left", short(id)));
+                self.remove_container(id).await;
+                if let Some(path) = run {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        RunMark::sweep();
     }
 
     /// Removes the prefix's containers of one role (e.g. a smoke test cut short); how many.
@@ -755,7 +915,7 @@ sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(
                 && status != last_status
                 && !status.starts_with("Pushing")
             {
-                eprintln!("  {status}");
+                eprintln!("  {}", crate::shown(&status));
                 last_status = status;
             }
         }
@@ -905,7 +1065,7 @@ fn build_failure(step: &str, why: &str) -> Error {
         short.push('…');
     }
     let at = if short.is_empty() { String::new() } else { format!(" at {short}") };
-    Error::failed(format!("image build failed{at}: {why}"))
+    Error::commit_failed(format!("image build failed{at}: {why}"))
 }
 
 /// An image in a registry.
@@ -962,6 +1122,96 @@ fn published_port(settings: &Option<bollard::models::NetworkSettings>) -> Option
         .as_ref()?
         .iter()
         .find_map(|b| b.host_port.as_deref()?.parse().ok())
+}
+
+/// A smoke test's sign of life on this machine: a file its run holds locked while the
+/// container lives, named in the container's RUN_LABEL. Locks (not PIDs) say whether a run is
+/// alive: the kernel releases them when the process ends, however it ends, and they mean the
+/// same in every PID namespace. Without a writable temporary directory there is no mark, and a
+/// stale container is known by its age only.
+struct RunMark {
+    path: std::path::PathBuf,
+    _held: std::fs::File,
+}
+
+impl RunMark {
+    fn dir() -> std::path::PathBuf {
+        std::env::temp_dir().join("aws-app-runs")
+    }
+
+    fn new() -> Option<RunMark> {
+        let dir = RunMark::dir();
+        std::fs::create_dir_all(&dir).ok()?;
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+        let name = format!("{}-{}.lock", std::process::id(), since.as_nanos());
+        let path = dir.join(name);
+        let file = std::fs::File::create_new(&path).ok()?;
+        if file.try_lock().is_err() {
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
+        Some(RunMark { path, _held: file })
+    }
+
+    /// Removes the marks of killed runs whose containers went another way (`destroy --local`,
+    /// `docker rm`): once older than STALE_SMOKE, their containers go by age anyway.
+    fn sweep() {
+        for entry in std::fs::read_dir(RunMark::dir()).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_SMOKE);
+            if old && RunMark::gone(&path.to_string_lossy()) == Some(true) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+
+    /// Whether the run that labelled a container with `path` is gone: its lock is free. None
+    /// when the path is no mark of this machine's (another machine's run, or not aws-app's).
+    fn gone(path: &str) -> Option<bool> {
+        let path = std::path::Path::new(path);
+        if path.parent() != Some(RunMark::dir().as_path()) {
+            return None;
+        }
+        let file = std::fs::File::open(path).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => Some(true),
+            Err(std::fs::TryLockError::WouldBlock) => Some(false),
+            Err(std::fs::TryLockError::Error(_)) => None,
+        }
+    }
+}
+
+impl Drop for RunMark {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// This process's id among aws-app runs (pid and start time: unique on one engine's host).
+fn run_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        format!("{}-{}", std::process::id(), since.map_or(0, |d| d.as_nanos()))
+    })
+}
+
+/// Whether a container is the local container `name` set aside by `run_local`: Some(whether it
+/// ran).
+fn aside_of(c: &bollard::models::ContainerSummary, name: &str) -> Option<bool> {
+    c.names.iter().flatten().find_map(|n| {
+        let rest = n.trim_start_matches('/').strip_prefix(name)?;
+        if rest.starts_with(ASIDE_STOPPED) {
+            Some(false)
+        } else {
+            rest.starts_with(ASIDE_RUNNING).then_some(true)
+        }
+    })
 }
 
 fn short(id: &str) -> &str {

@@ -121,7 +121,7 @@ pub async fn status(config: &Config) -> Result<()> {
         );
     }
     for (at, message) in &events {
-        println!("event      {at} {message}");
+        println!("event      {at} {}", crate::shown(message));
     }
     println!("{}", live.url.as_deref().unwrap_or("no load balancer"));
     Ok(())
