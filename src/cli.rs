@@ -81,6 +81,15 @@ pub struct GlobalArgs {
     /// machine's public IPv4 address as https://checkip.amazonaws.com sees it, /32].
     #[arg(long, env = "AWS_APP_BUILDER_CIDR", global = true, value_name = "CIDR")]
     pub builder_cidr: Option<String>,
+
+    /// Take over resources of this prefix's names that lack its tags (made by hand, by another
+    /// tool, or by an older aws-app): they are tagged, then updated and deleted as aws-app's.
+    #[arg(long, global = true)]
+    pub adopt: bool,
+
+    /// Deploy this --repo under a prefix that runs another app, replacing that app.
+    #[arg(long, global = true)]
+    pub replace_app: bool,
 }
 
 /// Where `deploy` builds.

@@ -23,6 +23,10 @@ pub struct Config {
     /// Where deploy builds, and who may reach an EC2 builder (`a.b.c.d/n`).
     pub builder: crate::cli::Builder,
     pub builder_cidr: Option<String>,
+    /// `--adopt`: resources of the prefix's names without its tags are taken over.
+    pub adopt: bool,
+    /// `--replace-app`: a prefix that runs another app source gets this one.
+    pub replace_app: bool,
 }
 
 /// Fargate task size and count, checked against Fargate's valid combinations.
@@ -382,6 +386,8 @@ impl Config {
             app,
             builder: g.builder,
             builder_cidr,
+            adopt: g.adopt,
+            replace_app: g.replace_app,
         };
         Ok((config, action))
     }

@@ -52,11 +52,12 @@ pub fn tags(config: &Config) -> Tags {
 }
 
 /// Finds or creates the network (unless given: an EC2 builder needed it first), load balancer,
-/// role, log group and cluster.
+/// role, log group and cluster; the lock's fence is checked before each.
 pub async fn ensure_infrastructure(
     aws: &Aws,
     config: &Config,
     network: Option<network::Network>,
+    fence: &lock::Fence,
 ) -> Result<Infrastructure> {
     let (names, tags) = (&config.names, tags(config));
     let clock = Instant::now();
@@ -66,19 +67,28 @@ pub async fn ensure_infrastructure(
     let in_network = async {
         let network = match network {
             Some(network) => network,
-            None => network::ensure(&aws.ec2, names, &tags, APP_PORT).await?,
+            None => {
+                fence.check("making the network")?;
+                network::ensure(&aws.ec2, names, &tags, APP_PORT).await?
+            }
         };
+        fence.check("making the load balancer")?;
         let load_balancer = alb::ensure_load_balancer(&aws.elb, names, &network, &tags).await?;
+        fence.check("making the target group")?;
         let target_group_arn =
             alb::ensure_target_group(&aws.elb, names, &network.vpc_id, APP_PORT, &tags).await?;
+        fence.check("making the listener")?;
         alb::ensure_listener(&aws.elb, &load_balancer.arn, &target_group_arn, &tags).await?;
         Ok::<_, Error>((network, load_balancer, target_group_arn))
     };
     let account = async {
+        fence.check("making the roles")?;
         iam::ensure_ecs_service_linked_role(&aws.iam).await?;
         let execution_role_arn =
             iam::ensure_execution_role(&aws.iam, &names.execution_role, &tags).await?;
+        fence.check("making the log group")?;
         logs::ensure_log_group(&aws.logs, &names.log_group, &tags).await?;
+        fence.check("making the cluster")?;
         let cluster_arn = ecs::ensure_cluster(&aws.ecs, &names.cluster, &tags).await?;
         Ok::<_, Error>((execution_role_arn, cluster_arn))
     };
@@ -165,7 +175,7 @@ pub async fn deploy(config: &Config, rebuild: bool) -> Result<()> {
     builder.end(&aws).await;
     let lock = held.lock().ok().and_then(|mut l| l.take());
     if let Some(lock) = lock {
-        lock.release(&aws.ecr).await;
+        lock.release().await;
     }
     result
 }
@@ -235,13 +245,21 @@ async fn deploy_with(
     let started = Instant::now();
     let names = &config.names;
 
-    let taken = lock::acquire(&aws.ecr, &names.image_repo, &config.prefix, &tags(config)).await?;
+    let taken = lock::acquire(&aws.dynamodb, &config.prefix, "deploy").await?;
+    let fence = taken.fence();
     if let Ok(mut slot) = held.lock() {
         *slot = Some(taken);
     }
     // After the lock: a run that waited deploys the HEAD of now, not of when it started.
     say(format!("resolving {} of {}", config.source.branch, config.source.url));
     let head = source::resolve_head(&config.source).await?;
+    // Nothing is written before it is known to be this prefix's, running this app.
+    let survey = crate::aws::owner::survey(aws, config).await?;
+    survey.check_deploy(config)?;
+    fence.check("making the image repository")?;
+    if config.adopt {
+        survey.adopt(aws, &tags(config)).await?;
+    }
     ecr::ensure_repository(&aws.ecr, &names.image_repo, &tags(config), config.keep_images).await?;
     let registry = ecr::registry(&aws.ecr).await?;
     let running = match rebuild {
@@ -259,11 +277,15 @@ async fn deploy_with(
             return Ok(running);
         }
         match (engine, &network) {
-            (Some(engine), _) => build_and_push(config, aws, engine, &registry, rebuild).await,
+            (Some(engine), _) => {
+                build_and_push(config, aws, engine, &registry, &fence, rebuild).await
+            }
             (None, Some(network)) => {
+                fence.check("launching an EC2 builder")?;
                 let remote = crate::builder::launch(aws, config, network, builder).await?;
                 let built =
-                    build_and_push(config, aws, &remote.engine, &remote.registry, rebuild).await;
+                    build_and_push(config, aws, &remote.engine, &remote.registry, &fence, rebuild)
+                        .await;
                 builder.end_in_background(aws);
                 built
             }
@@ -272,11 +294,11 @@ async fn deploy_with(
     };
     // The long AWS work runs beside the build; both finish before either error is reported, so
     // nothing is left half-made by a failing neighbour.
-    let (infra, release) =
-        tokio::join!(ensure_infrastructure(aws, config, network.clone()), release);
+    let infrastructure = ensure_infrastructure(aws, config, network.clone(), &fence);
+    let (infra, release) = tokio::join!(infrastructure, release);
     let release = release?;
     let infra = infra?;
-    finish_deploy(config, aws, &registry, release, infra, started).await
+    finish_deploy(config, aws, &registry, release, infra, &fence, started).await
 }
 
 /// Builds, smoke-tests and pushes with `engine` to `registry`.
@@ -285,6 +307,7 @@ async fn build_and_push(
     aws: &Aws,
     engine: &Engine,
     registry: &ecr::Registry,
+    fence: &lock::Fence,
     rebuild: bool,
 ) -> Result<Release> {
     let names = &config.names;
@@ -299,6 +322,7 @@ async fn build_and_push(
             Some(_) => !ecr::has_image(&aws.ecr, &names.image_repo, tag).await?,
             None => false,
         };
+        fence.check("pushing the image")?;
         let pushed = engine.push(&built.image, registry, &names.image_repo, absent).await?;
         if pushed.pushed {
             say(format!("pushed {} in {}", pushed.reference, seconds(clock)));
@@ -313,6 +337,7 @@ async fn build_and_push(
             &inputs.lock,
         );
         labels.insert(ecs::PAGE_LABEL.to_string(), fingerprint(&built.body));
+        labels.insert(crate::aws::owner::SOURCE_LABEL.to_string(), built.checkout.url.clone());
         labels
             .insert(ecs::COMMIT_TIME_LABEL.to_string(), crate::rfc3339(built.checkout.commit_time));
         Ok::<_, Error>(Release {
@@ -334,9 +359,11 @@ async fn finish_deploy(
     registry: &ecr::Registry,
     release: Release,
     infra: Infrastructure,
+    fence: &lock::Fence,
     started: Instant,
 ) -> Result<()> {
     let names = &config.names;
+    fence.check("registering the task definition")?;
     let spec = ecs::TaskSpec {
         family: names.task_family.clone(),
         image: release.image.clone(),
@@ -366,6 +393,7 @@ async fn finish_deploy(
         target_group_arn: infra.target_group_arn.clone(),
         port: APP_PORT,
     };
+    fence.check("updating the service")?;
     // The image about to run is kept by the lifecycle policy from now on.
     if let (Some(_), Some((_, digest)), false) =
         (&registry.credentials, release.image.split_once('@'), release.running)

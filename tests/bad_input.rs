@@ -83,7 +83,7 @@ fn aws_commands_without_aws_settings_say_what_to_set() {
         let run = aws_app(&[command, "--prefix", "ann"], &[]);
         assert_input_error(&run, "no AWS region: pass --region, set AWS_REGION");
     }
-    let run = aws_app(&["destroy", "--prefix", "ann"], &[("AWS_REGION", "us-east-1")]);
+    let run = aws_app(&["destroy", "--yes", "--prefix", "ann"], &[("AWS_REGION", "us-east-1")]);
     assert_input_error(&run, "no AWS credentials found");
 }
 
@@ -134,6 +134,41 @@ fn aws_app_sh_maps_short_forms_onto_subcommands() {
     }
     let run = script(&["--builder", "ec2", "--builder-cidr", "0.0.0.0/0", "--prefix", "ann"], &[]);
     assert_input_error(&run, "invalid --builder-cidr '0.0.0.0/0'");
+    // A value option before --local: its value is no subcommand either.
+    for option in ["--cpu", "--memory", "--count", "--keep-images"] {
+        let run = script(&["--prefix", "ann", option, "2", "--local", "--port", "0"], &[]);
+        assert_input_error(&run, "--port must be between 1 and 65535");
+    }
+    // Huge numbers are bad input, not a panic.
+    for (sub, option) in [("logs", "--since"), ("watch", "--interval")] {
+        let run = script(&[sub, "--prefix", "ann", option, "99999999999999999999999d"], &[]);
+        assert_eq!(run.code, 2, "{run:?}");
+        let run = script(&[sub, "--prefix", "ann", option, "18446744073709551615s"], &[]);
+        assert_input_error(&run, "more than ten years");
+    }
+}
+
+#[test]
+fn aws_app_sh_knows_every_option_of_the_binary_that_takes_a_value() {
+    let script = std::fs::read_to_string(repo_root().join("aws-app.sh")).expect("aws-app.sh");
+    let line = script.lines().find(|l| l.starts_with("value_options=")).expect("value_options");
+    let commands =
+        ["deploy", "build", "redeploy", "watch", "status", "logs", "rollback", "destroy"];
+    let mut seen = 0;
+    for command in commands {
+        let help = aws_app(&[command, "--help"], &[]);
+        assert_eq!(help.code, 0, "{help:?}");
+        for word in help.stdout.lines().filter_map(|l| {
+            let l = l.trim_start();
+            let (option, rest) = l.split_once(' ').unwrap_or((l, ""));
+            (option.starts_with("--") && rest.starts_with('<'))
+                .then(|| option.trim_end_matches(','))
+        }) {
+            seen += 1;
+            assert!(line.contains(&format!(" {word} ")), "aws-app.sh's value_options lacks {word}");
+        }
+    }
+    assert!(seen > 10, "the help lists the value options");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use crate::support::*;
 
 /// `names` of the resources a prefix owns, read back from moto.
-fn load_balancers(
+pub fn load_balancers(
     moto: &Moto,
     name: &str,
 ) -> Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer> {
@@ -504,51 +504,6 @@ fn without_a_default_vpc_deploy_makes_a_public_vpc_of_its_own() {
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(again.json()["changed"], false);
     assert!(!again.stderr.contains("no default VPC: creating"), "{again:?}");
-}
-
-#[test]
-fn two_deploys_of_one_prefix_at_once_take_turns() {
-    let env = aws_env();
-    let moto = env.clients();
-    let fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("twice");
-    let p = prefix.as_str().to_string();
-    let url = fixture.url();
-    // Both through a registry override (AWS_APP_REGISTRY: a mirror, a local registry).
-    let deploy = || {
-        env.aws_app_with(
-            &["deploy", "--json", "--repo", &url, "--prefix", &p],
-            &[("AWS_APP_REGISTRY", &env.registry)],
-        )
-    };
-    let runs: Vec<Run> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..2).map(|_| s.spawn(deploy)).collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
-    });
-    for run in &runs {
-        assert_eq!(run.code, 0, "{run:?}");
-        let image = run.json()["image"].as_str().unwrap_or_default().to_string();
-        assert!(image.starts_with(&format!("{}/{p}-aws-app@", env.registry)), "{image}");
-    }
-    assert!(
-        runs.iter().any(|r| r.stderr.contains("another deploy of prefix")),
-        "one waited for the other: {runs:?}"
-    );
-    assert_eq!(runs[0].json()["url"], runs[1].json()["url"], "one outcome");
-    assert_one_of_each(&moto, &p);
-    moto.run(async {
-        // The lock is gone once both finished.
-        let lock = moto
-            .ecr
-            .describe_repositories()
-            .repository_names(format!("{p}-aws-app-lock"))
-            .send()
-            .await;
-        assert!(
-            lock.err().is_some_and(|e| e.into_service_error().is_repository_not_found_exception()),
-            "lock released"
-        );
-    });
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Safe in a shared account (issue 11): credentials of a private app repository never leak;
-//! a hostile app repository is contained.
+//! a hostile app repository is contained; the deploy lock holds.
 
 use crate::support::*;
 
@@ -67,6 +67,191 @@ fn aws_records(moto: &Moto, p: &str) -> String {
             moto.elb.describe_tags().resource_arns(lb).send().await.expect("load balancer tags");
         format!("{described:?}\n{service:?}\n{repo_tags:?}\n{lb_tags:?}")
     })
+}
+
+/// Everything of the prefix that AWS still has, by name (empty once destroyed).
+fn leftovers(moto: &Moto, p: &str) -> Vec<String> {
+    moto.run(async {
+        let mut left = Vec::new();
+        let lbs = moto.elb.describe_load_balancers().names(format!("{p}-aws-app")).send().await;
+        if lbs.is_ok_and(|o| !o.load_balancers().is_empty()) {
+            left.push("load balancer".to_string());
+        }
+        let tgs = moto.elb.describe_target_groups().names(format!("{p}-aws-app-tg")).send().await;
+        if tgs.is_ok_and(|o| !o.target_groups().is_empty()) {
+            left.push("target group".to_string());
+        }
+        let repo = moto.ecr.describe_repositories().repository_names(format!("{p}-aws-app")).send();
+        if repo.await.is_ok() {
+            left.push("repository".to_string());
+        }
+        let role = moto.iam.get_role().role_name(format!("{p}-aws-app-task-execution")).send();
+        if role.await.is_ok() {
+            left.push("role".to_string());
+        }
+        let clusters = moto
+            .ecs
+            .describe_clusters()
+            .clusters(format!("{p}-aws-app"))
+            .send()
+            .await
+            .expect("clusters");
+        if clusters.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
+            left.push("cluster".to_string());
+        }
+        let groups = moto
+            .ec2
+            .describe_security_groups()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder().name("tag:aws-app:prefix").values(p).build(),
+            )
+            .send()
+            .await
+            .expect("groups");
+        left.extend(groups.security_groups().iter().map(|g| format!("group {:?}", g.group_name())));
+        let item = moto
+            .dynamodb
+            .get_item()
+            .table_name("aws-app-locks")
+            .key("prefix", aws_sdk_dynamodb::types::AttributeValue::S(p.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("lock item");
+        if item.item.is_some() {
+            left.push("lock".to_string());
+        }
+        left
+    })
+}
+
+#[test]
+fn four_deploys_and_a_destroy_at_once_hold_the_lock_one_at_a_time() {
+    let env = aws_env();
+    let moto = env.clients();
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("lockrace");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let start = std::sync::Barrier::new(5);
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for i in 0..5 {
+            let (start, url) = (&start, &url);
+            handles.push(s.spawn(move || {
+                start.wait();
+                if i == 2 {
+                    env.aws_app(&["destroy", "--yes", "--prefix", p])
+                } else {
+                    env.aws_app(&["deploy", "--repo", url, "--prefix", p])
+                }
+            }));
+        }
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    for run in &runs {
+        assert_eq!(run.code, 0, "every run ends cleanly: {run:?}");
+    }
+    let waited =
+        runs.iter().filter(|r| r.stderr.contains("holds the deploy lock of prefix")).count();
+    assert!(waited >= 3, "the runs took turns: {runs:?}");
+
+    // AWS's record of the lock: five acquisitions, each released before the next, renewals by
+    // the holder only, nothing taken over.
+    let events = env.lock_events(p);
+    let mut holding: Option<String> = None;
+    for (what, holder) in &events {
+        match what.as_str() {
+            "acquire" => {
+                assert_eq!(holding, None, "acquired while held: {events:?}");
+                holding = Some(holder.clone());
+            }
+            "renew" => assert_eq!(holding.as_ref(), Some(holder), "{events:?}"),
+            "release" => assert_eq!(holding.take().as_ref(), Some(holder), "{events:?}"),
+            other => panic!("{other} in {events:?}"),
+        }
+    }
+    assert_eq!(holding, None, "released at the end: {events:?}");
+    assert_eq!(events.iter().filter(|(w, _)| w == "acquire").count(), 5, "{events:?}");
+
+    // Nothing doubled and nothing orphaned: what runs is one of each; a destroy leaves nothing.
+    let status = env.aws_app(&["status", "--json", "--prefix", p]);
+    if status.code == 0 {
+        crate::deploy::assert_one_of_each_but_revisions(&moto, p, 1);
+    }
+    let destroyed = env.aws_app(&["destroy", "--yes", "--prefix", p]);
+    assert_eq!(destroyed.code, 0, "{destroyed:?}");
+    assert_eq!(leftovers(&moto, p), Vec::<String>::new());
+}
+
+#[test]
+fn a_run_whose_lease_was_taken_over_stops_before_its_next_write() {
+    use std::time::Duration;
+    let env = aws_env();
+    let moto = env.clients();
+    let mut fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("takeover");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let first = fixture.head();
+
+    // A deploy of the first commit, stopped (SIGSTOP: it cannot renew) once it built.
+    let (mut stalled, lines) = env.spawn(&["deploy", "--repo", &url, "--prefix", p], &[]);
+    let mut seen = String::new();
+    loop {
+        let line =
+            lines.recv_timeout(Duration::from_secs(300)).unwrap_or_else(|_| panic!("{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("aws-app: built ") {
+            break;
+        }
+    }
+    let pid = stalled.id().to_string();
+    assert!(
+        std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill").success()
+    );
+
+    // Another deploy, of a newer commit, takes the lock over once it was not renewed for the
+    // lease, and deploys.
+    fixture.write("app.py", &APP_PY.replace("Hello World!", "Hello, successor!"));
+    let second = fixture.commit("The successor's commit");
+    let successor = env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", p]);
+    assert_eq!(successor.code, 0, "{successor:?}");
+    assert!(successor.stderr.contains("took over the deploy lock of prefix"), "{successor:?}");
+    let site = successor.json()["url"].as_str().expect("url").to_string();
+
+    // The stalled run, let go, stops before it writes anything more.
+    assert!(
+        std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill").success()
+    );
+    let status = stalled.wait().expect("wait");
+    let rest: Vec<String> = lines.try_iter().collect();
+    let rest = rest.join("\n");
+    assert_eq!(status.code(), Some(1), "{seen}{rest}");
+    assert!(rest.contains(&format!("lost the deploy lock of prefix {p} before ")), "{rest}");
+    assert!(!rest.contains("pushed ") && !rest.contains("registered "), "{rest}");
+    assert!(env.get(&site).1.contains("Hello, successor!"));
+    let status = env.aws_app(&["status", "--json", "--prefix", p]);
+    assert_eq!(status.json()["commit"], second);
+    crate::deploy::assert_one_of_each_but_revisions(&moto, p, 1);
+    let images = moto.run(async {
+        let out = moto.ecr.describe_images().repository_name(format!("{p}-aws-app")).send().await;
+        format!("{:?}", out.expect("images").image_details())
+    });
+    assert!(!images.contains(&first[..12]), "the stalled run pushed nothing: {images}");
+
+    let events = env.lock_events(p);
+    let kinds: Vec<&str> =
+        events.iter().map(|(w, _)| w.as_str()).filter(|w| *w != "renew").collect();
+    assert_eq!(kinds, ["acquire", "take over", "release"], "{events:?}");
+    let taken = events.iter().position(|(w, _)| w == "take over").expect("take over");
+    let stalled_holder = &events[0].1;
+    assert!(
+        events[taken..].iter().all(|(_, h)| h != stalled_holder),
+        "no write of the stalled run after the take-over: {events:?}"
+    );
+    assert_eq!(env.aws_app(&["destroy", "--yes", "--prefix", p]).code, 0);
 }
 
 #[test]
@@ -263,4 +448,115 @@ fn a_hostile_app_repository_is_contained() {
     assert_eq!(huge.code, 2, "{huge:?}");
     assert!(huge.last_stderr_line().contains("aws-app reads at most 1048576"), "{huge:?}");
     assert!(containers_of(p).is_empty());
+}
+
+#[test]
+fn resources_of_the_prefixs_names_without_its_tags_are_left_untouched_and_one_app_per_prefix() {
+    let env = aws_env();
+    let moto = env.clients();
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("notours");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    // Someone else's target group, role and log group, named as the prefix's would be, made
+    // a while ago (straight in moto: past IAM's lag the layer emulates for new roles).
+    let (tg, role, group) =
+        (format!("{p}-aws-app-tg"), format!("{p}-aws-app-task-execution"), format!("/aws-app/{p}"));
+    let theirs = env.clients_direct("us-east-1");
+    let moto_setup = &theirs;
+    moto_setup.run(async {
+        let moto = moto_setup;
+        let vpcs = moto
+            .ec2
+            .describe_vpcs()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("is-default").values("true").build())
+            .send()
+            .await
+            .expect("vpcs");
+        let vpc = vpcs.vpcs()[0].vpc_id().expect("vpc").to_string();
+        moto.elb
+            .create_target_group()
+            .name(&tg)
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(8080)
+            .vpc_id(vpc)
+            .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+            .send()
+            .await
+            .expect("their target group");
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        moto.iam
+            .create_role()
+            .role_name(&role)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .expect("their role");
+        moto.logs.create_log_group().log_group_name(&group).send().await.expect("their group");
+    });
+    let theirs_left = || {
+        moto.run(async {
+            let tg_left = moto.elb.describe_target_groups().names(&tg).send().await.is_ok();
+            let role_left = moto.iam.get_role().role_name(&role).send().await.is_ok();
+            let groups = moto.logs.describe_log_groups().log_group_name_prefix(&group).send();
+            let group_left = !groups.await.expect("groups").log_groups().is_empty();
+            (tg_left, role_left, group_left)
+        })
+    };
+
+    // deploy refuses before writing anything, naming them and the ways out.
+    let refused = env.aws_app(&["deploy", "--repo", &url, "--prefix", p]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let last = refused.last_stderr_line();
+    for name in [&tg, &role, &group] {
+        assert!(last.contains(name.as_str()), "{name} named: {last}");
+    }
+    assert!(last.contains("--prefix") && last.contains("--adopt"), "{last}");
+    assert!(
+        crate::deploy::load_balancers(&moto, &format!("{p}-aws-app")).is_empty(),
+        "nothing was made"
+    );
+    assert!(
+        leftovers(&moto, p).iter().all(|l| l == "target group" || l == "role"),
+        "{:?}",
+        leftovers(&moto, p)
+    );
+
+    // destroy names the account and region, and leaves them alone.
+    let destroy = env.aws_app(&["destroy", "--yes", "--prefix", p]);
+    assert_eq!(destroy.code, 0, "{destroy:?}");
+    assert!(
+        destroy.stderr.contains("in AWS account 123456789012, region us-east-1"),
+        "{destroy:?}"
+    );
+    assert!(
+        destroy.stderr.contains(&format!("leave alone (not this prefix's): target group {tg}")),
+        "{destroy:?}"
+    );
+    assert_eq!(theirs_left(), (true, true, true));
+
+    // --adopt takes them over: tagged, used, and deleted by destroy.
+    let adopted = env.aws_app(&["deploy", "--adopt", "--json", "--repo", &url, "--prefix", p]);
+    assert_eq!(adopted.code, 0, "{adopted:?}");
+    assert!(adopted.stderr.contains(&format!("--adopt: tagging target group {tg}")), "{adopted:?}");
+    let site = adopted.json()["url"].as_str().expect("url").to_string();
+    assert!(env.get(&site).1.contains("Hello World!"));
+
+    // Another app under the same prefix is refused, unless --replace-app.
+    let other = Fixture::new(&APP_PY.replace("Hello World!", "Hello from the other app!"));
+    let other_url = other.url();
+    let second = env.aws_app(&["deploy", "--repo", &other_url, "--prefix", p]);
+    assert_eq!(second.code, 2, "{second:?}");
+    let last = second.last_stderr_line();
+    assert!(last.contains(&format!("prefix {p} runs the app of {url}")), "{last}");
+    assert!(last.contains("--replace-app"), "{last}");
+    assert!(env.get(&site).1.contains("Hello World!"), "the first app still serves");
+    let replaced = env.aws_app(&["deploy", "--replace-app", "--repo", &other_url, "--prefix", p]);
+    assert_eq!(replaced.code, 0, "{replaced:?}");
+    assert!(env.get(&site).1.contains("Hello from the other app!"));
+
+    let gone = env.aws_app(&["destroy", "--yes", "--prefix", p]);
+    assert_eq!(gone.code, 0, "{gone:?}");
+    assert_eq!(theirs_left(), (false, false, false), "adopted, so deleted: {gone:?}");
+    assert_eq!(leftovers(&moto, p), Vec::<String>::new());
 }

@@ -11,6 +11,7 @@ pub mod iam;
 pub mod lock;
 pub mod logs;
 pub mod network;
+pub mod owner;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -36,6 +37,8 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct Aws {
     pub region: String,
+    /// The deploy lock's table (`lock`).
+    pub dynamodb: aws_sdk_dynamodb::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub ecs: aws_sdk_ecs::Client,
@@ -99,6 +102,7 @@ impl Aws {
         }
         Ok(Aws {
             region,
+            dynamodb: client!(aws_sdk_dynamodb),
             ec2: client!(aws_sdk_ec2),
             ecr: client!(aws_sdk_ecr),
             ecs: client!(aws_sdk_ecs),
@@ -195,7 +199,8 @@ pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
 async fn load(region: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
-        .retry_config(retry_config());
+        .retry_config(retry_config())
+        .timeout_config(timeout_config());
     if let Some(region) = region {
         loader = loader.region(Region::new(region.to_string()));
     }
@@ -206,6 +211,18 @@ async fn load(region: Option<&str>) -> SdkConfig {
 /// attempts than the default: a deploy makes dozens of control-plane calls.
 pub fn retry_config() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(6)
+}
+
+/// Every call is bounded: a half-open connection (a laptop's Wi-Fi gone, a proxy that stalls)
+/// fails an attempt after 30 s, which is then retried, and the call with its retries after
+/// 2 min, so no run, heartbeat or lock release hangs. Control-plane answers take well under a
+/// second.
+pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(120))
+        .build()
 }
 
 /// One line with the remedy; the credential chain's own account of what it tried goes above it.

@@ -18,21 +18,47 @@ use crate::say;
 const DRAIN_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
-    let aws = Aws::connect(config.region.as_deref()).await?;
-    if !yes {
-        confirm(config, &aws.region)?;
+    if !yes && !std::io::stdin().is_terminal() {
+        return Err(Error::input(
+            "destroy deletes every AWS resource of the prefix: pass --yes (no terminal to ask on)",
+        ));
     }
-    let names = &config.names;
+    let aws = Aws::connect(config.region.as_deref()).await?;
     // No deploy may recreate what this deletes: hold the prefix's lock to the end.
-    let tags = crate::deploy::tags(config);
-    let lock =
-        crate::aws::lock::acquire(&aws.ecr, &names.image_repo, &config.prefix, &tags).await?;
-    let result = delete_all(&aws, config).await;
-    lock.release(&aws.ecr).await;
+    let lock = crate::aws::lock::acquire(&aws.dynamodb, &config.prefix, "destroy").await?;
+    let result = async {
+        let survey = crate::aws::owner::survey(&aws, config).await?;
+        let account = aws
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| failed("reading the account of these credentials", e))?;
+        let account = account.account().unwrap_or("unknown").to_string();
+        say(format!(
+            "destroy of prefix {} in AWS account {account}, region {}:",
+            config.prefix, aws.region
+        ));
+        for found in &survey.found {
+            let how = if found.ours { "delete" } else { "leave alone (not this prefix's)" };
+            say(format!("  {how}: {}", found.what));
+        }
+        if !yes && survey.found.iter().any(|f| f.ours) {
+            confirm(config, &account, &aws.region).await?;
+        }
+        delete_all(&aws, config, &lock.fence(), &survey).await
+    }
+    .await;
+    lock.release().await;
     result
 }
 
-async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
+async fn delete_all(
+    aws: &Aws,
+    config: &Config,
+    fence: &crate::aws::lock::Fence,
+    survey: &crate::aws::owner::Survey,
+) -> Result<()> {
     let names = &config.names;
     let mut deleted: Vec<String> = Vec::new();
     let mut done = |what: String| {
@@ -40,6 +66,7 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         deleted.push(what);
     };
 
+    fence.check("deleting the service")?;
     // 1. The service (scaled to zero, then deleted) and its task definitions.
     let services =
         aws.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await;
@@ -48,7 +75,14 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => false,
         Err(e) => return Err(failed("finding the ECS service", e)),
     };
-    if active {
+    let mine = |what: String| {
+        let ok = survey.may_change(&what);
+        if !ok {
+            say(format!("left alone: {what} (it lacks the tags of prefix {})", config.prefix));
+        }
+        ok
+    };
+    if active && mine(format!("ECS service {}", names.service)) {
         aws.ecs
             .update_service()
             .cluster(&names.cluster)
@@ -67,7 +101,10 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
             .map_err(|e| failed("deleting the ECS service", e))?;
         done(format!("service {}", names.service));
     }
-    let revisions = crate::lifecycle::live::revisions(aws, &names.task_family).await?;
+    let revisions = match mine(format!("task definition family {}", names.task_family)) {
+        true => crate::lifecycle::live::revisions(aws, &names.task_family).await?,
+        false => Vec::new(),
+    };
     for arn in &revisions {
         aws.ecs
             .deregister_task_definition()
@@ -80,6 +117,7 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         done(format!("{} task definition revision(s)", revisions.len()));
     }
 
+    fence.check("deleting the load balancer")?;
     // 2. Load balancer (listeners first), then the target group.
     let found = aws.elb.describe_load_balancers().names(&names.load_balancer).send().await;
     let lb = match found {
@@ -93,7 +131,7 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         }
         Err(e) => return Err(failed("finding the load balancer", e)),
     };
-    if let Some(arn) = lb {
+    if let Some(arn) = lb.filter(|_| mine(format!("load balancer {}", names.load_balancer))) {
         let listeners = aws
             .elb
             .describe_listeners()
@@ -127,7 +165,7 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         }
         Err(e) => return Err(failed("finding the target group", e)),
     };
-    if let Some(arn) = tg {
+    if let Some(arn) = tg.filter(|_| mine(format!("target group {}", names.target_group))) {
         until_released("deleting the target group", &["ResourceInUse"], || {
             aws.elb.delete_target_group().target_group_arn(&arn).send()
         })
@@ -135,6 +173,7 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         done(format!("target group {}", names.target_group));
     }
 
+    fence.check("deleting the security groups")?;
     // 3. What an EC2 builder left (a deploy killed while it built): instance, security group.
     // Then the service's security groups (the tasks' refers to the ALB's: it goes first), when
     // their network interfaces are gone.
@@ -163,41 +202,56 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         }
     }
 
+    fence.check("deleting the logs, roles and repository")?;
     // 4. Logs, roles, image repository, cluster.
-    match aws.logs.delete_log_group().log_group_name(&names.log_group).send().await {
-        Ok(_) => done(format!("log group {}", names.log_group)),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
-        Err(e) => return Err(failed("deleting the log group", e)),
+    if mine(format!("log group {}", names.log_group)) {
+        match aws.logs.delete_log_group().log_group_name(&names.log_group).send().await {
+            Ok(_) => done(format!("log group {}", names.log_group)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+            }
+            Err(e) => return Err(failed("deleting the log group", e)),
+        }
     }
-    match aws.iam.list_attached_role_policies().role_name(&names.execution_role).send().await {
-        Ok(out) => {
-            for policy in out.attached_policies() {
+    if mine(format!("IAM role {}", names.execution_role)) {
+        let role = &names.execution_role;
+        match aws.iam.list_attached_role_policies().role_name(role).send().await {
+            Ok(out) => {
+                for policy in out.attached_policies() {
+                    aws.iam
+                        .detach_role_policy()
+                        .role_name(role)
+                        .set_policy_arn(policy.policy_arn().map(str::to_string))
+                        .send()
+                        .await
+                        .map_err(|e| failed("detaching the role's policy", e))?;
+                }
                 aws.iam
-                    .detach_role_policy()
-                    .role_name(&names.execution_role)
-                    .set_policy_arn(policy.policy_arn().map(str::to_string))
+                    .delete_role()
+                    .role_name(role)
                     .send()
                     .await
-                    .map_err(|e| failed("detaching the role's policy", e))?;
+                    .map_err(|e| failed("deleting the task execution role", e))?;
+                done(format!("IAM role {role}"));
             }
-            aws.iam
-                .delete_role()
-                .role_name(&names.execution_role)
-                .send()
-                .await
-                .map_err(|e| failed("deleting the task execution role", e))?;
-            done(format!("IAM role {}", names.execution_role));
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
+            Err(e) => return Err(failed("finding the task execution role", e)),
         }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
-        Err(e) => return Err(failed("finding the task execution role", e)),
     }
-    for what in crate::builder::remove_role(aws, config).await? {
-        done(what);
+    if mine(format!("IAM role {}", names.builder))
+        && mine(format!("IAM instance profile {}", names.builder))
+    {
+        for what in crate::builder::remove_role(aws, config).await? {
+            done(what);
+        }
     }
-    match aws.ecr.delete_repository().repository_name(&names.image_repo).force(true).send().await {
-        Ok(_) => done(format!("ECR repository {} with its images", names.image_repo)),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {}
-        Err(e) => return Err(failed("deleting the ECR repository", e)),
+    if mine(format!("ECR repository {}", names.image_repo)) {
+        let repo = &names.image_repo;
+        match aws.ecr.delete_repository().repository_name(repo).force(true).send().await {
+            Ok(_) => done(format!("ECR repository {repo} with its images")),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {}
+            Err(e) => return Err(failed("deleting the ECR repository", e)),
+        }
     }
     let clusters = aws
         .ecs
@@ -206,7 +260,9 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         .send()
         .await
         .map_err(|e| failed("finding the ECS cluster", e))?;
-    if clusters.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
+    if clusters.clusters().iter().any(|c| c.status() == Some("ACTIVE"))
+        && mine(format!("ECS cluster {}", names.cluster))
+    {
         // A service being deleted, and its tasks, keep the cluster busy for a while.
         until_released(
             "deleting the ECS cluster",
@@ -217,6 +273,7 @@ async fn delete_all(aws: &Aws, config: &Config) -> Result<()> {
         done(format!("ECS cluster {}", names.cluster));
     }
 
+    fence.check("deleting the VPC")?;
     // 5. A VPC only if aws-app made it (tagged with the prefix): subnets, gateway, routes.
     let vpcs = aws
         .ec2
@@ -321,24 +378,21 @@ where
     retry_for(step, DRAIN_DEADLINE, Duration::from_secs(5), in_use, call).await.map(|_| ())
 }
 
-/// Asks on a terminal; refuses without one (a script must say --yes).
-fn confirm(config: &Config, region: &str) -> Result<()> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::input(
-            "destroy deletes every AWS resource of the prefix: pass --yes (no terminal to ask on)",
-        ));
-    }
+/// Asks on the terminal (the read runs off the runtime: a signal still ends the run).
+async fn confirm(config: &Config, account: &str, region: &str) -> Result<()> {
     eprint!(
-        "Delete every AWS resource of prefix '{}' in {region} (service, load balancer, images, \
-         logs, ...)? Type the prefix to confirm: ",
+        "Delete the resources above of prefix '{}' in account {account}, {region}? Type the \
+         prefix to confirm: ",
         config.prefix
     );
     let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::input(format!("no answer: {e}")))?;
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).map(|_| answer)
+    })
+    .await
+    .map_err(|e| Error::input(format!("no answer: {e}")))?
+    .map_err(|e| Error::input(format!("no answer: {e}")))?;
     if answer.trim() != config.prefix {
         return Err(Error::input("not confirmed: nothing was deleted"));
     }

@@ -17,21 +17,30 @@ pub async fn rollback(config: &Config, to: Option<&str>) -> Result<()> {
     let Some(live) = live::find(&aws, config).await? else {
         return Err(live::not_deployed(config, &aws.region));
     };
-    let names = &config.names;
     // A rollback is a deploy of an older revision: one at a time per prefix.
-    let lock = crate::aws::lock::acquire(
-        &aws.ecr,
-        &names.image_repo,
-        &config.prefix,
-        &crate::deploy::tags(config),
-    )
-    .await?;
-    let result = roll(&aws, config, &live, to).await;
-    lock.release(&aws.ecr).await;
+    let lock = crate::aws::lock::acquire(&aws.dynamodb, &config.prefix, "rollback").await?;
+    let survey = crate::aws::owner::survey(&aws, config).await;
+    let service = format!("ECS service {}", config.names.service);
+    let result = match survey {
+        Ok(survey) if !survey.may_change(&service) => Err(Error::input(format!(
+            "{service} lacks the tags of prefix {}: it is not aws-app's to roll back (deploy \
+             with --adopt to take it over)",
+            config.prefix
+        ))),
+        Ok(_) => roll(&aws, config, &live, to, &lock.fence()).await,
+        Err(e) => Err(e),
+    };
+    lock.release().await;
     result
 }
 
-async fn roll(aws: &Aws, config: &Config, live: &live::Live, to: Option<&str>) -> Result<()> {
+async fn roll(
+    aws: &Aws,
+    config: &Config,
+    live: &live::Live,
+    to: Option<&str>,
+    fence: &crate::aws::lock::Fence,
+) -> Result<()> {
     let names = &config.names;
     let current = live.revision();
     let arns = live::revisions(aws, &names.task_family).await?;
@@ -104,6 +113,7 @@ async fn roll(aws: &Aws, config: &Config, live: &live::Live, to: Option<&str>) -
             target.revision(),
             commit.as_deref().unwrap_or("unknown")
         ));
+        fence.check("moving the service")?;
         let updated = aws
             .ecs
             .update_service()

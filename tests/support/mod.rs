@@ -286,6 +286,55 @@ impl AwsEnv {
         aws_app(args, &env)
     }
 
+    /// The successful writes of the lock table for prefix `p`, in the order the layer passed
+    /// them (it passes DynamoDB calls one at a time): (what, holder), what being `acquire`,
+    /// `take over`, `renew` or `release`.
+    pub fn lock_events(&self, p: &str) -> Vec<(String, String)> {
+        let (status, body) = http_get(&format!("{}/-/locks", self.moto));
+        assert_eq!(status, 200, "{body}");
+        let all: Vec<serde_json::Value> = serde_json::from_str(&body).expect("lock events");
+        all.iter()
+            .filter(|e| e["prefix"] == p)
+            .map(|e| {
+                let text = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                (text("what"), text("holder"))
+            })
+            .collect()
+    }
+
+    /// Starts `aws-app ARGS` against this environment; its stderr lines arrive on the receiver.
+    pub fn spawn(
+        &self,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+        use std::io::BufRead;
+        let mut argv = vec![BIN];
+        argv.extend_from_slice(args);
+        let mut cmd = command(&argv);
+        for (k, v) in self.tool_env() {
+            cmd.env(k, v);
+        }
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start aws-app");
+        let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, rx)
+    }
+
     /// The layer's counters: `{"refused": N, "throttled": {"<service> <Operation>": N}}`.
     pub fn layer_stats(&self) -> serde_json::Value {
         let (status, body) = http_get(&format!("{}/-/stats", self.moto));
@@ -392,6 +441,7 @@ impl AwsEnv {
                 .load(),
         );
         Moto {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
             ecs: aws_sdk_ecs::Client::new(&config),
@@ -432,6 +482,7 @@ impl Drop for ChaosFront {
 
 /// SDK clients reading moto, with a runtime to drive them from synchronous tests.
 pub struct Moto {
+    pub dynamodb: aws_sdk_dynamodb::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub ecs: aws_sdk_ecs::Client,

@@ -48,6 +48,7 @@ GET /-/routes (ALB port).
 """
 import argparse
 import base64
+import contextlib
 import datetime
 import hashlib
 import http.client
@@ -83,6 +84,8 @@ IAM_LAG = env_seconds("STRICT_IAM_LAG_SECS", 3)
 ENI_LINGER = env_seconds("STRICT_ENI_LINGER_SECS", 8)
 TG_LINGER = env_seconds("STRICT_TG_LINGER_SECS", 3)
 IGW_LAG = env_seconds("STRICT_IGW_LAG_SECS", 3)
+# A new DynamoDB table is CREATING (its items unreachable) for a while (real: seconds).
+TABLE_CREATING = env_seconds("STRICT_TABLE_CREATING_SECS", 3)
 # EC2 builder instances: how long the instance is `pending`, how long until its Docker API
 # answers (real: ~20 s, then Docker's install), how long it is `shutting-down` once terminated;
 # how long RunInstances refuses a new instance profile.
@@ -239,6 +242,15 @@ class State:
         self.released_groups = {}  # target group arn -> when its listener or load balancer went
         self.violations = []
         self.throttled = {}  # "<service> <Operation>" -> count
+        self.tables = {}  # DynamoDB table name -> created at
+        self.lock_events = []  # every successful write of aws-app's lock table, in order
+
+
+# DynamoDB's item writes are atomic (a condition and its write, one step). moto's server checks
+# a condition and writes in two steps on threads of their own: the layer passes DynamoDB calls
+# one at a time, as one item's writes are in DynamoDB.
+DYNAMODB = threading.Lock()
+LOCK_TABLE = "aws-app-locks"
 
 
 def recent(table, key, window):
@@ -723,6 +735,52 @@ class Behaviours:
         return body
 
     # IAM ---------------------------------------------------------------------------------------
+    # DynamoDB ---------------------------------------------------------------------------------
+    def after_dynamodb_CreateTable(self, req, body):
+        out = json.loads(body)
+        with STATE.lock:
+            STATE.tables[req.params.get("TableName")] = now()
+        out.setdefault("TableDescription", {})["TableStatus"] = "CREATING"
+        return json.dumps(out).encode()
+
+    def after_dynamodb_DescribeTable(self, req, body):
+        out = json.loads(body)
+        if recent(STATE.tables, req.params.get("TableName"), TABLE_CREATING):
+            out.setdefault("Table", {})["TableStatus"] = "CREATING"
+        return json.dumps(out).encode()
+
+    def table_creating(self, req):
+        if recent(STATE.tables, req.params.get("TableName"), TABLE_CREATING):
+            return awsproto.error(req, 400, "ResourceNotFoundException", "Requested resource not found")
+        return None
+
+    before_dynamodb_PutItem = before_dynamodb_GetItem = table_creating
+    before_dynamodb_UpdateItem = before_dynamodb_DeleteItem = table_creating
+
+    def lock_event(self, req, what):
+        if req.params.get("TableName") != LOCK_TABLE:
+            return
+        p = req.params
+        item = p.get("Item") or p.get("Key") or {}
+        values = p.get("ExpressionAttributeValues") or {}
+        holder = (item.get("holder") or values.get(":me") or {}).get("S")
+        with STATE.lock:
+            STATE.lock_events.append({"at": now(), "what": what, "prefix": (item.get("prefix") or {}).get("S"),
+                                      "holder": holder})
+
+    def after_dynamodb_PutItem(self, req, body):
+        condition = req.params.get("ConditionExpression") or ""
+        self.lock_event(req, "acquire" if "attribute_not_exists" in condition else "take over")
+        return body
+
+    def after_dynamodb_UpdateItem(self, req, body):
+        self.lock_event(req, "renew")
+        return body
+
+    def after_dynamodb_DeleteItem(self, req, body):
+        self.lock_event(req, "release")
+        return body
+
     def after_iam_CreateRole(self, req, body):
         with STATE.lock:
             STATE.roles[req.params.get("RoleName")] = now()
@@ -1079,6 +1137,9 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
             with STATE.lock:
                 stats = {"refused": len(STATE.violations), "throttled": dict(STATE.throttled)}
             return self.reply(200, [("Content-Type", "application/json")], json.dumps(stats).encode())
+        if self.path == "/-/locks":
+            with STATE.lock:
+                return self.reply(200, [("Content-Type", "application/json")], json.dumps(STATE.lock_events).encode())
         if self.path == "/-/violations":
             with STATE.lock:
                 return self.reply(200, [("Content-Type", "application/json")], json.dumps(STATE.violations).encode())
@@ -1128,11 +1189,12 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
                 key = "%s %s" % (req.service, req.operation)
                 STATE.throttled[key] = STATE.throttled.get(key, 0) + 1
             return self.reply(*awsproto.throttle(req))
-        answer = BEHAVIOURS.before(req)
-        if answer is not None:
-            return self.reply(*answer)
-        status, out_headers, out = UPSTREAM.send(self.command, self.path, headers, body)
-        new = BEHAVIOURS.after(req, status, out)
+        with DYNAMODB if req.service == "dynamodb" else contextlib.nullcontext():
+            answer = BEHAVIOURS.before(req)
+            if answer is not None:
+                return self.reply(*answer)
+            status, out_headers, out = UPSTREAM.send(self.command, self.path, headers, body)
+            new = BEHAVIOURS.after(req, status, out)
         return self.reply(status, out_headers, new)
 
     def reply(self, status, headers, body):
