@@ -85,6 +85,13 @@ pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Now, in Unix seconds (0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
 /// The Unix time of an RFC 3339 UTC time as `rfc3339` writes it (`2021-11-15T20:31:05Z`).
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let text = text.strip_suffix('Z')?;

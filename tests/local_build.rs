@@ -175,46 +175,23 @@ fn a_failing_build_step_fails_with_that_steps_output() {
 
 #[test]
 fn sigterm_during_the_smoke_test_removes_its_container() {
-    use std::io::{BufRead, BufReader};
     // An app that takes long to import keeps the smoke test waiting.
     let slow = APP_PY.replace("import os\n", "import os\nimport time\ntime.sleep(60)\n");
     let fixture = Fixture::new(&slow);
     let prefix = Prefix::new("sigterm");
     let url = fixture.url();
-    let mut child = std::process::Command::new(BIN)
-        .args(["build", "--repo", &url, "--prefix", prefix.as_str()])
-        .envs(build_env())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start aws-app");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).expect("read stderr") > 0, "ended early: {seen}");
-        seen.push_str(&line);
-        if line.starts_with("aws-app: built ") {
-            break;
-        }
-    }
+    let mut cmd = command(&[BIN, "build", "--repo", &url, "--prefix", prefix.as_str()]);
+    cmd.envs(build_env());
+    let mut run = Spawned::start(cmd);
+    run.wait_for_start("aws-app: built ");
     // The smoke container is up once the label filter sees it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while containers_of(prefix.as_str()).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "no smoke container appeared");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let pid = child.id().to_string();
+    wait_until("a smoke container", || !containers_of(prefix.as_str()).is_empty());
+    run.signal("-TERM");
+    let (code, seen) = run.finish();
+    assert_eq!(code, Some(130), "{seen}");
     assert!(
-        std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success()
-    );
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read stderr");
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(130), "{seen}{rest}");
-    assert!(
-        rest.contains("stopped by SIGTERM; removed the 1 container(s) it had started"),
-        "{rest}"
+        seen.contains("stopped by SIGTERM; removed the 1 container(s) it had started"),
+        "{seen}"
     );
     assert!(containers_of(prefix.as_str()).is_empty(), "nothing is left running");
 }
@@ -266,34 +243,17 @@ fn a_new_local_container_that_does_not_serve_gives_the_port_back_to_the_earlier_
     let slow = picky.replace("raise SystemExit(4)", "import time; time.sleep(60)");
     fixture.write("app.py", &APP_PY.replace("import os\n", &slow));
     fixture.commit("Slow outside a smoke test");
-    let mut child = std::process::Command::new(BIN)
-        .args(args)
-        .envs(build_env())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start aws-app");
-    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    while !seen.contains("smoke test passed") {
-        let mut line = String::new();
-        let read = std::io::BufRead::read_line(&mut stderr, &mut line).expect("read");
-        assert!(read > 0, "ended early: {seen}");
-        seen.push_str(&line);
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while docker(&["ps", "-q", "--filter", &format!("name=^{name}$")]).trim().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the new container did not start: {seen}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill").success()
-    );
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read");
-    assert_eq!(child.wait().expect("wait").code(), Some(130), "{seen}{rest}");
-    assert!(rest.contains(&format!("{name} serves as before")), "{rest}");
+    let mut cmd = command(&[&[BIN][..], &args[..]].concat());
+    cmd.envs(build_env());
+    let mut run = Spawned::start(cmd);
+    run.wait_for("smoke test passed");
+    wait_until("the new container's start", || {
+        !docker(&["ps", "-q", "--filter", &format!("name=^{name}$")]).trim().is_empty()
+    });
+    run.signal("-INT");
+    let (code, seen) = run.finish();
+    assert_eq!(code, Some(130), "{seen}");
+    assert!(seen.contains(&format!("{name} serves as before")), "{seen}");
     assert!(http_get(&printed).1.contains("Hello World!"));
     assert_eq!(docker(&["inspect", "--format", "{{.Id}}", &name]), first_id);
     assert_eq!(containers_of(prefix.as_str()).len(), 1, "only the earlier container");
@@ -310,7 +270,6 @@ fn a_new_local_container_that_does_not_serve_gives_the_port_back_to_the_earlier_
 
 #[test]
 fn a_smoke_container_a_killed_run_left_is_removed_by_the_next_run_and_a_live_ones_is_kept() {
-    use std::io::{BufRead, BufReader};
     let slow = APP_PY.replace("import os\n", "import os\nimport time\ntime.sleep(120)\n");
     let slow_fixture = Fixture::new(&slow);
     let fast_fixture = Fixture::new(APP_PY);
@@ -321,32 +280,17 @@ fn a_smoke_container_a_killed_run_left_is_removed_by_the_next_run_and_a_live_one
     let env = [build_env()[0], ("TMPDIR", tmpdir)];
     // A run of the slow app, up to its smoke container.
     let start_slow = || {
-        let url = slow_fixture.url();
-        let mut child = std::process::Command::new(BIN)
-            .args(["build", "--repo", &url, "--prefix", p])
-            .envs(env)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start aws-app");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut seen = String::new();
-        while !seen.contains("aws-app: built ") {
-            let mut line = String::new();
-            assert!(stderr.read_line(&mut line).expect("read") > 0, "ended early: {seen}");
-            seen.push_str(&line);
-        }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while containers_of(p).is_empty() {
-            assert!(std::time::Instant::now() < deadline, "no smoke container appeared");
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        (child, stderr)
+        let mut cmd = command(&[BIN, "build", "--repo", &slow_fixture.url(), "--prefix", p]);
+        cmd.envs(env);
+        let mut run = Spawned::start(cmd);
+        run.wait_for("aws-app: built ");
+        wait_until("a smoke container", || !containers_of(p).is_empty());
+        run
     };
     let fast = || aws_app(&["build", "--repo", &fast_fixture.url(), "--prefix", p], &env);
 
     // While the slow run lives, a run beside it leaves its smoke container alone.
-    let (mut alive, _alive_err) = start_slow();
+    let mut alive = start_slow();
     let left = containers_of(p);
     assert_eq!(left.len(), 1);
     let beside = fast();
@@ -355,8 +299,8 @@ fn a_smoke_container_a_killed_run_left_is_removed_by_the_next_run_and_a_live_one
     assert_eq!(containers_of(p), left, "the live run's container stays");
 
     // Killed (no chance to clean up): the next run removes what it left.
-    alive.kill().expect("SIGKILL");
-    alive.wait().expect("wait");
+    alive.signal("-KILL");
+    alive.child.wait().expect("wait");
     assert_eq!(containers_of(p), left, "a killed run cleans nothing up");
     let next = fast();
     assert_eq!(next.code, 0, "{next:?}");

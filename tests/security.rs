@@ -69,60 +69,23 @@ fn aws_records(moto: &Moto, p: &str) -> String {
     })
 }
 
-/// Everything of the prefix that AWS still has, by name (empty once destroyed).
-fn leftovers(moto: &Moto, p: &str) -> Vec<String> {
-    moto.run(async {
-        let mut left = Vec::new();
-        let lbs = moto.elb.describe_load_balancers().names(format!("{p}-aws-app")).send().await;
-        if lbs.is_ok_and(|o| !o.load_balancers().is_empty()) {
-            left.push("load balancer".to_string());
-        }
-        let tgs = moto.elb.describe_target_groups().names(format!("{p}-aws-app-tg")).send().await;
-        if tgs.is_ok_and(|o| !o.target_groups().is_empty()) {
-            left.push("target group".to_string());
-        }
-        let repo = moto.ecr.describe_repositories().repository_names(format!("{p}-aws-app")).send();
-        if repo.await.is_ok() {
-            left.push("repository".to_string());
-        }
-        let role = moto.iam.get_role().role_name(format!("{p}-aws-app-task-execution")).send();
-        if role.await.is_ok() {
-            left.push("role".to_string());
-        }
-        let clusters = moto
-            .ecs
-            .describe_clusters()
-            .clusters(format!("{p}-aws-app"))
-            .send()
-            .await
-            .expect("clusters");
-        if clusters.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
-            left.push("cluster".to_string());
-        }
-        let groups = moto
-            .ec2
-            .describe_security_groups()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder().name("tag:aws-app:prefix").values(p).build(),
-            )
-            .send()
-            .await
-            .expect("groups");
-        left.extend(groups.security_groups().iter().map(|g| format!("group {:?}", g.group_name())));
-        let item = moto
-            .dynamodb
+/// Everything of the prefix that AWS still has (`lifecycle::leftovers`), and its lock item.
+fn leftovers(env: &AwsEnv, moto: &Moto, p: &str) -> Vec<String> {
+    let mut left = crate::lifecycle::leftovers(env, moto, p);
+    let item = moto.run(async {
+        moto.dynamodb
             .get_item()
             .table_name("aws-app-locks")
             .key("prefix", aws_sdk_dynamodb::types::AttributeValue::S(p.to_string()))
             .consistent_read(true)
             .send()
             .await
-            .expect("lock item");
-        if item.item.is_some() {
-            left.push("lock".to_string());
-        }
-        left
-    })
+            .expect("lock item")
+    });
+    if item.item.is_some() {
+        left.push("lock".to_string());
+    }
+    left
 }
 
 #[test]
@@ -181,12 +144,11 @@ fn four_deploys_and_a_destroy_at_once_hold_the_lock_one_at_a_time() {
     }
     let destroyed = env.aws_app(&["destroy", "--yes", "--prefix", p]);
     assert_eq!(destroyed.code, 0, "{destroyed:?}");
-    assert_eq!(leftovers(&moto, p), Vec::<String>::new());
+    assert_eq!(leftovers(env, &moto, p), Vec::<String>::new());
 }
 
 #[test]
 fn a_run_whose_lease_was_taken_over_stops_before_its_next_write() {
-    use std::time::Duration;
     let env = aws_env();
     let moto = env.clients();
     let mut fixture = Fixture::new(APP_PY);
@@ -196,21 +158,10 @@ fn a_run_whose_lease_was_taken_over_stops_before_its_next_write() {
     let first = fixture.head();
 
     // A deploy of the first commit, stopped (SIGSTOP: it cannot renew) once it built.
-    let (mut stalled, lines) = env.spawn(&["deploy", "--repo", &url, "--prefix", p], &[]);
-    let mut seen = String::new();
-    loop {
-        let line =
-            lines.recv_timeout(Duration::from_secs(300)).unwrap_or_else(|_| panic!("{seen}"));
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("aws-app: built ") {
-            break;
-        }
-    }
-    let pid = stalled.id().to_string();
-    assert!(
-        std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill").success()
-    );
+    let mut stalled = Spawned::start(env.command(&["deploy", "--repo", &url, "--prefix", p], &[]));
+    stalled.wait_for_start("aws-app: built ");
+    stalled.signal("-STOP");
+    let before = stalled.seen.len();
 
     // Another deploy, of a newer commit, takes the lock over once it was not renewed for the
     // lease, and deploys.
@@ -222,13 +173,10 @@ fn a_run_whose_lease_was_taken_over_stops_before_its_next_write() {
     let site = successor.json()["url"].as_str().expect("url").to_string();
 
     // The stalled run, let go, stops before it writes anything more.
-    assert!(
-        std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("kill").success()
-    );
-    let status = stalled.wait().expect("wait");
-    let rest: Vec<String> = lines.try_iter().collect();
-    let rest = rest.join("\n");
-    assert_eq!(status.code(), Some(1), "{seen}{rest}");
+    stalled.signal("-CONT");
+    let (code, seen) = stalled.finish();
+    let rest = &seen[before..];
+    assert_eq!(code, Some(1), "{seen}");
     assert!(rest.contains(&format!("lost the deploy lock of prefix {p} before ")), "{rest}");
     assert!(!rest.contains("pushed ") && !rest.contains("registered "), "{rest}");
     assert!(env.get(&site).1.contains("Hello, successor!"));
@@ -516,11 +464,9 @@ fn resources_of_the_prefixs_names_without_its_tags_are_left_untouched_and_one_ap
         crate::deploy::load_balancers(&moto, &format!("{p}-aws-app")).is_empty(),
         "nothing was made"
     );
-    assert!(
-        leftovers(&moto, p).iter().all(|l| l == "target group" || l == "role"),
-        "{:?}",
-        leftovers(&moto, p)
-    );
+    let theirs =
+        vec![format!("target group {tg}"), "role".to_string(), format!("log group {group}")];
+    assert_eq!(leftovers(env, &moto, p), theirs, "nothing of the prefix's was made");
 
     // destroy names the account and region, and leaves them alone.
     let destroy = env.aws_app(&["destroy", "--yes", "--prefix", p]);
@@ -558,5 +504,5 @@ fn resources_of_the_prefixs_names_without_its_tags_are_left_untouched_and_one_ap
     let gone = env.aws_app(&["destroy", "--yes", "--prefix", p]);
     assert_eq!(gone.code, 0, "{gone:?}");
     assert_eq!(theirs_left(), (false, false, false), "adopted, so deleted: {gone:?}");
-    assert_eq!(leftovers(&moto, p), Vec::<String>::new());
+    assert_eq!(leftovers(env, &moto, p), Vec::<String>::new());
 }

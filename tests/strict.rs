@@ -191,7 +191,8 @@ fn the_lifecycle_policy_never_expires_what_runs_or_what_rollback_needs() {
 #[test]
 fn task_definitions_beyond_the_rate_limit_are_deregistered_all_the_same() {
     // ECS takes task definition (de)registrations at about 1 per second with bursts of 20: a
-    // destroy of a family with 30 revisions is throttled, and retries until it is through.
+    // destroy of a family with 30 revisions is throttled, and retries until it is through. The
+    // revisions carry the tags aws-app gives its own (destroy leaves a family without them).
     let env = aws_env();
     let direct = env.clients_direct("us-east-1");
     let prefix = Prefix::new("throttle");
@@ -209,6 +210,8 @@ fn task_definitions_beyond_the_rate_limit_are_deregistered_all_the_same() {
                 .register_task_definition()
                 .family(&family)
                 .container_definitions(container)
+                .tags(aws_sdk_ecs::types::Tag::builder().key("aws-app:prefix").value(p).build())
+                .tags(aws_sdk_ecs::types::Tag::builder().key("managed-by").value("aws-app").build())
                 .send()
                 .await
                 .expect("register");

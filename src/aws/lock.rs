@@ -122,14 +122,18 @@ pub async fn acquire(client: &Client, prefix: &str, command: &str) -> Result<Loc
     // The version being watched, and since when (this machine's clock).
     let mut watched: Option<(String, Instant)> = None;
     let mut told = String::new();
+    let mut table_checked = false;
     loop {
         let version = random_id();
         let taken = put(client, prefix, &holder, &version, &owner, None).await;
         match taken {
             Ok(()) => return Ok(held(client, prefix, holder, version, !told.is_empty())),
             Err(e) if conditional_failed(&e) => {}
-            Err(e) if no_table(&e) => {
+            // Made (or waited for) once: a table that is ACTIVE and still "not found" is AWS's
+            // problem to report, not a loop.
+            Err(e) if no_table(&e) && !table_checked => {
                 ensure_table(client).await?;
+                table_checked = true;
                 continue;
             }
             Err(e) => return Err(failed("taking the deploy lock", e)),
@@ -213,7 +217,7 @@ async fn put(
         .item("version", s(version))
         .item("owner", s(owner))
         .item("lease_seconds", AttributeValue::N(LEASE.as_secs().to_string()))
-        .item("since", s(&crate::rfc3339(unix_now())));
+        .item("since", s(&crate::rfc3339(crate::unix_now())));
     let request = match expected {
         None => request
             .condition_expression("attribute_not_exists(#k)")
@@ -224,12 +228,6 @@ async fn put(
             .expression_attribute_values(":v", s(version)),
     };
     request.send().await.map(|_| ())
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
 /// The item of the prefix, read strongly consistent.

@@ -33,14 +33,59 @@ enum Handle {
     Tagged,
 }
 
-/// One resource of the prefix's, found in the account.
+/// What kind of resource a `Found` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Repository,
+    LoadBalancer,
+    TargetGroup,
+    Cluster,
+    Service,
+    TaskFamily,
+    Role,
+    InstanceProfile,
+    LogGroup,
+    SecurityGroup,
+    Vpc,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Repository => "ECR repository",
+            Kind::LoadBalancer => "load balancer",
+            Kind::TargetGroup => "target group",
+            Kind::Cluster => "ECS cluster",
+            Kind::Service => "ECS service",
+            Kind::TaskFamily => "task definition family",
+            Kind::Role => "IAM role",
+            Kind::InstanceProfile => "IAM instance profile",
+            Kind::LogGroup => "log group",
+            Kind::SecurityGroup => "security group",
+            Kind::Vpc => "VPC",
+        }
+    }
+}
+
+/// One resource of the prefix's names (or tags), found in the account.
 #[derive(Debug, Clone)]
 pub struct Found {
-    /// What it is, as a person reads it: `load balancer it-ann-aws-app`.
-    pub what: String,
+    pub kind: Kind,
+    pub name: String,
     /// Whether it carries this prefix's tags.
     pub ours: bool,
     handle: Handle,
+}
+
+impl Found {
+    fn new(kind: Kind, name: &str, ours: bool, handle: Handle) -> Found {
+        Found { kind, name: name.to_string(), ours, handle }
+    }
+
+    /// As a person reads it: `load balancer it-ann-aws-app`.
+    pub fn what(&self) -> String {
+        format!("{} {}", self.kind.label(), self.name)
+    }
 }
 
 /// What the account holds under the prefix's names.
@@ -68,9 +113,26 @@ fn same_source(a: &str, b: &str) -> bool {
 }
 
 impl Survey {
-    /// Whether what is found as `what` (or nothing found as it) may be changed.
-    pub fn may_change(&self, what: &str) -> bool {
-        self.found.iter().filter(|f| f.what == what).all(|f| f.ours)
+    fn find(&self, kind: Kind, name: &str) -> impl Iterator<Item = &Found> {
+        self.found.iter().filter(move |f| f.kind == kind && f.name == name)
+    }
+
+    /// Whether the resource `name` of `kind` may be changed: it is the prefix's, or not there.
+    pub fn may_change(&self, kind: Kind, name: &str) -> bool {
+        self.find(kind, name).all(|f| f.ours)
+    }
+
+    /// Whether the resource `name` of `kind` is there and the prefix's.
+    pub fn owns(&self, kind: Kind, name: &str) -> bool {
+        self.find(kind, name).any(|f| f.ours)
+    }
+
+    /// The ARN of the load balancer or target group `name`, when found and the prefix's.
+    pub fn elb_arn(&self, kind: Kind, name: &str) -> Option<&str> {
+        self.find(kind, name).find_map(|f| match &f.handle {
+            Handle::Elb(arn) if f.ours => Some(arn.as_str()),
+            _ => None,
+        })
     }
 
     pub fn foreign(&self) -> impl Iterator<Item = &Found> {
@@ -80,7 +142,7 @@ impl Survey {
     /// A deploy's check: every resource found is ours (or `--adopt`), and the prefix runs this
     /// app source (or `--replace-app`). Exit 2 naming what is in the way and the ways out.
     pub fn check_deploy(&self, config: &Config) -> Result<()> {
-        let foreign: Vec<&str> = self.foreign().map(|f| f.what.as_str()).collect();
+        let foreign: Vec<String> = self.foreign().map(Found::what).collect();
         if !foreign.is_empty() && !config.adopt {
             return Err(Error::input(format!(
                 "{} already exist{} without the tags of prefix {} (aws-app:prefix={}, \
@@ -111,9 +173,9 @@ impl Survey {
     /// `--adopt`: puts the prefix's tags on what is found without them.
     pub async fn adopt(&self, aws: &Aws, tags: &Tags) -> Result<()> {
         for found in self.foreign() {
-            crate::say(format!("--adopt: tagging {} as prefix {}'s", found.what, tags.prefix));
+            crate::say(format!("--adopt: tagging {} as prefix {}'s", found.what(), tags.prefix));
             let pairs = tags.pairs();
-            let step = format!("tagging {}", found.what);
+            let step = format!("tagging {}", found.what());
             match &found.handle {
                 Handle::Ecr(arn) => {
                     let mut call = aws.ecr.tag_resource().resource_arn(arn);
@@ -199,8 +261,7 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
             .await
             .map_err(|e| failed("reading the ECR repository's tags", e))?;
         let ours = is_ours(tags.tags().iter().map(|t| (t.key(), t.value())), p);
-        let what = format!("ECR repository {}", names.image_repo);
-        Ok(vec![Found { what, ours, handle: Handle::Ecr(arn) }])
+        Ok(vec![Found::new(Kind::Repository, &names.image_repo, ours, Handle::Ecr(arn))])
     };
     let elb = async {
         let mut arns = Vec::new();
@@ -209,7 +270,7 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
                 out.load_balancers()
                     .iter()
                     .filter_map(|l| l.load_balancer_arn())
-                    .map(|a| (a.to_string(), format!("load balancer {}", names.load_balancer))),
+                    .map(|a| (a.to_string(), Kind::LoadBalancer, &names.load_balancer)),
             ),
             Err(e)
                 if e.as_service_error()
@@ -221,7 +282,7 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
                 out.target_groups()
                     .iter()
                     .filter_map(|t| t.target_group_arn())
-                    .map(|a| (a.to_string(), format!("target group {}", names.target_group))),
+                    .map(|a| (a.to_string(), Kind::TargetGroup, &names.target_group)),
             ),
             Err(e)
                 if e.as_service_error()
@@ -234,13 +295,13 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
         let described = aws
             .elb
             .describe_tags()
-            .set_resource_arns(Some(arns.iter().map(|(a, _)| a.clone()).collect()))
+            .set_resource_arns(Some(arns.iter().map(|(a, _, _)| a.clone()).collect()))
             .send()
             .await
             .map_err(|e| failed("reading the load balancer's tags", e))?;
         Ok(arns
             .into_iter()
-            .map(|(arn, what)| {
+            .map(|(arn, kind, name)| {
                 let tags = described
                     .tag_descriptions()
                     .iter()
@@ -251,7 +312,7 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
                     tags.iter().map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))),
                     p,
                 );
-                Found { what, ours, handle: Handle::Elb(arn) }
+                Found::new(kind, name, ours, Handle::Elb(arn))
             })
             .collect())
     };
@@ -271,11 +332,9 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
             .map_err(|e| failed("finding the ECS cluster", e))?;
         let cluster = clusters.clusters().iter().find(|c| c.status() == Some("ACTIVE"));
         if let Some(cluster) = cluster {
-            found.push(Found {
-                what: format!("ECS cluster {}", names.cluster),
-                ours: ecs_ours(cluster.tags()),
-                handle: Handle::Ecs(cluster.cluster_arn().unwrap_or_default().to_string()),
-            });
+            let arn = cluster.cluster_arn().unwrap_or_default().to_string();
+            let ours = ecs_ours(cluster.tags());
+            found.push(Found::new(Kind::Cluster, &names.cluster, ours, Handle::Ecs(arn)));
             let services = aws
                 .ecs
                 .describe_services()
@@ -287,11 +346,9 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
                 .map_err(|e| failed("finding the ECS service", e))?;
             if let Some(service) = services.services().iter().find(|s| s.status() == Some("ACTIVE"))
             {
-                found.push(Found {
-                    what: format!("ECS service {}", names.service),
-                    ours: ecs_ours(service.tags()),
-                    handle: Handle::Ecs(service.service_arn().unwrap_or_default().to_string()),
-                });
+                let arn = service.service_arn().unwrap_or_default().to_string();
+                let ours = ecs_ours(service.tags());
+                found.push(Found::new(Kind::Service, &names.service, ours, Handle::Ecs(arn)));
                 if let Some(td) = service.task_definition() {
                     let described =
                         crate::lifecycle::live::describe_task_definition(aws, td).await?;
@@ -319,11 +376,13 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
                     .and_then(|t| t.task_definition_arn())
                     .unwrap_or_default()
                     .to_string();
-                found.push(Found {
-                    what: format!("task definition family {}", names.task_family),
-                    ours: ecs_ours(out.tags()),
-                    handle: Handle::Ecs(arn),
-                });
+                let ours = ecs_ours(out.tags());
+                found.push(Found::new(
+                    Kind::TaskFamily,
+                    &names.task_family,
+                    ours,
+                    Handle::Ecs(arn),
+                ));
             }
             // ECS answers a family without revisions with a ClientException.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_client_exception()) => {}
@@ -334,7 +393,7 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
     let iam = async {
         let mut found = Vec::new();
         let mut builder_role_ours = false;
-        for (name, what) in [(&names.execution_role, "IAM role"), (&names.builder, "IAM role")] {
+        for name in [&names.execution_role, &names.builder] {
             match aws.iam.get_role().role_name(name).send().await {
                 Ok(out) => {
                     let tags = out.role().map(|r| r.tags().to_vec()).unwrap_or_default();
@@ -342,8 +401,7 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
                     if name == &names.builder {
                         builder_role_ours = ours;
                     }
-                    let (what, handle) = (format!("{what} {name}"), Handle::Role(name.clone()));
-                    found.push(Found { what, ours, handle });
+                    found.push(Found::new(Kind::Role, name, ours, Handle::Role(name.clone())));
                 }
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {
                 }
@@ -359,8 +417,8 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
                 let holds_ours = builder_role_ours
                     && profile.is_some_and(|p| p.roles().iter().any(|r| r.role_name() == name));
                 let ours = holds_ours || is_ours(tags.iter().map(|t| (t.key(), t.value())), p);
-                let what = format!("IAM instance profile {name}");
-                found.push(Found { what, ours, handle: Handle::Profile(name.clone()) });
+                let handle = Handle::Profile(name.clone());
+                found.push(Found::new(Kind::InstanceProfile, name, ours, handle));
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
             Err(e) => return Err(failed("finding the builder's instance profile", e)),
@@ -391,41 +449,38 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
             .map_err(|e| failed("reading the log group's tags", e))?;
         let ours =
             is_ours(tags.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())), p);
-        let what = format!("log group {}", names.log_group);
-        Ok(vec![Found { what, ours, handle: Handle::Logs(arn) }])
+        Ok(vec![Found::new(Kind::LogGroup, &names.log_group, ours, Handle::Logs(arn))])
     };
-    let tagged = async {
-        let by_tag = || Filter::builder().name(format!("tag:{TAG_PREFIX}")).values(p).build();
-        let groups = aws
-            .ec2
-            .describe_security_groups()
-            .filters(by_tag())
-            .send()
-            .await
-            .map_err(|e| failed("finding the security groups", e))?;
-        let mut found: Vec<Found> = groups
-            .security_groups()
-            .iter()
-            .map(|g| Found {
-                what: format!("security group {}", g.group_name().unwrap_or_default()),
-                ours: true,
-                handle: Handle::Tagged,
-            })
-            .collect();
-        let vpcs = aws
-            .ec2
-            .describe_vpcs()
-            .filters(by_tag())
-            .send()
-            .await
-            .map_err(|e| failed("finding aws-app's VPC", e))?;
-        found.extend(vpcs.vpcs().iter().map(|v| Found {
-            what: format!("VPC {} with its subnets and gateway", v.vpc_id().unwrap_or_default()),
-            ours: true,
-            handle: Handle::Tagged,
-        }));
-        Ok::<_, Error>(found)
-    };
+    let tagged =
+        async {
+            let by_tag = || Filter::builder().name(format!("tag:{TAG_PREFIX}")).values(p).build();
+            let groups = aws
+                .ec2
+                .describe_security_groups()
+                .filters(by_tag())
+                .send()
+                .await
+                .map_err(|e| failed("finding the security groups", e))?;
+            let mut found: Vec<Found> = groups
+                .security_groups()
+                .iter()
+                .map(|g| {
+                    let name = g.group_name().unwrap_or_default();
+                    Found::new(Kind::SecurityGroup, name, true, Handle::Tagged)
+                })
+                .collect();
+            let vpcs = aws
+                .ec2
+                .describe_vpcs()
+                .filters(by_tag())
+                .send()
+                .await
+                .map_err(|e| failed("finding aws-app's VPC", e))?;
+            found.extend(vpcs.vpcs().iter().map(|v| {
+                Found::new(Kind::Vpc, v.vpc_id().unwrap_or_default(), true, Handle::Tagged)
+            }));
+            Ok::<_, Error>(found)
+        };
     let (ecr, elb, ecs, iam, logs, tagged) = tokio::join!(ecr, elb, ecs, iam, logs, tagged);
     let (ecs, source) = ecs?;
     let mut found = Vec::new();

@@ -42,8 +42,6 @@ const RUN_ID_LABEL: &str = "dev.aws-app.run-id";
 /// The name suffixes of a local container set aside while its successor starts (it ran, or not).
 const ASIDE_RUNNING: &str = "-previous-";
 const ASIDE_STOPPED: &str = "-previous-stopped-";
-/// Label of a smoke-test container: the lock file its run holds while the container lives.
-const RUN_LABEL: &str = "dev.aws-app.run";
 /// A smoke-test container of another machine's run (no lock file here to ask) older than this
 /// was left by a run that is gone: one lives at most SERVE_DEADLINE.
 const STALE_SMOKE: Duration = Duration::from_secs(10 * 60);
@@ -366,8 +364,7 @@ impl Engine {
     ) -> Result<Page> {
         self.remove_stale_smoke(prefix_label).await;
         let mark = RunMark::new();
-        let run = mark.as_ref().map(|m| m.path.to_string_lossy().into_owned());
-        let id = self.start(image, None, None, prefix_label, "smoke", run.as_deref()).await?;
+        let id = self.start(image, None, None, prefix_label, "smoke").await?;
         let served = self.wait_serving(&id, expect).await;
         self.remove_container(&id).await;
         drop(mark);
@@ -417,11 +414,10 @@ impl Engine {
             }
             aside += 1;
         }
-        let started =
-            match self.start(image, Some(name), Some(port), prefix_label, "local", None).await {
-                Ok(id) => self.wait_serving(&id, expect).await.map(|(_, port)| port),
-                Err(e) => Err(e),
-            };
+        let started = match self.start(image, Some(name), Some(port), prefix_label, "local").await {
+            Ok(id) => self.wait_serving(&id, expect).await.map(|(_, port)| port),
+            Err(e) => Err(e),
+        };
         match started {
             Ok(port) => {
                 for c in self.containers(prefix_label, Some("local")).await.unwrap_or_default() {
@@ -498,7 +494,6 @@ impl Engine {
         port: Option<u16>,
         (label, prefix): (&str, &str),
         role: &str,
-        run: Option<&str>,
     ) -> Result<String> {
         let binding = PortBinding {
             host_ip: Some(endpoint().bind_ip.to_string()),
@@ -518,7 +513,6 @@ impl Engine {
                     ("org.opencontainers.image.ref.name".to_string(), image.reference.clone()),
                 ]
                 .into_iter()
-                .chain(run.map(|path| (RUN_LABEL.to_string(), path.to_string())))
                 .chain([(RUN_ID_LABEL.to_string(), run_id().to_string())])
                 .collect(),
             ),
@@ -733,25 +727,24 @@ sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(
     }
 
     /// Smoke containers of the prefix that a killed run left. A run on this machine holds its
-    /// container's lock file while it lives (the kernel lets go however the run ends), so a free
-    /// lock means the run is gone; a container of another machine's run is gone past
-    /// STALE_SMOKE. A live run beside this one, of the same prefix, keeps its own.
+    /// mark (`RunMark`, named by the container's RUN_ID_LABEL) locked while the container
+    /// lives, and the kernel lets go however the run ends: a free lock means the run is gone. A
+    /// container of another machine's run is gone past STALE_SMOKE. A live run beside this one,
+    /// of the same prefix, keeps its own.
     async fn remove_stale_smoke(&self, prefix_label: (&str, &str)) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = crate::unix_now();
         let found = self.containers(prefix_label, Some("smoke")).await.unwrap_or_default();
         for c in found {
-            let run = c.labels.as_ref().and_then(|l| l.get(RUN_LABEL));
-            let gone = match run.and_then(|path| RunMark::gone(path)) {
+            let run = c.labels.as_ref().and_then(|l| l.get(RUN_ID_LABEL));
+            let gone = match run.and_then(|run| RunMark::gone(run)) {
                 Some(gone) => gone,
                 None => now - c.created.unwrap_or(now) > STALE_SMOKE.as_secs() as i64,
             };
             if gone && let Some(id) = c.id.as_deref() {
                 say(format!("removing smoke-test container {} a stopped run left", short(id)));
                 self.remove_container(id).await;
-                if let Some(path) = run {
-                    let _ = std::fs::remove_file(path);
+                if let Some(run) = run {
+                    let _ = std::fs::remove_file(RunMark::path(run));
                 }
             }
         }
@@ -1124,8 +1117,8 @@ fn published_port(settings: &Option<bollard::models::NetworkSettings>) -> Option
         .find_map(|b| b.host_port.as_deref()?.parse().ok())
 }
 
-/// A smoke test's sign of life on this machine: a file its run holds locked while the
-/// container lives, named in the container's RUN_LABEL. Locks (not PIDs) say whether a run is
+/// A smoke test's sign of life on this machine: a file named by its run's id (`run_id`, the
+/// container's RUN_ID_LABEL) that the run holds locked while the container lives. Locks (not PIDs) say whether a run is
 /// alive: the kernel releases them when the process ends, however it ends, and they mean the
 /// same in every PID namespace. Without a writable temporary directory there is no mark, and a
 /// stale container is known by its age only.
@@ -1139,12 +1132,13 @@ impl RunMark {
         std::env::temp_dir().join("aws-app-runs")
     }
 
+    fn path(run: &str) -> std::path::PathBuf {
+        RunMark::dir().join(format!("{run}.lock"))
+    }
+
     fn new() -> Option<RunMark> {
-        let dir = RunMark::dir();
-        std::fs::create_dir_all(&dir).ok()?;
-        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
-        let name = format!("{}-{}.lock", std::process::id(), since.as_nanos());
-        let path = dir.join(name);
+        std::fs::create_dir_all(RunMark::dir()).ok()?;
+        let path = RunMark::path(run_id());
         let file = std::fs::File::create_new(&path).ok()?;
         if file.try_lock().is_err() {
             let _ = std::fs::remove_file(&path);
@@ -1164,20 +1158,20 @@ impl RunMark {
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age > STALE_SMOKE);
-            if old && RunMark::gone(&path.to_string_lossy()) == Some(true) {
+            let run = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            if old && run.and_then(|run| RunMark::gone(&run)) == Some(true) {
                 let _ = std::fs::remove_file(&path);
             }
         }
     }
 
-    /// Whether the run that labelled a container with `path` is gone: its lock is free. None
-    /// when the path is no mark of this machine's (another machine's run, or not aws-app's).
-    fn gone(path: &str) -> Option<bool> {
-        let path = std::path::Path::new(path);
-        if path.parent() != Some(RunMark::dir().as_path()) {
+    /// Whether the run `run` (a RUN_ID_LABEL) is gone: its mark's lock is free. None when it
+    /// has no mark here (another machine's run, or not aws-app's label).
+    fn gone(run: &str) -> Option<bool> {
+        if run.is_empty() || !run.chars().all(|c| c.is_ascii_digit() || c == '-') {
             return None;
         }
-        let file = std::fs::File::open(path).ok()?;
+        let file = std::fs::File::open(RunMark::path(run)).ok()?;
         match file.try_lock_shared() {
             Ok(()) => Some(true),
             Err(std::fs::TryLockError::WouldBlock) => Some(false),

@@ -1,6 +1,6 @@
-//! `destroy`: delete every AWS resource of the prefix, in dependency order, each found by its
-//! name or tags first, so a second run has nothing to do and an interrupted run is finished by
-//! the next. Security groups and the VPC wait (with a deadline) while the load balancer's and
+//! `destroy`: delete every AWS resource of the prefix, in dependency order: what the ownership
+//! survey (`aws::owner`, under the prefix's lock) found and is the prefix's, so a second run has
+//! nothing to do, an interrupted run is finished by the next, and nothing of another's goes. Security groups and the VPC wait (with a deadline) while the load balancer's and
 //! the tasks' network interfaces drain.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 
+use crate::aws::owner::Kind;
 use crate::aws::{Aws, TAG_PREFIX, failed, retry_for};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -41,7 +42,7 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
         ));
         for found in &survey.found {
             let how = if found.ours { "delete" } else { "leave alone (not this prefix's)" };
-            say(format!("  {how}: {}", found.what));
+            say(format!("  {how}: {}", found.what()));
         }
         if !yes && survey.found.iter().any(|f| f.ours) {
             confirm(config, &account, &aws.region).await?;
@@ -66,23 +67,12 @@ async fn delete_all(
         deleted.push(what);
     };
 
+    // What the survey (taken under the lock) found and is the prefix's; the rest is left alone.
+    let mine = |kind: Kind, name: &str| survey.may_change(kind, name);
+
     fence.check("deleting the service")?;
     // 1. The service (scaled to zero, then deleted) and its task definitions.
-    let services =
-        aws.ecs.describe_services().cluster(&names.cluster).services(&names.service).send().await;
-    let active = match services {
-        Ok(out) => out.services().iter().any(|s| s.status() == Some("ACTIVE")),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => false,
-        Err(e) => return Err(failed("finding the ECS service", e)),
-    };
-    let mine = |what: String| {
-        let ok = survey.may_change(&what);
-        if !ok {
-            say(format!("left alone: {what} (it lacks the tags of prefix {})", config.prefix));
-        }
-        ok
-    };
-    if active && mine(format!("ECS service {}", names.service)) {
+    if survey.owns(Kind::Service, &names.service) {
         aws.ecs
             .update_service()
             .cluster(&names.cluster)
@@ -101,7 +91,7 @@ async fn delete_all(
             .map_err(|e| failed("deleting the ECS service", e))?;
         done(format!("service {}", names.service));
     }
-    let revisions = match mine(format!("task definition family {}", names.task_family)) {
+    let revisions = match mine(Kind::TaskFamily, &names.task_family) {
         true => crate::lifecycle::live::revisions(aws, &names.task_family).await?,
         false => Vec::new(),
     };
@@ -119,23 +109,11 @@ async fn delete_all(
 
     fence.check("deleting the load balancer")?;
     // 2. Load balancer (listeners first), then the target group.
-    let found = aws.elb.describe_load_balancers().names(&names.load_balancer).send().await;
-    let lb = match found {
-        Ok(out) => {
-            out.load_balancers().first().and_then(|l| l.load_balancer_arn()).map(str::to_string)
-        }
-        Err(e)
-            if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => return Err(failed("finding the load balancer", e)),
-    };
-    if let Some(arn) = lb.filter(|_| mine(format!("load balancer {}", names.load_balancer))) {
+    if let Some(arn) = survey.elb_arn(Kind::LoadBalancer, &names.load_balancer) {
         let listeners = aws
             .elb
             .describe_listeners()
-            .load_balancer_arn(&arn)
+            .load_balancer_arn(arn)
             .send()
             .await
             .map_err(|e| failed("listing the listeners", e))?;
@@ -149,25 +127,15 @@ async fn delete_all(
         }
         aws.elb
             .delete_load_balancer()
-            .load_balancer_arn(&arn)
+            .load_balancer_arn(arn)
             .send()
             .await
             .map_err(|e| failed("deleting the load balancer", e))?;
         done(format!("load balancer {}", names.load_balancer));
     }
-    let found = aws.elb.describe_target_groups().names(&names.target_group).send().await;
-    let tg = match found {
-        Ok(out) => {
-            out.target_groups().first().and_then(|t| t.target_group_arn()).map(str::to_string)
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_target_group_not_found_exception()) => {
-            None
-        }
-        Err(e) => return Err(failed("finding the target group", e)),
-    };
-    if let Some(arn) = tg.filter(|_| mine(format!("target group {}", names.target_group))) {
+    if let Some(arn) = survey.elb_arn(Kind::TargetGroup, &names.target_group) {
         until_released("deleting the target group", &["ResourceInUse"], || {
-            aws.elb.delete_target_group().target_group_arn(&arn).send()
+            aws.elb.delete_target_group().target_group_arn(arn).send()
         })
         .await?;
         done(format!("target group {}", names.target_group));
@@ -204,7 +172,7 @@ async fn delete_all(
 
     fence.check("deleting the logs, roles and repository")?;
     // 4. Logs, roles, image repository, cluster.
-    if mine(format!("log group {}", names.log_group)) {
+    if mine(Kind::LogGroup, &names.log_group) {
         match aws.logs.delete_log_group().log_group_name(&names.log_group).send().await {
             Ok(_) => done(format!("log group {}", names.log_group)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
@@ -212,7 +180,7 @@ async fn delete_all(
             Err(e) => return Err(failed("deleting the log group", e)),
         }
     }
-    if mine(format!("IAM role {}", names.execution_role)) {
+    if mine(Kind::Role, &names.execution_role) {
         let role = &names.execution_role;
         match aws.iam.list_attached_role_policies().role_name(role).send().await {
             Ok(out) => {
@@ -237,14 +205,12 @@ async fn delete_all(
             Err(e) => return Err(failed("finding the task execution role", e)),
         }
     }
-    if mine(format!("IAM role {}", names.builder))
-        && mine(format!("IAM instance profile {}", names.builder))
-    {
+    if mine(Kind::Role, &names.builder) && mine(Kind::InstanceProfile, &names.builder) {
         for what in crate::builder::remove_role(aws, config).await? {
             done(what);
         }
     }
-    if mine(format!("ECR repository {}", names.image_repo)) {
+    if mine(Kind::Repository, &names.image_repo) {
         let repo = &names.image_repo;
         match aws.ecr.delete_repository().repository_name(repo).force(true).send().await {
             Ok(_) => done(format!("ECR repository {repo} with its images")),
@@ -253,16 +219,7 @@ async fn delete_all(
             Err(e) => return Err(failed("deleting the ECR repository", e)),
         }
     }
-    let clusters = aws
-        .ecs
-        .describe_clusters()
-        .clusters(&names.cluster)
-        .send()
-        .await
-        .map_err(|e| failed("finding the ECS cluster", e))?;
-    if clusters.clusters().iter().any(|c| c.status() == Some("ACTIVE"))
-        && mine(format!("ECS cluster {}", names.cluster))
-    {
+    if survey.owns(Kind::Cluster, &names.cluster) {
         // A service being deleted, and its tasks, keep the cluster busy for a while.
         until_released(
             "deleting the ECS cluster",
@@ -275,14 +232,8 @@ async fn delete_all(
 
     fence.check("deleting the VPC")?;
     // 5. A VPC only if aws-app made it (tagged with the prefix): subnets, gateway, routes.
-    let vpcs = aws
-        .ec2
-        .describe_vpcs()
-        .filters(Filter::builder().name(format!("tag:{TAG_PREFIX}")).values(&config.prefix).build())
-        .send()
-        .await
-        .map_err(|e| failed("finding aws-app's VPC", e))?;
-    for vpc in vpcs.vpcs().iter().filter_map(|v| v.vpc_id()) {
+    let vpcs = survey.found.iter().filter(|f| f.kind == Kind::Vpc).map(|f| f.name.as_str());
+    for vpc in vpcs {
         delete_own_vpc(aws, vpc, &config.prefix).await?;
         done(format!("VPC {vpc} with its subnets, route table and internet gateway"));
     }

@@ -28,6 +28,15 @@ impl Live {
         self.task_definition.revision()
     }
 
+    /// Whether the service carries the prefix's tags (`aws::owner`).
+    pub fn owned_by(&self, prefix: &str) -> bool {
+        let tags = self.service.tags().iter();
+        crate::aws::owner::is_ours(
+            tags.map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))),
+            prefix,
+        )
+    }
+
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.get(key).map(String::as_str)
     }
@@ -57,6 +66,7 @@ pub async fn find(aws: &Aws, config: &Config) -> Result<Option<Live>> {
             .describe_services()
             .cluster(&names.cluster)
             .services(&names.service)
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
             .send()
             .await;
         let service = match services {

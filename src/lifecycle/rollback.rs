@@ -17,19 +17,16 @@ pub async fn rollback(config: &Config, to: Option<&str>) -> Result<()> {
     let Some(live) = live::find(&aws, config).await? else {
         return Err(live::not_deployed(config, &aws.region));
     };
+    if !live.owned_by(&config.prefix) {
+        return Err(Error::input(format!(
+            "the ECS service {} lacks the tags of prefix {}: it is not aws-app's to roll back \
+             (deploy with --adopt to take it over)",
+            config.names.service, config.prefix
+        )));
+    }
     // A rollback is a deploy of an older revision: one at a time per prefix.
     let lock = crate::aws::lock::acquire(&aws.dynamodb, &config.prefix, "rollback").await?;
-    let survey = crate::aws::owner::survey(&aws, config).await;
-    let service = format!("ECS service {}", config.names.service);
-    let result = match survey {
-        Ok(survey) if !survey.may_change(&service) => Err(Error::input(format!(
-            "{service} lacks the tags of prefix {}: it is not aws-app's to roll back (deploy \
-             with --adopt to take it over)",
-            config.prefix
-        ))),
-        Ok(_) => roll(&aws, config, &live, to, &lock.fence()).await,
-        Err(e) => Err(e),
-    };
+    let result = roll(&aws, config, &live, to, &lock.fence()).await;
     lock.release().await;
     result
 }

@@ -11,6 +11,7 @@ use crate::image::lock::{
     VULNERABILITIES_LABEL, describe_resolution, inputs_json, unchecked_count, vulnerability_count,
 };
 use crate::lifecycle::live::{self, Live};
+use crate::unix_now as now;
 
 pub async fn status(config: &Config) -> Result<()> {
     let aws = Aws::connect(config.region.as_deref()).await?;
@@ -153,12 +154,6 @@ async fn target_health(aws: &Aws, live: &Live) -> Result<Vec<(String, String, Op
             )
         })
         .collect())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
 /// `3d 4h`, `2h 5m`, `40s`.

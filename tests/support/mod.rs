@@ -302,37 +302,13 @@ impl AwsEnv {
             .collect()
     }
 
-    /// Starts `aws-app ARGS` against this environment; its stderr lines arrive on the receiver.
-    pub fn spawn(
-        &self,
-        args: &[&str],
-        vars: &[(&str, &str)],
-    ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-        use std::io::BufRead;
+    /// `aws-app ARGS` against this environment (with `vars` replaced or added), not started.
+    pub fn command(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
         let mut argv = vec![BIN];
         argv.extend_from_slice(args);
         let mut cmd = command(&argv);
-        for (k, v) in self.tool_env() {
-            cmd.env(k, v);
-        }
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start aws-app");
-        let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        (child, rx)
+        cmd.envs(self.tool_env()).envs(vars.iter().copied());
+        cmd
     }
 
     /// The layer's counters: `{"refused": N, "throttled": {"<service> <Operation>": N}}`.
@@ -387,34 +363,11 @@ impl AwsEnv {
     /// soon as a stderr line starts with `at`, and waits for its end: exit code (-1 when killed
     /// by the signal) and all it printed.
     pub fn signal_at(&self, args: &[&str], at: &str, signal: &str) -> (i32, String) {
-        use std::io::{BufRead, BufReader, Read};
-        let mut argv = vec![BIN];
-        argv.extend_from_slice(args);
-        let mut cmd = command(&argv);
-        for (k, v) in self.tool_env() {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start aws-app");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut seen = String::new();
-        loop {
-            let mut line = String::new();
-            assert!(stderr.read_line(&mut line).expect("read") > 0, "ended before '{at}': {seen}");
-            seen.push_str(&line);
-            if line.starts_with(at) {
-                break;
-            }
-        }
-        let pid = child.id().to_string();
-        let sent = Command::new("kill").args([signal, &pid]).status().expect("kill");
-        assert!(sent.success(), "kill {signal} {pid}");
-        stderr.read_to_string(&mut seen).expect("read the rest");
-        let status = child.wait().expect("wait");
-        (status.code().unwrap_or(-1), seen)
+        let mut run = Spawned::start(self.command(args, &[]));
+        run.wait_for_start(at);
+        run.signal(signal);
+        let (code, seen) = run.finish();
+        (code.unwrap_or(-1), seen)
     }
 
     /// SDK clients on moto, for reading back what the tool made.
@@ -477,6 +430,73 @@ impl Drop for ChaosFront {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A running aws-app whose stderr the test reads line by line.
+pub struct Spawned {
+    pub child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// Every stderr line read so far.
+    pub seen: String,
+}
+
+impl Spawned {
+    /// Starts `cmd` (stdout dropped, stderr read by `wait_for`).
+    pub fn start(mut cmd: Command) -> Spawned {
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start aws-app");
+        let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        Spawned { child, stderr, seen: String::new() }
+    }
+
+    /// Reads stderr up to the first line containing `needle`; that line.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        self.wait_line(needle, |line| line.contains(needle))
+    }
+
+    /// Reads stderr up to the first line starting with `start`; that line.
+    pub fn wait_for_start(&mut self, start: &str) -> String {
+        self.wait_line(start, |line| line.starts_with(start))
+    }
+
+    fn wait_line(&mut self, what: &str, found: impl Fn(&str) -> bool) -> String {
+        loop {
+            let mut line = String::new();
+            let read = std::io::BufRead::read_line(&mut self.stderr, &mut line).expect("read");
+            assert!(read > 0, "ended before '{what}': {}", self.seen);
+            self.seen.push_str(&line);
+            if found(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// `kill SIGNAL` (`-INT`, `-TERM`, `-KILL`, `-STOP`, ...) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args([signal, &pid]).status().expect("kill");
+        assert!(sent.success(), "kill {signal} {pid}");
+    }
+
+    /// Reads the rest of stderr and waits for the end: the exit code (None when killed by a
+    /// signal) and everything read since the start.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        std::io::Read::read_to_string(&mut self.stderr, &mut self.seen).expect("read the rest");
+        let status = self.child.wait().expect("wait");
+        (status.code(), self.seen)
+    }
+}
+
+/// Polls `ready` every 100 ms for up to 30 s; fails the test naming `what` if it never holds.
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not happen within 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
