@@ -26,7 +26,6 @@ use aws_sdk_ec2::types::{
     InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, IpPermission, IpRange,
     ResourceType, ShutdownBehavior, Tag, TagSpecification, VolumeType,
 };
-use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
 use crate::aws::network::{self, Network};
@@ -690,29 +689,8 @@ async fn connect(address: &str, pki: &Pki) -> Result<Engine> {
     let name = ServerName::try_from(SERVER_NAME)
         .map_err(|e| Error::failed(format!("server name: {e}")))?
         .to_owned();
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls_config(pki)?)
-        .https_only()
-        .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
-        .enable_http1()
-        .build();
-    let client = Arc::new(
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(https),
-    );
-    let transport = move |request: BollardRequest| {
-        let client = Arc::clone(&client);
-        async move { client.request(request).await.map_err(bollard::errors::Error::from) }
-    };
-    let docker = Docker::connect_with_custom_transport(
-        transport,
-        Some(format!("https://{address}:{DOCKER_TLS_PORT}")),
-        // bollard's timeout runs until an answer's head arrives, and the engine answers a build
-        // only once it has the whole context: an upload over a slow line takes its time.
-        3600,
-        API_DEFAULT_VERSION,
-    )
-    .map_err(|e| Error::failed(format!("cannot set up the builder's engine client: {e}")))?;
+    let url = format!("https://{address}:{DOCKER_TLS_PORT}");
+    let docker = crate::image::host::over_tls(&url, tls_config(pki)?, Some(name))?;
     let clock = Instant::now();
     loop {
         let attempt = tokio::time::timeout(Duration::from_secs(10), docker.ping()).await;

@@ -126,7 +126,8 @@ async fn local_engine(config: &Config) -> Result<Option<Engine>> {
     match config.builder {
         Builder::Local => Engine::connect().await.map(Some),
         Builder::Ec2 => Ok(None),
-        Builder::Auto => match Engine::connect().await {
+        // A DOCKER_HOST that cannot work is the operator's to mend, not a reason to build on EC2.
+        Builder::Auto => match Engine::configured()?.connect().await {
             Ok(engine) => Ok(Some(engine)),
             Err(e) => {
                 say(format!(

@@ -137,3 +137,106 @@ fn an_image_pushed_by_one_engine_is_deployed_by_the_other_both_ways() {
         assert_eq!(tagged.count(), 0, "{host}: {left}");
     }
 }
+
+/// tests/env/docker-tls-front.py: the main engine behind TLS on 127.0.0.1, as `dockerd
+/// --tlsverify` serves it; its folder has the client's `client/` and another CA's `other/`.
+struct TlsFront {
+    child: std::process::Child,
+    port: String,
+    dir: tempfile::TempDir,
+}
+
+impl TlsFront {
+    fn start(python: &str, socket: &str) -> TlsFront {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = std::process::Command::new(python)
+            .arg(repo_root().join("tests/env/docker-tls-front.py"))
+            .args([dir.path().to_str().expect("utf-8"), socket])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start docker-tls-front.py");
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut port)
+            .expect("read port");
+        assert!(!port.trim().is_empty(), "docker-tls-front.py did not start");
+        TlsFront { child, port: port.trim().to_string(), dir }
+    }
+
+    fn certs(&self, which: &str) -> String {
+        self.dir.path().join(which).to_str().expect("utf-8").to_string()
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_engine_over_tls_is_reached_as_the_docker_cli_does_and_plain_tcp_elsewhere_is_refused() {
+    let env = aws_env();
+    let (main, _) = engines();
+    let socket = main.strip_prefix("unix://").expect("the main engine is a unix socket");
+    let front = TlsFront::start(&env.python, socket);
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("tls");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let host = format!("tcp://127.0.0.1:{}", front.port);
+    let build = |vars: &[(&str, &str)]| {
+        let mut all = vec![build_env()[0]];
+        all.extend_from_slice(vars);
+        aws_app(&["build", "--json", "--repo", &url, "--prefix", p], &all)
+    };
+
+    // DOCKER_TLS_VERIFY with DOCKER_CERT_PATH (an RSA key.pem as `openssl genrsa` writes it).
+    let client = front.certs("client");
+    let tls = [("DOCKER_HOST", host.as_str()), ("DOCKER_TLS_VERIFY", "1")];
+    let built = build(&[tls[0], tls[1], ("DOCKER_CERT_PATH", &client)]);
+    assert_eq!(built.code, 0, "{built:?}");
+    assert!(
+        built.json()["image"].as_str().is_some_and(|i| i.starts_with(&format!("{p}-aws-app:")))
+    );
+    // ~/.docker is where the docker CLI looks without DOCKER_CERT_PATH.
+    let home = tempfile::tempdir().expect("home");
+    std::fs::create_dir(home.path().join(".docker")).expect("~/.docker");
+    for file in ["ca.pem", "cert.pem", "key.pem"] {
+        std::fs::copy(
+            front.dir.path().join("client").join(file),
+            home.path().join(".docker").join(file),
+        )
+        .expect("copy");
+    }
+    let from_home = build(&[tls[0], tls[1], ("HOME", home.path().to_str().expect("utf-8"))]);
+    assert_eq!(from_home.code, 0, "{from_home:?}");
+
+    // An engine whose certificate another CA signed is not this one: exit 2 naming the host.
+    let other = front.certs("other");
+    let refused = build(&[tls[0], tls[1], ("DOCKER_CERT_PATH", &other)]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let last = refused.last_stderr_line();
+    assert!(last.contains(&format!("cannot reach the Docker engine at {host}")), "{last}");
+    assert!(last.contains("ca.pem"), "{last}");
+
+    // Certificates missing: exit 2 naming the file.
+    let empty = tempfile::tempdir().expect("empty");
+    let missing =
+        build(&[tls[0], tls[1], ("DOCKER_CERT_PATH", empty.path().to_str().expect("utf-8"))]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(missing.last_stderr_line().contains("ca.pem cannot be read"), "{missing:?}");
+
+    // Plain TCP to an engine on another machine: refused before any connection, by build and
+    // by a deploy, which does not turn to an EC2 builder instead.
+    let remote = [("DOCKER_HOST", "tcp://192.0.2.10:2375")];
+    let plain = build(&remote);
+    assert_eq!(plain.code, 2, "{plain:?}");
+    assert!(plain.last_stderr_line().contains("plain TCP to another machine"), "{plain:?}");
+    let deploy = env.aws_app_with(&["deploy", "--repo", &url, "--prefix", p], &remote);
+    assert_eq!(deploy.code, 2, "{deploy:?}");
+    assert!(deploy.last_stderr_line().contains("DOCKER_TLS_VERIFY=1"), "{deploy:?}");
+    assert!(!deploy.stderr.contains("EC2 builder"), "{deploy:?}");
+}

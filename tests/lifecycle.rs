@@ -314,3 +314,44 @@ fn watch_deploys_each_new_commit_and_stops_on_sigterm() {
     assert_eq!(status.json()["commit"], fixture.head());
     assert!(env.get(status.json()["url"].as_str().expect("url")).1.contains("Hello a third time!"));
 }
+
+#[test]
+fn watch_retries_a_round_that_failed_outside_the_commit_and_skips_a_failing_commit() {
+    let env = aws_env();
+    let mut fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("watchfault");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    // AWS through a front that passes every call (no chaos), so it can go away and come back.
+    let front = env.chaos(7, 0.0);
+    let port = front.port;
+    let endpoint = front.url.clone();
+    let args = ["watch", "--interval", "1s", "--repo", &url, "--prefix", p];
+    let mut run = Spawned::start(env.command(&args, &[("AWS_ENDPOINT_URL", &endpoint)]));
+    run.wait_for(&format!("runs {}", &fixture.head()[..12]));
+
+    // A commit whose smoke test fails is the commit's fault: skipped until the branch moves.
+    fixture.write("app.py", &APP_PY.replace("import os\n", "import os\nraise SystemExit(3)\n"));
+    let broken = fixture.commit("Broken");
+    run.wait_for(&format!("{} is not tried again until the branch moves", &broken[..12]));
+
+    // AWS goes away in the middle of the next commit's deploy: not the commit's fault; the
+    // round is tried again after a backoff, and deploys the commit once AWS is back.
+    fixture.write("app.py", &APP_PY.replace("Hello World!", "Hello after the outage!"));
+    let fixed = fixture.commit("Fixed");
+    run.wait_for(&format!("new commit {}", &fixed[..12]));
+    run.wait_for("smoke test passed");
+    drop(front);
+    let failed = run.wait_for("this round failed");
+    assert!(failed.contains("next try in 5 s"), "{failed}");
+    let _back = env.chaos_on(port, 7, 0.0);
+    run.wait_for(&format!("runs {}", &fixed[..12]));
+    run.signal("-TERM");
+    let (code, seen) = run.finish();
+    assert_eq!(code, Some(0), "{seen}");
+    let status = env.aws_app(&["status", "--json", "--prefix", p]);
+    assert_eq!(status.json()["commit"], fixed);
+    let page = env.get(status.json()["url"].as_str().expect("url")).1;
+    assert!(page.contains("Hello after the outage!"), "{page}");
+    assert_eq!(env.aws_app(&["destroy", "--yes", "--prefix", p]).code, 0);
+}

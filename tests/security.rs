@@ -506,3 +506,46 @@ fn resources_of_the_prefixs_names_without_its_tags_are_left_untouched_and_one_ap
     assert_eq!(theirs_left(), (false, false, false), "adopted, so deleted: {gone:?}");
     assert_eq!(leftovers(env, &moto, p), Vec::<String>::new());
 }
+
+#[test]
+fn an_interrupt_while_the_url_is_verified_says_so_and_exits_130() {
+    // A page that differs on every request never matches the one the smoke test saw: deploy
+    // waits at the verification of the URL until it is stopped.
+    let env = aws_env();
+    let fixture = Fixture::new(&APP_PY.replace("os.getcwd()", "__import__('time').time_ns()"));
+    let prefix = Prefix::new("verifyint");
+    let p = prefix.as_str();
+    let args = ["deploy", "--repo", &fixture.url(), "--prefix", p];
+    let (code, seen) = env.signal_at(&args, "aws-app: waiting for http://", "-INT");
+    assert_eq!(code, 130, "{seen}");
+    let last = seen.lines().last().unwrap_or_default();
+    assert!(last.contains("stopped by SIGINT"), "{seen}");
+    assert!(!seen.contains("did not serve"), "{seen}");
+    // The lock was released: the next command of the prefix does not wait for it.
+    let destroyed = env.aws_app(&["destroy", "--yes", "--prefix", p]);
+    assert_eq!(destroyed.code, 0, "{destroyed:?}");
+    assert!(!destroyed.stderr.contains("waiting for the lock"), "{destroyed:?}");
+}
+
+#[test]
+fn an_aws_endpoint_that_accepts_and_never_answers_ends_the_run_with_an_error() {
+    // A half-open connection: the endpoint takes the TCP connection and never answers. The
+    // SDK's attempt and operation timeouts end the call; the run does not hang.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let env = aws_env();
+    let started = std::time::Instant::now();
+    let run =
+        env.aws_app_with(&["status", "--prefix", "blackhole"], &[("AWS_ENDPOINT_URL", &endpoint)]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.last_stderr_line().contains("timed out"), "{run:?}");
+    // Bounded by the operation timeout (2 min), with room for a slow machine.
+    assert!(took < std::time::Duration::from_secs(200), "took {took:?}: {run:?}");
+}

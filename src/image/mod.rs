@@ -6,6 +6,7 @@
 
 pub mod context;
 pub mod dockerignore;
+pub mod host;
 pub mod lock;
 
 use std::collections::HashMap;
@@ -103,24 +104,54 @@ fn advisory_url() -> String {
         .unwrap_or_else(|| "https://pypi.org/pypi".to_string())
 }
 
-impl Engine {
-    /// Connects as the Docker CLI would (DOCKER_HOST or the default socket) and negotiates the
-    /// API version, so older and newer engines both work.
-    pub async fn connect() -> Result<Engine> {
-        let host = std::env::var("DOCKER_HOST")
-            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+/// A client for the engine the environment names (`Engine::configured`).
+pub struct Configured {
+    docker: Docker,
+    shown: String,
+    hint: &'static str,
+}
+
+impl Configured {
+    /// Asks the engine its API version and for a ping: an engine that does not answer is exit 2
+    /// naming where it was looked for.
+    pub async fn connect(self) -> Result<Engine> {
+        let Configured { docker, shown, hint } = self;
         let unreachable = |why: String| {
-            Error::input(format!(
-                "cannot reach the Docker engine at {host}: {why}; start Docker (or set DOCKER_HOST)"
-            ))
+            Error::input(format!("cannot reach the Docker engine at {shown}: {why}; {hint}"))
         };
-        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
         let docker = tokio::time::timeout(Duration::from_secs(15), docker.negotiate_version())
             .await
             .map_err(|_| unreachable("no answer within 15 s".to_string()))?
             .map_err(|e| unreachable(e.to_string()))?;
         docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
         Ok(Engine { docker, remote: false })
+    }
+}
+
+impl Engine {
+    /// Connects as the Docker CLI would (DOCKER_HOST or the default socket) and negotiates the
+    /// API version, so older and newer engines both work.
+    pub async fn connect() -> Result<Engine> {
+        Engine::configured()?.connect().await
+    }
+
+    /// The engine DOCKER_HOST and its TLS variables name, not yet asked anything: a setting that
+    /// cannot work (plain TCP to another machine, unreadable certificates) is an error here,
+    /// where an engine that does not answer is one of `Configured::connect`.
+    pub fn configured() -> Result<Configured> {
+        let shown = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+        let reached = host::Host::from_vars(|name| std::env::var(name).ok())?;
+        let hint = match reached {
+            host::Host::Local => "start Docker (or set DOCKER_HOST)",
+            host::Host::Tls { .. } => {
+                "check DOCKER_HOST, and that DOCKER_CERT_PATH's ca.pem signed the engine's \
+                 certificate for that name"
+            }
+        };
+        Ok(Configured { docker: reached.client()?, shown, hint })
     }
 
     /// An engine elsewhere (the EC2 builder's), already connected.

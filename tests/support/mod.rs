@@ -321,7 +321,11 @@ impl AwsEnv {
     /// A chaos front of the layer: with the given seed, a `rate` share of calls is answered
     /// with the service's throttling error or a 5xx before reaching AWS. Stopped when dropped.
     pub fn chaos(&self, seed: u64, rate: f64) -> ChaosFront {
-        let port = free_port();
+        self.chaos_on(free_port(), seed, rate)
+    }
+
+    /// `chaos` on a given loopback port (a front started again where a stopped one was).
+    pub fn chaos_on(&self, port: u16, seed: u64, rate: f64) -> ChaosFront {
         let mut child = Command::new(&self.python)
             .arg(repo_root().join("tests/env/strict/layer.py"))
             .args(["--aws-port", &port.to_string(), "--upstream", &self.moto])
@@ -332,7 +336,7 @@ impl AwsEnv {
         let url = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return ChaosFront { child, url };
+                return ChaosFront { child, url, port };
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
@@ -424,6 +428,7 @@ impl AwsEnv {
 pub struct ChaosFront {
     child: std::process::Child,
     pub url: String,
+    pub port: u16,
 }
 
 impl Drop for ChaosFront {
