@@ -287,6 +287,10 @@ pub fn not_found_yet(code: Option<&str>, _message: Option<&str>) -> bool {
     code.is_some_and(|c| c.ends_with(".NotFound"))
 }
 
+/// AWS's answers to a call the credentials may not make (JSON services, awsQuery ones, EC2).
+const PERMISSION_CODES: &[&str] =
+    &["AccessDeniedException", "AccessDenied", "UnauthorizedOperation"];
+
 /// Error codes that mean the credentials themselves are bad (expired, unknown, wrong secret).
 const CREDENTIAL_CODES: &[&str] = &[
     "ExpiredToken",
@@ -308,6 +312,15 @@ pub fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(step: &str,
             return Error::input(format!(
                 "AWS refused the credentials while {step} ({code}: {message}): renew them \
                  (`aws sso login`, `aws configure`) or set AWS_PROFILE"
+            ));
+        }
+        if PERMISSION_CODES.contains(&code) {
+            // EC2's encoded authorization message is kilobytes of base64: left out.
+            let message = message.split(" Encoded authorization failure message").next();
+            return Error::input(format!(
+                "{step}: {code}: {}; these credentials lack a permission aws-app needs \
+                 (docs/iam-policy.json in aws-app's repository lists them all)",
+                message.unwrap_or_default().trim_end_matches(['.', ' '])
             ));
         }
         return Error::failed(format!("{step}: {code}: {message}"));

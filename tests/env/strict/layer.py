@@ -30,6 +30,8 @@ Two roles in one process:
      address), forwarding to the local Docker engine, and only while its security groups admit
      tcp 2376 from the operator's address (GET /-/checkip); terminating (or stopping) it stops
      that, and its security groups answer DependencyViolation while it lives and lingers;
+   - IAM for moto's own users (``permissions.py``): a call signed with a key moto's IAM made is
+     allowed only when that user's policies allow its action (AWS's AccessDenied shapes else);
    - a new instance profile is refused by RunInstances (InvalidParameterValue) for a few
      seconds; a new role cannot be assumed (AccessDenied) for a few seconds, nor by principals
      its trust policy does not name.
@@ -44,7 +46,8 @@ A second instance with ``--chaos SEED`` in front of the first injects throttles 
 
 Test endpoints: GET /-/ready, GET /-/violations (every refused request, for the suite's final
 check), GET /-/checkip (the operator's public address, as checkip.amazonaws.com answers it),
-GET /-/routes (ALB port).
+GET /-/permissions?key=AKID (the actions that key was allowed and denied), GET /-/routes (ALB
+port).
 """
 import argparse
 import base64
@@ -69,6 +72,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import awsproto  # noqa: E402
 import builder as ec2builder  # noqa: E402
+import permissions  # noqa: E402
 
 ACCOUNT = "123456789012"
 
@@ -1120,6 +1124,7 @@ def contract(req, answer):
 
 
 BEHAVIOURS = Behaviours()
+PERMISSIONS = permissions.Permissions(lambda service: moto_client(service, "us-east-1"))
 BUCKETS = Buckets()
 
 
@@ -1140,6 +1145,9 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
         if self.path == "/-/locks":
             with STATE.lock:
                 return self.reply(200, [("Content-Type", "application/json")], json.dumps(STATE.lock_events).encode())
+        if self.path.startswith("/-/permissions?"):
+            key = urllib.parse.parse_qs(self.path.split("?", 1)[1]).get("key", [""])[0]
+            return self.reply(200, [("Content-Type", "application/json")], json.dumps(PERMISSIONS.report(key)).encode())
         if self.path == "/-/violations":
             with STATE.lock:
                 return self.reply(200, [("Content-Type", "application/json")], json.dumps(STATE.violations).encode())
@@ -1184,6 +1192,10 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
                                              "violations": awsproto.validate(req)})
             print("refused %s %s: %s" % (req.service, req.operation, answer[2][:300]), flush=True)
             return self.reply(*answer)
+        denied = PERMISSIONS.check(req, headers)
+        if denied is not None:
+            print("denied %s %s: the caller's IAM policy lacks it" % (req.service, req.operation), flush=True)
+            return self.reply(*denied)
         if not BUCKETS.take(req):
             with STATE.lock:
                 key = "%s %s" % (req.service, req.operation)
