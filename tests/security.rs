@@ -684,13 +684,13 @@ fn the_documented_iam_policy_is_what_every_command_needs_and_no_more() {
     assert!(called.len() > 30, "the layer saw the calls: {called:?}");
     // Not called here, each for its reason: a region without a default VPC (aws-app makes its
     // own there, and destroy removes it); the registry's own (Docker pushes with the ECR token,
-    // AWS checks these on the push); the lock table's creation (once a region: another test may
-    // have made it) and a lock held by another (read while waiting); tags set on their own
-    // (--adopt; EC2 checks ec2:CreateTags on a create that tags); a failed rollout's diagnosis
-    // (its tasks and their log lines); a target group or listener that drifted; the
-    // service-linked roles (made once an account); iam:PassRole, which AWS checks inside
-    // RegisterTaskDefinition; destroy's cleanup of a builder. The Builder* statements are for
-    // the EC2 builder (tests/builder.rs) and skipped below.
+    // AWS checks these on the push); the lock table's creation and the wait until it is active
+    // (once a region: another test may have made it) and a lock held by another (read while
+    // waiting); tags set on their own (--adopt; EC2 checks ec2:CreateTags on a create that
+    // tags); a failed rollout's diagnosis (its tasks and their log lines); a target group or
+    // listener that drifted; the service-linked roles (made once an account); iam:PassRole,
+    // which AWS checks inside RegisterTaskDefinition; destroy's cleanup of a builder. The
+    // Builder* statements are for the EC2 builder (tests/builder.rs) and skipped below.
     let unexercised = [
         "ec2:CreateVpc",
         "ec2:ModifyVpcAttribute",

@@ -69,11 +69,11 @@ impl Host {
         Ok(Host::Tls { url: format!("https://{address}"), server, certs })
     }
 
-    /// A client for this host (bollard's defaults when local).
+    /// A client for this host (bollard's defaults when local: an error then means no engine).
     pub fn client(&self) -> Result<Docker> {
         match self {
-            Host::Local => Docker::connect_with_defaults()
-                .map_err(|e| Error::input(format!("cannot set up the Docker client: {e}"))),
+            // bollard's own account (a missing socket): said as an engine not reached.
+            Host::Local => Docker::connect_with_defaults().map_err(|e| Error::input(e.to_string())),
             Host::Tls { url, server, certs } => {
                 let config = client_config(certs)?;
                 let name = ServerName::try_from(server.clone()).map_err(|_| {

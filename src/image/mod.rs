@@ -106,7 +106,7 @@ fn advisory_url() -> String {
 
 /// A client for the engine the environment names (`Engine::configured`).
 pub struct Configured {
-    docker: Docker,
+    docker: std::result::Result<Docker, String>,
     shown: String,
     hint: &'static str,
 }
@@ -119,6 +119,7 @@ impl Configured {
         let unreachable = |why: String| {
             Error::input(format!("cannot reach the Docker engine at {shown}: {why}; {hint}"))
         };
+        let docker = docker.map_err(unreachable)?;
         let docker = tokio::time::timeout(Duration::from_secs(15), docker.negotiate_version())
             .await
             .map_err(|_| unreachable("no answer within 15 s".to_string()))?
@@ -151,7 +152,14 @@ impl Engine {
                  certificate for that name"
             }
         };
-        Ok(Configured { docker: reached.client()?, shown, hint })
+        let docker = match reached.client() {
+            Ok(docker) => Ok(docker),
+            // No socket there: an engine not reached, which `connect` says (and deploy builds
+            // on EC2 instead), not a setting to mend.
+            Err(e) if reached == host::Host::Local => Err(e.message),
+            Err(e) => return Err(e),
+        };
+        Ok(Configured { docker, shown, hint })
     }
 
     /// An engine elsewhere (the EC2 builder's), already connected.
