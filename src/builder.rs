@@ -379,7 +379,7 @@ async fn push_registry(
             say(format!(
                 "{}: the builder pushes with these credentials' ECR login instead (allow \
                  sts:AssumeRole on {role_arn} to limit it to the app's repository)",
-                e.message
+                crate::aws::without_permission_hint(&e.message)
             ));
             return crate::aws::ecr::registry(&aws.ecr).await;
         }
@@ -457,8 +457,9 @@ fn explain_denied(e: Error, role: &str) -> Error {
     {
         return e;
     }
-    let message = e.message.split(" Encoded authorization failure message").next().unwrap_or("");
-    Error::failed(format!(
+    let message = crate::aws::without_permission_hint(&e.message);
+    let message = message.split(" Encoded authorization failure message").next().unwrap_or("");
+    Error::input(format!(
         "{message}: the EC2 builder needs ec2:RunInstances, ec2:CreateSecurityGroup, \
          iam:CreateRole, iam:CreateInstanceProfile and iam:PassRole on {role}; \
          use credentials that have them, or start Docker here"
@@ -941,6 +942,16 @@ mod tests {
         assert!(explained.contains("iam:PassRole on ann-aws-app-builder"), "{explained}");
         assert!(explained.contains("start Docker here"), "{explained}");
         assert!(!explained.contains("AbCd0123") && !explained.contains('\n'), "{explained}");
+        // A refusal as `aws::failed` words it: the builder's permissions, without also the
+        // generic hint.
+        let denied = aws_smithy_types::error::ErrorMetadata::builder()
+            .code("UnauthorizedOperation")
+            .message("You are not authorized to perform this operation.")
+            .build();
+        let denied = crate::aws::failed("starting the builder instance", denied);
+        let explained = explain_denied(denied, "r").message;
+        assert!(explained.contains("iam:PassRole on r"), "{explained}");
+        assert!(!explained.contains("docs/iam-policy.json"), "{explained}");
         let other =
             explain_denied(Error::failed("starting the builder instance: Unsupported: x"), "r");
         assert_eq!(other.message, "starting the builder instance: Unsupported: x");

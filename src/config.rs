@@ -16,7 +16,7 @@ pub struct Config {
     pub json: bool,
     pub region: Option<String>,
     pub task: TaskSize,
-    /// Images the ECR lifecycle policy keeps, deployed ones and others each (1-1000).
+    /// Images the ECR lifecycle policy keeps, deployed ones and others each (2-1000).
     pub keep_images: u32,
     /// The app's name for tags: the repository's last path segment.
     pub app: String,
@@ -364,9 +364,12 @@ impl Config {
             )));
         }
         let task = TaskSize::new(g.cpu, g.memory, g.count)?;
-        if !(1..=1000).contains(&g.keep_images) {
+        // The lifecycle policy keeps this many deployed images: one would let the image
+        // rollback returns to expire.
+        if !(2..=1000).contains(&g.keep_images) {
             return Err(Error::input(format!(
-                "--keep-images {}: keep 1 to 1000 images (rollback needs at least the one before)",
+                "--keep-images {}: keep 2 to 1000 images (the one that runs and the one rollback \
+                 returns to)",
                 g.keep_images
             )));
         }

@@ -23,6 +23,14 @@ fn invalid_prefix() {
 }
 
 #[test]
+fn keeping_fewer_images_than_rollback_needs_is_refused() {
+    for keep in ["0", "1", "1001"] {
+        let run = aws_app(&["deploy", "--prefix", "ann", "--keep-images", keep], &[]);
+        assert_input_error(&run, &format!("--keep-images {keep}: keep 2 to 1000 images"));
+    }
+}
+
+#[test]
 fn unreachable_repo() {
     let prefix = Prefix::new("norepo");
     let run = aws_app(

@@ -141,38 +141,21 @@ fn an_image_pushed_by_one_engine_is_deployed_by_the_other_both_ways() {
 /// tests/env/docker-tls-front.py: the main engine behind TLS on 127.0.0.1, as `dockerd
 /// --tlsverify` serves it; its folder has the client's `client/` and another CA's `other/`.
 struct TlsFront {
-    child: std::process::Child,
+    _process: Helper,
     port: String,
     dir: tempfile::TempDir,
 }
 
 impl TlsFront {
     fn start(python: &str, socket: &str) -> TlsFront {
-        use std::io::BufRead;
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = std::process::Command::new(python)
-            .arg(repo_root().join("tests/env/docker-tls-front.py"))
-            .args([dir.path().to_str().expect("utf-8"), socket])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start docker-tls-front.py");
-        let mut port = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut port)
-            .expect("read port");
-        assert!(!port.trim().is_empty(), "docker-tls-front.py did not start");
-        TlsFront { child, port: port.trim().to_string(), dir }
+        let args = [dir.path().to_str().expect("utf-8"), socket];
+        let (process, port) = Helper::serve(python, "tests/env/docker-tls-front.py", &args);
+        TlsFront { _process: process, port, dir }
     }
 
     fn certs(&self, which: &str) -> String {
         self.dir.path().join(which).to_str().expect("utf-8").to_string()
-    }
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

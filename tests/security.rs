@@ -716,6 +716,7 @@ fn the_documented_iam_policy_is_what_every_command_needs_and_no_more() {
         "ecr:CompleteLayerUpload",
         "ecr:GetDownloadUrlForLayer",
         "dynamodb:CreateTable",
+        "dynamodb:DescribeTable",
         "dynamodb:TagResource",
         "dynamodb:GetItem",
         "ecr:TagResource",

@@ -291,6 +291,16 @@ pub fn not_found_yet(code: Option<&str>, _message: Option<&str>) -> bool {
 const PERMISSION_CODES: &[&str] =
     &["AccessDeniedException", "AccessDenied", "UnauthorizedOperation"];
 
+/// What a refusal of `PERMISSION_CODES` ends with (`failed`); a caller that names the exact
+/// permissions instead takes it off with `without_permission_hint`.
+const PERMISSION_HINT: &str = "; these credentials lack a permission aws-app needs \
+     (docs/iam-policy.json in aws-app's repository lists them all)";
+
+/// An error's message without `failed`'s generic permission hint.
+pub fn without_permission_hint(message: &str) -> &str {
+    message.strip_suffix(PERMISSION_HINT).unwrap_or(message)
+}
+
 /// Error codes that mean the credentials themselves are bad (expired, unknown, wrong secret).
 const CREDENTIAL_CODES: &[&str] = &[
     "ExpiredToken",
@@ -318,8 +328,7 @@ pub fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(step: &str,
             // EC2's encoded authorization message is kilobytes of base64: left out.
             let message = message.split(" Encoded authorization failure message").next();
             return Error::input(format!(
-                "{step}: {code}: {}; these credentials lack a permission aws-app needs \
-                 (docs/iam-policy.json in aws-app's repository lists them all)",
+                "{step}: {code}: {}{PERMISSION_HINT}",
                 message.unwrap_or_default().trim_end_matches(['.', ' '])
             ));
         }

@@ -108,14 +108,21 @@ fn advisory_url() -> String {
 pub struct Configured {
     docker: std::result::Result<Docker, String>,
     shown: String,
-    hint: &'static str,
+    host: host::Host,
 }
 
 impl Configured {
     /// Asks the engine its API version and for a ping: an engine that does not answer is exit 2
     /// naming where it was looked for.
     pub async fn connect(self) -> Result<Engine> {
-        let Configured { docker, shown, hint } = self;
+        let Configured { docker, shown, host } = self;
+        let hint = match host {
+            host::Host::Local => "start Docker (or set DOCKER_HOST)",
+            host::Host::Tls { .. } => {
+                "check DOCKER_HOST, and that DOCKER_CERT_PATH's ca.pem signed the engine's \
+                 certificate for that name"
+            }
+        };
         let unreachable = |why: String| {
             Error::input(format!("cannot reach the Docker engine at {shown}: {why}; {hint}"))
         };
@@ -144,22 +151,15 @@ impl Engine {
             .ok()
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
-        let reached = host::Host::from_vars(|name| std::env::var(name).ok())?;
-        let hint = match reached {
-            host::Host::Local => "start Docker (or set DOCKER_HOST)",
-            host::Host::Tls { .. } => {
-                "check DOCKER_HOST, and that DOCKER_CERT_PATH's ca.pem signed the engine's \
-                 certificate for that name"
-            }
-        };
-        let docker = match reached.client() {
+        let host = host::Host::from_vars(|name| std::env::var(name).ok())?;
+        let docker = match host.client() {
             Ok(docker) => Ok(docker),
             // No socket there: an engine not reached, which `connect` says (and deploy builds
             // on EC2 instead), not a setting to mend.
-            Err(e) if reached == host::Host::Local => Err(e.message),
+            Err(e) if host == host::Host::Local => Err(e.message),
             Err(e) => return Err(e),
         };
-        Ok(Configured { docker, shown, hint })
+        Ok(Configured { docker, shown, host })
     }
 
     /// An engine elsewhere (the EC2 builder's), already connected.
@@ -1125,8 +1125,8 @@ fn is_loopback(host: &str) -> bool {
 
 /// Loopback by default. When aws-app itself runs in a container (the tool image sets
 /// AWS_APP_LOCAL_HOST to the Docker host's name), ports are bound on the host's interfaces and
-/// reached through that name. With a remote engine (`DOCKER_HOST=tcp://host:port`), the app runs
-/// on that host and is reached there.
+/// reached through that name. With an engine on another machine (only over TLS: `host::Host`),
+/// the app runs on that host and is reached there.
 fn endpoint() -> Endpoint {
     if let Ok(host) = std::env::var("AWS_APP_LOCAL_HOST")
         && !host.is_empty()
@@ -1134,13 +1134,11 @@ fn endpoint() -> Endpoint {
     {
         return Endpoint { bind_ip: "0.0.0.0", reach: host, url_host: "localhost".into() };
     }
-    if let Ok(docker_host) = std::env::var("DOCKER_HOST")
-        && let Some(rest) = docker_host.strip_prefix("tcp://")
+    if let Ok(host::Host::Tls { server, .. }) = host::Host::from_vars(|n| std::env::var(n).ok())
+        && !is_loopback(&server)
     {
-        let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h).trim_end_matches('/');
-        if !host.is_empty() && !is_loopback(host) {
-            return Endpoint { bind_ip: "0.0.0.0", reach: host.into(), url_host: host.into() };
-        }
+        let url_host = if server.contains(':') { format!("[{server}]") } else { server.clone() };
+        return Endpoint { bind_ip: "0.0.0.0", reach: server, url_host };
     }
     Endpoint { bind_ip: "127.0.0.1", reach: "127.0.0.1".into(), url_host: "localhost".into() }
 }

@@ -336,7 +336,7 @@ impl AwsEnv {
         let url = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return ChaosFront { child, url, port };
+                return ChaosFront { _process: Helper(child), url, port };
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
@@ -424,18 +424,42 @@ impl AwsEnv {
     }
 }
 
-/// A chaos front (tests/env/strict/layer.py --chaos) of the strict layer.
-pub struct ChaosFront {
-    child: std::process::Child,
-    pub url: String,
-    pub port: u16,
+/// A process of the test environment (a server script), stopped when dropped.
+pub struct Helper(std::process::Child);
+
+impl Helper {
+    /// `python script ARGS`, which prints the loopback port it serves on as its first line:
+    /// the process and that port.
+    pub fn serve(python: &str, script: &str, args: &[&str]) -> (Helper, String) {
+        use std::io::BufRead;
+        let mut child = Command::new(python)
+            .arg(repo_root().join(script))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut port)
+            .expect("read port");
+        let helper = Helper(child);
+        assert!(port.trim().parse::<u16>().is_ok(), "{script} did not start: {port:?}");
+        (helper, port.trim().to_string())
+    }
 }
 
-impl Drop for ChaosFront {
+impl Drop for Helper {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
+}
+
+/// A chaos front (tests/env/strict/layer.py --chaos) of the strict layer.
+pub struct ChaosFront {
+    _process: Helper,
+    pub url: String,
+    pub port: u16,
 }
 
 /// A running aws-app whose stderr the test reads line by line.
@@ -638,7 +662,7 @@ pub fn repo_root() -> PathBuf {
 
 /// A smart-HTTP git server (tests/env/git-http-server.py) serving one fixture on 127.0.0.1.
 pub struct GitHttp {
-    child: std::process::Child,
+    _process: Helper,
     pub url: String,
 }
 
@@ -649,28 +673,10 @@ impl GitHttp {
 
     /// A server that answers only requests with HTTP basic auth `user:secret` (`login`).
     pub fn serve_private(fixture: &Fixture, login: Option<&str>) -> GitHttp {
-        use std::io::{BufRead, BufReader};
-        let script = repo_root().join("tests/env/git-http-server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(fixture.path())
-            .args(login)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start git-http-server.py");
-        let mut port = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut port)
-            .expect("read port");
-        let url = format!("http://127.0.0.1:{}/.git", port.trim());
-        GitHttp { child, url }
-    }
-}
-
-impl Drop for GitHttp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut args = vec![fixture.path().to_str().expect("utf-8")];
+        args.extend(login);
+        let (process, port) = Helper::serve("python3", "tests/env/git-http-server.py", &args);
+        GitHttp { _process: process, url: format!("http://127.0.0.1:{port}/.git") }
     }
 }
 

@@ -44,8 +44,8 @@ Two roles in one process:
 A second instance with ``--chaos SEED`` in front of the first injects throttles and 5xx at random
 (seeded) into any call, before the call reaches AWS.
 
-Test endpoints: GET /-/ready, GET /-/violations (every refused request, for the suite's final
-check), GET /-/checkip (the operator's public address, as checkip.amazonaws.com answers it),
+Test endpoints: GET /-/ready, GET /-/violations (every refused request, and every signed call
+the layer could not read and so could not check, for the suite's final check), GET /-/checkip (the operator's public address, as checkip.amazonaws.com answers it),
 GET /-/permissions?key=AKID (the actions that key was allowed and denied), GET /-/routes (ALB
 port).
 """
@@ -1173,6 +1173,13 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
         req = awsproto.parse(self.command, self.path, self.headers, body)
         headers = {k: v for k, v in self.headers.items()}
         if req is None:
+            # A signed call the layer cannot read escapes every check: kept as a violation, so
+            # the suite fails rather than trust it (an operation of a service it does not know).
+            if "AWS4-HMAC-SHA256" in (self.headers.get("Authorization") or "") and ARGS.chaos is None:
+                with STATE.lock:
+                    STATE.violations.append({"service": "?", "operation": "unreadable", "violations": [
+                        "a signed call the strict layer cannot read: %s %s (%s)" % (
+                            self.command, self.path[:200], self.headers.get("X-Amz-Target") or "no target")]})
             return self.reply(*UPSTREAM.send(self.command, self.path, headers, body))
         if ARGS.chaos is not None:
             fault = CHAOS.fault(req)

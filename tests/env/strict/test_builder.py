@@ -844,6 +844,21 @@ class LayerTests(unittest.TestCase):
         self.assertEqual(layer.partition("us-gov-west-1"), "aws-us-gov")
         self.assertEqual(layer.partition("eu-west-1"), "aws")
 
+    def test_a_signed_call_it_cannot_read_is_a_violation(self):
+        # Unchecked calls would pass the suite's final check: an operation of no model is kept.
+        auth = ("AWS4-HMAC-SHA256 Credential=testing/20261205/eu-west-1/ecs/aws4_request, "
+                "SignedHeaders=host, Signature=00")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("POST", "/", body=b"{}", headers={
+            "Authorization": auth, "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.NoSuchOperation",
+            "Content-Type": "application/x-amz-json-1.1"})
+        conn.getresponse().read()
+        with urllib.request.urlopen("http://127.0.0.1:%d/-/violations" % self.port, timeout=10) as r:
+            kept = json.load(r)
+        unread = [v for v in kept if v["operation"] == "unreadable"]
+        self.assertEqual(len(unread), 1, kept)
+        self.assertIn("NoSuchOperation", unread[0]["violations"][0])
+
 
 if __name__ == "__main__":
     unittest.main()
