@@ -949,7 +949,9 @@ mod tests {
             .message("You are not authorized to perform this operation.")
             .build();
         let denied = crate::aws::failed("starting the builder instance", denied);
-        let explained = explain_denied(denied, "r").message;
+        let explained = explain_denied(denied, "r");
+        assert_eq!(explained.exit_code(), 2, "{explained}");
+        let explained = explained.message;
         assert!(explained.contains("iam:PassRole on r"), "{explained}");
         assert!(!explained.contains("docs/iam-policy.json"), "{explained}");
         let other =

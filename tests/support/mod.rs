@@ -326,22 +326,23 @@ impl AwsEnv {
 
     /// `chaos` on a given loopback port (a front started again where a stopped one was).
     pub fn chaos_on(&self, port: u16, seed: u64, rate: f64) -> ChaosFront {
-        let mut child = Command::new(&self.python)
-            .arg(repo_root().join("tests/env/strict/layer.py"))
-            .args(["--aws-port", &port.to_string(), "--upstream", &self.moto])
-            .args(["--chaos", &seed.to_string(), "--chaos-rate", &rate.to_string()])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start a chaos front");
+        // Stopped when dropped, also by the panic below.
+        let process = Helper(
+            Command::new(&self.python)
+                .arg(repo_root().join("tests/env/strict/layer.py"))
+                .args(["--aws-port", &port.to_string(), "--upstream", &self.moto])
+                .args(["--chaos", &seed.to_string(), "--chaos-rate", &rate.to_string()])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start a chaos front"),
+        );
         let url = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return ChaosFront { _process: Helper(child), url, port };
+                return ChaosFront { _process: process, url, port };
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let _ = child.kill();
-        let _ = child.wait();
         panic!("the chaos front did not start on {url}");
     }
 

@@ -45,8 +45,8 @@ A second instance with ``--chaos SEED`` in front of the first injects throttles 
 (seeded) into any call, before the call reaches AWS.
 
 Test endpoints: GET /-/ready, GET /-/violations (every refused request, and every signed call
-the layer could not read and so could not check, for the suite's final check), GET /-/checkip (the operator's public address, as checkip.amazonaws.com answers it),
-GET /-/permissions?key=AKID (the actions that key was allowed and denied), GET /-/routes (ALB
+the layer could not read and so could not check, for the suite's final check), GET /-/checkip
+(the operator's public address, as checkip.amazonaws.com answers it), GET /-/permissions?key=AKID (the actions that key was allowed and denied), GET /-/routes (ALB
 port).
 """
 import argparse
@@ -1112,13 +1112,17 @@ def provisioning(arn):
     return recent(STATE.load_balancers, arn, ALB_PROVISIONING)
 
 
+def keep_violation(service, operation, violations):
+    """A request real AWS would refuse (or the layer could not check), for /-/violations."""
+    with STATE.lock:
+        STATE.violations.append({"service": service, "operation": operation, "violations": violations})
+
+
 def contract(req, answer):
     """A refusal for a rule of the contract (not an emulated moment of AWS): recorded like the
     model's, for the suite's final check."""
     if not getattr(req, "expect_violation", False):
-        with STATE.lock:
-            STATE.violations.append({"service": req.service, "operation": req.operation,
-                                     "violations": [answer[2].decode(errors="replace")[:300]]})
+        keep_violation(req.service, req.operation, [answer[2].decode(errors="replace")[:300]])
     print("refused %s %s: %s" % (req.service, req.operation, answer[2][:300]), flush=True)
     return answer
 
@@ -1176,10 +1180,9 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
             # A signed call the layer cannot read escapes every check: kept as a violation, so
             # the suite fails rather than trust it (an operation of a service it does not know).
             if "AWS4-HMAC-SHA256" in (self.headers.get("Authorization") or "") and ARGS.chaos is None:
-                with STATE.lock:
-                    STATE.violations.append({"service": "?", "operation": "unreadable", "violations": [
-                        "a signed call the strict layer cannot read: %s %s (%s)" % (
-                            self.command, self.path[:200], self.headers.get("X-Amz-Target") or "no target")]})
+                target = self.headers.get("X-Amz-Target") or "no target"
+                keep_violation("?", "unreadable", ["a signed call the strict layer cannot read: %s %s (%s)"
+                                                   % (self.command, self.path[:200], target)])
             return self.reply(*UPSTREAM.send(self.command, self.path, headers, body))
         if ARGS.chaos is not None:
             fault = CHAOS.fault(req)
@@ -1194,9 +1197,7 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
         answer = awsproto.check(req)
         if answer is not None:
             if not req.expect_violation:
-                with STATE.lock:
-                    STATE.violations.append({"service": req.service, "operation": req.operation,
-                                             "violations": awsproto.validate(req)})
+                keep_violation(req.service, req.operation, awsproto.validate(req))
             print("refused %s %s: %s" % (req.service, req.operation, answer[2][:300]), flush=True)
             return self.reply(*answer)
         denied = PERMISSIONS.check(req, headers)
