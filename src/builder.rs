@@ -482,16 +482,14 @@ async fn start(
     let (cidr, caller, ami) =
         tokio::try_join!(operator_cidr(config), caller(aws), current_ami(aws))?;
     let (role, group) = tokio::join!(ensure_role(aws, config, &caller), async {
-        let (group, fresh) =
-            network::ensure_group(&aws.ec2, &network.vpc_id, name, GROUP_DESCRIPTION, &tags)
-                .await?;
         let rule = IpPermission::builder()
             .ip_protocol("tcp")
             .from_port(i32::from(DOCKER_TLS_PORT))
             .to_port(i32::from(DOCKER_TLS_PORT))
             .ip_ranges(IpRange::builder().cidr_ip(&cidr).description(RULE_DESCRIPTION).build())
             .build();
-        network::allow(&aws.ec2, &group, fresh, rule).await?;
+        let spec = network::GroupSpec { name, description: GROUP_DESCRIPTION, rule };
+        let group = network::ensure_group(&aws.ec2, &network.vpc_id, &spec, &tags).await?;
         Ok::<_, Error>(group)
     });
     let (role_arn, new_role) = role?;

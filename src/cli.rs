@@ -55,6 +55,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Print the Docker build's whole output on a terminal too (off a terminal it always is).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+
     /// Fargate task CPU units (256, 512, 1024, 2048, 4096).
     #[arg(long, env = "AWS_APP_CPU", global = true, default_value_t = 256)]
     pub cpu: u32,
@@ -109,6 +113,16 @@ pub enum Command {
     Deploy {
         /// Build even when the service already runs this commit's build: resolve the
         /// dependencies and pull the base image again.
+        #[arg(long)]
+        rebuild: bool,
+        /// Show what deploy would do and cost, changing nothing (the same as `plan`).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show what deploy would do, resource by resource (create, update and what differs,
+    /// unchanged), whether it would build and roll out, and a monthly cost estimate. Reads only.
+    Plan {
+        /// Plan as `deploy --rebuild` would run.
         #[arg(long)]
         rebuild: bool,
     },

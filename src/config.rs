@@ -14,6 +14,8 @@ pub struct Config {
     pub base_image: String,
     pub expect: Option<String>,
     pub json: bool,
+    /// `--verbose`: the build's whole output on a terminal too.
+    pub verbose: bool,
     pub region: Option<String>,
     pub task: TaskSize,
     /// Images the ECR lifecycle policy keeps, deployed ones and others each (2-1000).
@@ -138,6 +140,7 @@ fn percent_decode(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Deploy { rebuild: bool },
+    Plan { rebuild: bool },
     Build { run: bool, port: u16 },
     Redeploy { force: bool },
     Watch { interval: String },
@@ -338,8 +341,12 @@ impl Config {
         if g.expect.as_deref() == Some("") {
             return Err(Error::input("--expect needs a non-empty text"));
         }
-        let action = match cli.command.unwrap_or(Command::Deploy { rebuild: false }) {
-            Command::Deploy { rebuild } => Action::Deploy { rebuild },
+        let deploy = Command::Deploy { rebuild: false, dry_run: false };
+        let action = match cli.command.unwrap_or(deploy) {
+            Command::Deploy { rebuild, dry_run: false } => Action::Deploy { rebuild },
+            Command::Deploy { rebuild, dry_run: true } | Command::Plan { rebuild } => {
+                Action::Plan { rebuild }
+            }
             Command::Build { run, port } => {
                 if port == 0 {
                     return Err(Error::input("--port must be between 1 and 65535"));
@@ -383,6 +390,7 @@ impl Config {
             base_image: g.base_image,
             expect: g.expect,
             json: g.json,
+            verbose: g.verbose,
             region: g.region,
             task,
             keep_images: g.keep_images,

@@ -106,10 +106,10 @@ pub async fn ensure_infrastructure(
 
 /// The image to run: its registry reference by digest, the commit, and what is known of its
 /// build.
-struct Release {
-    image: String,
-    commit: String,
-    architecture: String,
+pub(crate) struct Release {
+    pub image: String,
+    pub commit: String,
+    pub architecture: String,
     pushed: bool,
     /// Whether the service already runs this image (the fast path: nothing built).
     running: bool,
@@ -190,11 +190,11 @@ fn docker_architecture(td: &aws_sdk_ecs::types::TaskDefinition) -> Option<String
     }
 }
 
-/// The release when the service already runs `head` built from this run's inputs.
-async fn running_release(
-    aws: &Aws,
+/// The release when the service (`running`) already runs `head` built from this run's inputs.
+pub(crate) async fn running_release(
     config: &Config,
     engine: Option<&Engine>,
+    running: Option<&live::Live>,
     head: &str,
 ) -> Result<Option<Release>> {
     // Without a local engine (an EC2 builder pulls the base afresh) the base image's name and
@@ -206,7 +206,7 @@ async fn running_release(
         },
         None => None,
     };
-    let Some(running) = live::find(aws, config).await? else {
+    let Some(running) = running else {
         return Ok(None);
     };
     if !running.runs_build_of(head, &config.base_image, base_id.as_deref()) {
@@ -217,11 +217,6 @@ async fn running_release(
     else {
         return Ok(None);
     };
-    say(format!(
-        "{} already runs {} built from these inputs: nothing to build (--rebuild builds anyway)",
-        config.names.service,
-        &head[..12]
-    ));
     // Its labels as they are: should a revision be registered (another size, or a later
     // revision of the family that failed and was rolled back), it keeps what it knows.
     Ok(Some(Release {
@@ -265,8 +260,19 @@ async fn deploy_with(
     let registry = ecr::registry(&aws.ecr).await?;
     let running = match rebuild {
         true => None,
-        false => running_release(aws, config, engine, &head).await?,
+        false => {
+            let live = live::find(aws, config).await?;
+            running_release(config, engine, live.as_ref(), &head).await?
+        }
     };
+    if running.is_some() {
+        say(format!(
+            "{} already runs {} built from these inputs: nothing to build (--rebuild builds \
+             anyway)",
+            names.service,
+            &head[..12]
+        ));
+    }
 
     // An EC2 builder runs in the app's network: that is found or made first.
     let network = match (&running, engine) {
@@ -300,6 +306,47 @@ async fn deploy_with(
     let release = release?;
     let infra = infra?;
     finish_deploy(config, aws, &registry, release, infra, &fence, started).await
+}
+
+/// The task definition a release should run under: what `deploy` registers and `plan` compares.
+pub(crate) fn task_spec(
+    config: &Config,
+    region: &str,
+    release: &Release,
+    execution_role_arn: &str,
+) -> ecs::TaskSpec {
+    ecs::TaskSpec {
+        family: config.names.task_family.clone(),
+        image: release.image.clone(),
+        cpu: config.task.cpu,
+        memory: config.task.memory,
+        architecture: release.architecture.clone(),
+        execution_role_arn: execution_role_arn.to_string(),
+        log_group: config.names.log_group.clone(),
+        region: region.to_string(),
+        port: APP_PORT,
+        commit: release.commit.clone(),
+        labels: Some(release.labels.clone()),
+    }
+}
+
+/// The service as `deploy` leaves it.
+pub(crate) fn service_spec(
+    config: &Config,
+    task_definition: &str,
+    network: &network::Network,
+    target_group_arn: &str,
+) -> ecs::ServiceSpec {
+    ecs::ServiceSpec {
+        cluster: config.names.cluster.clone(),
+        name: config.names.service.clone(),
+        task_definition: task_definition.to_string(),
+        desired_count: i32::try_from(config.task.count).unwrap_or(1),
+        subnets: network.subnets.clone(),
+        security_group: network.task_security_group.clone(),
+        target_group_arn: target_group_arn.to_string(),
+        port: APP_PORT,
+    }
 }
 
 /// Builds, smoke-tests and pushes with `engine` to `registry`.
@@ -365,35 +412,14 @@ async fn finish_deploy(
 ) -> Result<()> {
     let names = &config.names;
     fence.check("registering the task definition")?;
-    let spec = ecs::TaskSpec {
-        family: names.task_family.clone(),
-        image: release.image.clone(),
-        cpu: config.task.cpu,
-        memory: config.task.memory,
-        architecture: release.architecture.clone(),
-        execution_role_arn: infra.execution_role_arn.clone(),
-        log_group: names.log_group.clone(),
-        region: aws.region.clone(),
-        port: APP_PORT,
-        commit: release.commit.clone(),
-        labels: Some(release.labels.clone()),
-    };
+    let spec = task_spec(config, &aws.region, &release, &infra.execution_role_arn);
     let tag_set = tags(config);
     let ecs::TaskDefinition { arn: task_definition, registered, page, labels } =
         ecs::ensure_task_definition(&aws.ecs, &spec, &tag_set).await?;
     if registered {
         say(format!("registered {task_definition}"));
     }
-    let service = ecs::ServiceSpec {
-        cluster: names.cluster.clone(),
-        name: names.service.clone(),
-        task_definition: task_definition.clone(),
-        desired_count: i32::try_from(config.task.count).unwrap_or(1),
-        subnets: infra.network.subnets.clone(),
-        security_group: infra.network.task_security_group.clone(),
-        target_group_arn: infra.target_group_arn.clone(),
-        port: APP_PORT,
-    };
+    let service = service_spec(config, &task_definition, &infra.network, &infra.target_group_arn);
     fence.check("updating the service")?;
     // The image about to run is kept by the lifecycle policy from now on.
     if let (Some(_), Some((_, digest)), false) =
@@ -474,9 +500,9 @@ async fn finish_deploy(
             "scan": scan.as_ref().map(ecr::ScanSummary::to_json),
             "changed": changed,
         });
-        println!("{out}");
+        crate::out!("{out}");
     } else {
-        println!("{url}");
+        crate::out!("{url}");
     }
     Ok(())
 }
@@ -522,6 +548,7 @@ pub async fn verify(url: &str, page: Option<&str>, expect: Option<&str>) -> Resu
             say(format!("waiting for {url} to serve this build: {last}"));
             reported.clone_from(&last);
         }
+        crate::progress::detail(&format!("next try in {} s", delay.as_secs()));
         if started.elapsed() > VERIFY_DEADLINE {
             return Err(Error::failed(format!(
                 "{url} did not serve this build within {} min: {last}",

@@ -5,12 +5,14 @@ pub mod aws;
 pub mod builder;
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod deploy;
 pub mod error;
 pub mod http;
 pub mod image;
 pub mod lifecycle;
 pub mod local;
+pub mod progress;
 pub mod signals;
 pub mod source;
 
@@ -21,8 +23,10 @@ use crate::error::Result;
 /// Runs one command line. Progress goes to stderr; the result (URL or JSON) to stdout.
 pub async fn run(cli: Cli) -> Result<()> {
     let (config, action) = Config::from_cli(cli)?;
+    progress::init(config.verbose);
     match action {
         Action::Deploy { rebuild } => deploy::deploy(&config, rebuild).await,
+        Action::Plan { rebuild } => lifecycle::plan::plan(&config, rebuild).await,
         Action::Build { run, port } => local::build(&config, run.then_some(port)).await,
         Action::Redeploy { force } => lifecycle::redeploy::redeploy(&config, force).await,
         Action::Watch { interval } => lifecycle::watch::watch(&config, &interval).await,
@@ -56,9 +60,9 @@ async fn interruptible(work: impl Future<Output = Result<()>>, after: &str) -> R
     }
 }
 
-/// One progress line on stderr.
+/// One progress step on stderr (`progress`: drawn in place on a terminal, a plain line off one).
 pub fn say(message: impl std::fmt::Display) {
-    eprintln!("aws-app: {}", shown(&message.to_string()));
+    progress::step(&message.to_string());
 }
 
 /// Text of the app's or of AWS's (build lines, container logs, CloudWatch lines, page bodies,

@@ -170,9 +170,9 @@ pub async fn build(config: &Config, run_on: Option<u16>) -> Result<()> {
             "advisories_unchecked": built.image.inputs.lock.unchecked_json(),
             "changed": true,
         });
-        println!("{out}");
+        crate::out!("{out}");
     } else {
-        println!("{}", url.unwrap_or_else(|| built.image.reference.clone()));
+        crate::out!("{}", url.unwrap_or_else(|| built.image.reference.clone()));
     }
     Ok(())
 }
@@ -192,7 +192,7 @@ pub async fn destroy(config: &Config) -> Result<()> {
         ));
     }
     if config.json {
-        println!(
+        crate::out!(
             "{}",
             serde_json::json!({"removed_containers": containers, "removed_images": images})
         );

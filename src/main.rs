@@ -3,7 +3,10 @@ use clap::Parser;
 #[tokio::main]
 async fn main() {
     let cli = aws_app::cli::Cli::parse();
-    if let Err(error) = aws_app::run(cli).await {
+    let result = aws_app::run(cli).await;
+    // The last step stays as a line; an error goes below it.
+    aws_app::progress::finish();
+    if let Err(error) = result {
         if let Some(detail) = &error.detail {
             eprintln!("{}", aws_app::shown(detail.trim_end()));
         }

@@ -13,6 +13,7 @@ mod deploy;
 mod engines;
 mod lifecycle;
 mod local_build;
+mod plan;
 mod release;
 mod security;
 mod source;

@@ -476,7 +476,7 @@ fn resources_of_the_prefixs_names_without_its_tags_are_left_untouched_and_one_ap
         "{destroy:?}"
     );
     assert!(
-        destroy.stderr.contains(&format!("leave alone (not this prefix's): target group {tg}")),
+        destroy.stderr.contains(&format!("not this prefix's target group {tg}")),
         "{destroy:?}"
     );
     assert_eq!(theirs_left(), (true, true, true));

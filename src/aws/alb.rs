@@ -5,12 +5,13 @@
 
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, IpAddressType, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher,
-    ProtocolEnum, Tag, TargetGroupAttribute, TargetTypeEnum,
+    self, Action, ActionTypeEnum, IpAddressType, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+    Matcher, ProtocolEnum, Tag, TargetGroupAttribute, TargetTypeEnum,
 };
 
+use super::change::{Change, Diff};
 use super::network::Network;
-use super::{Tags, failed, retry_while};
+use super::{Tags, failed, found, retry_while};
 use crate::config::Names;
 use crate::error::{Error, Result};
 
@@ -47,6 +48,124 @@ fn tags(tags: &Tags) -> Vec<Tag> {
     tags.pairs().into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
+/// The load balancer of this name, if there is one.
+pub async fn find_load_balancer(elb: &Client, name: &str) -> Result<Option<types::LoadBalancer>> {
+    let answer = elb.describe_load_balancers().names(name).send().await;
+    let out =
+        found("finding the load balancer", answer, |e| e.is_load_balancer_not_found_exception())?;
+    Ok(out.and_then(|o| o.load_balancers.unwrap_or_default().into_iter().next()))
+}
+
+/// The target group of this name, if there is one.
+pub async fn find_target_group(elb: &Client, name: &str) -> Result<Option<types::TargetGroup>> {
+    let answer = elb.describe_target_groups().names(name).send().await;
+    let out =
+        found("finding the target group", answer, |e| e.is_target_group_not_found_exception())?;
+    Ok(out.and_then(|o| o.target_groups.unwrap_or_default().into_iter().next()))
+}
+
+/// The :80 listener of a load balancer, if it has one.
+pub async fn find_listener(elb: &Client, lb_arn: &str) -> Result<Option<types::Listener>> {
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .map_err(|e| failed("listing the load balancer's listeners", e))?
+        .listeners
+        .unwrap_or_default();
+    Ok(listeners.into_iter().find(|l| l.port == Some(80)))
+}
+
+/// The target group's deregistration delay attribute, as ELB states it.
+async fn find_deregistration_delay(elb: &Client, arn: &str) -> Result<Option<String>> {
+    let attributes = elb
+        .describe_target_group_attributes()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| failed("reading the target group's attributes", e))?
+        .attributes
+        .unwrap_or_default();
+    Ok(attributes.into_iter().find(|a| a.key() == Some(DEREGISTRATION_KEY)).and_then(|a| a.value))
+}
+
+const DEREGISTRATION_KEY: &str = "deregistration_delay.timeout_seconds";
+
+/// What differs between the target group's health check and aws-app's.
+pub fn health_check_diff(tg: &types::TargetGroup) -> Diff {
+    let mut diff = Diff::default();
+    diff.compare("health check path", tg.health_check_path(), "/");
+    diff.compare("interval", tg.health_check_interval_seconds, HEALTH_INTERVAL_SECS);
+    diff.compare("timeout", tg.health_check_timeout_seconds, HEALTH_TIMEOUT_SECS);
+    diff.compare("healthy threshold", tg.healthy_threshold_count, HEALTHY_THRESHOLD);
+    diff.compare("unhealthy threshold", tg.unhealthy_threshold_count, UNHEALTHY_THRESHOLD);
+    diff
+}
+
+/// What differs in the draining time.
+pub fn deregistration_diff(found: Option<&str>) -> Diff {
+    let mut diff = Diff::default();
+    diff.compare("deregistration delay", found, DEREGISTRATION_DELAY_SECS.to_string().as_str());
+    diff
+}
+
+/// Whether the listener forwards where it should (`None`: the target group is yet to be made).
+pub fn listener_diff(listener: &types::Listener, tg_arn: Option<&str>) -> Diff {
+    let mut diff = Diff::default();
+    let forwards_here = tg_arn.is_some_and(|arn| {
+        listener.default_actions().iter().any(|a| a.target_group_arn() == Some(arn))
+    });
+    if !forwards_here {
+        diff.note("forwards elsewhere → to the target group");
+    }
+    diff
+}
+
+/// What a deploy would do to the load balancer, target group and listener, and the target
+/// group's ARN when it exists. Reads only.
+pub async fn plan(
+    elb: &Client,
+    names: &Names,
+    vpc_id: Option<&str>,
+) -> Result<(Vec<Change>, Option<String>)> {
+    let (lb, tg) = tokio::join!(
+        find_load_balancer(elb, &names.load_balancer),
+        find_target_group(elb, &names.target_group)
+    );
+    let (lb, tg) = (lb?, tg?);
+    let in_vpc = |diff: &mut Diff, found: Option<&str>| {
+        if let (Some(found), Some(wanted)) = (found, vpc_id)
+            && found != wanted
+        {
+            diff.note(format!("VPC {found} → {wanted}: run destroy, then deploy"));
+        }
+    };
+    let mut lb_diff = Diff::default();
+    in_vpc(&mut lb_diff, lb.as_ref().and_then(|l| l.vpc_id()));
+    let mut tg_diff = Diff::default();
+    if let Some(tg) = &tg {
+        in_vpc(&mut tg_diff, tg.vpc_id());
+        tg_diff.0.extend(health_check_diff(tg).0);
+        if let Some(arn) = tg.target_group_arn() {
+            let delay = find_deregistration_delay(elb, arn).await?;
+            tg_diff.0.extend(deregistration_diff(delay.as_deref()).0);
+        }
+    }
+    let listener = match lb.as_ref().and_then(|l| l.load_balancer_arn()) {
+        Some(arn) => find_listener(elb, arn).await?,
+        None => None,
+    };
+    let tg_arn = tg.as_ref().and_then(|t| t.target_group_arn());
+    let listener_diff = listener.as_ref().map(|l| listener_diff(l, tg_arn)).unwrap_or_default();
+    let changes = vec![
+        Change::from_diff(format!("load balancer {}", names.load_balancer), lb.is_some(), lb_diff),
+        Change::from_diff(format!("target group {}", names.target_group), tg.is_some(), tg_diff),
+        Change::from_diff("listener :80", listener.is_some(), listener_diff),
+    ];
+    Ok((changes, tg_arn.map(str::to_string)))
+}
+
 /// Finds or creates the ALB. Creation returns at once; the ALB provisions in the background
 /// (minutes), which is why deploy starts this before the image build.
 pub async fn ensure_load_balancer(
@@ -55,17 +174,7 @@ pub async fn ensure_load_balancer(
     network: &Network,
     tag_set: &Tags,
 ) -> Result<LoadBalancer> {
-    let found = elb.describe_load_balancers().names(&names.load_balancer).send().await;
-    let existing = match found {
-        Ok(out) => out.load_balancers.unwrap_or_default().into_iter().next(),
-        Err(e)
-            if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => return Err(failed("finding the load balancer", e)),
-    };
-    let lb = match existing {
+    let lb = match find_load_balancer(elb, &names.load_balancer).await? {
         Some(lb) => {
             same_vpc("load balancer", &names.load_balancer, lb.vpc_id(), &network.vpc_id)?;
             lb
@@ -111,22 +220,10 @@ pub async fn ensure_target_group(
     app_port: u16,
     tag_set: &Tags,
 ) -> Result<String> {
-    let found = elb.describe_target_groups().names(&names.target_group).send().await;
-    let existing = match found {
-        Ok(out) => out.target_groups.unwrap_or_default().into_iter().next(),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_target_group_not_found_exception()) => {
-            None
-        }
-        Err(e) => return Err(failed("finding the target group", e)),
-    };
-    let (arn, tuned) = match existing {
+    let (arn, tuned) = match find_target_group(elb, &names.target_group).await? {
         Some(tg) => {
             same_vpc("target group", &names.target_group, tg.vpc_id(), vpc_id)?;
-            let tuned = tg.health_check_interval_seconds == Some(HEALTH_INTERVAL_SECS)
-                && tg.health_check_timeout_seconds == Some(HEALTH_TIMEOUT_SECS)
-                && tg.healthy_threshold_count == Some(HEALTHY_THRESHOLD)
-                && tg.unhealthy_threshold_count == Some(UNHEALTHY_THRESHOLD)
-                && tg.health_check_path.as_deref() == Some("/");
+            let tuned = health_check_diff(&tg).is_empty();
             (tg.target_group_arn.ok_or_else(|| Error::failed("target group without ARN"))?, tuned)
         }
         None => {
@@ -169,31 +266,21 @@ pub async fn ensure_target_group(
             .await
             .map_err(|e| failed("tuning the target group's health check", e))?;
     }
-    ensure_deregistration_delay(elb, &arn).await?;
-    Ok(arn)
-}
-
-async fn ensure_deregistration_delay(elb: &Client, arn: &str) -> Result<()> {
-    const KEY: &str = "deregistration_delay.timeout_seconds";
-    let want = DEREGISTRATION_DELAY_SECS.to_string();
-    let attributes = elb
-        .describe_target_group_attributes()
-        .target_group_arn(arn)
-        .send()
-        .await
-        .map_err(|e| failed("reading the target group's attributes", e))?
-        .attributes
-        .unwrap_or_default();
-    if attributes.iter().any(|a| a.key() == Some(KEY) && a.value() == Some(want.as_str())) {
-        return Ok(());
+    let delay = find_deregistration_delay(elb, &arn).await?;
+    if !deregistration_diff(delay.as_deref()).is_empty() {
+        elb.modify_target_group_attributes()
+            .target_group_arn(&arn)
+            .attributes(
+                TargetGroupAttribute::builder()
+                    .key(DEREGISTRATION_KEY)
+                    .value(DEREGISTRATION_DELAY_SECS.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| failed("setting the target group's deregistration delay", e))?;
     }
-    elb.modify_target_group_attributes()
-        .target_group_arn(arn)
-        .attributes(TargetGroupAttribute::builder().key(KEY).value(want).build())
-        .send()
-        .await
-        .map_err(|e| failed("setting the target group's deregistration delay", e))?;
-    Ok(())
+    Ok(arn)
 }
 
 /// The listener on :80 forwarding to the target group (repointed if it forwards elsewhere).
@@ -205,19 +292,9 @@ pub async fn ensure_listener(
 ) -> Result<()> {
     let forward =
         Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg_arn).build();
-    let listeners = elb
-        .describe_listeners()
-        .load_balancer_arn(lb_arn)
-        .send()
-        .await
-        .map_err(|e| failed("listing the load balancer's listeners", e))?
-        .listeners
-        .unwrap_or_default();
-    match listeners.into_iter().find(|l| l.port == Some(80)) {
+    match find_listener(elb, lb_arn).await? {
         Some(listener) => {
-            let forwards_here =
-                listener.default_actions().iter().any(|a| a.target_group_arn() == Some(tg_arn));
-            if !forwards_here {
+            if !listener_diff(&listener, Some(tg_arn)).is_empty() {
                 elb.modify_listener()
                     .set_listener_arn(listener.listener_arn)
                     .default_actions(forward)
@@ -272,6 +349,7 @@ pub async fn wait_active(elb: &Client, lb_arn: &str, deadline: std::time::Durati
                     crate::say("the load balancer is provisioning (a new one takes a few minutes)");
                     said = true;
                 }
+                crate::progress::detail("its DNS name answers once it is active");
                 tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             }
             other => {

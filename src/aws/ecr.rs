@@ -7,7 +7,8 @@ use aws_sdk_ecr::Client;
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
 use bollard::auth::DockerCredentials;
 
-use super::{Tags, failed};
+use super::change::{Change, Diff};
+use super::{Tags, failed, found};
 use crate::error::{Error, Result};
 
 /// The tag an image gets when a service is about to run it (`deployed-<digest hex>`): the
@@ -49,53 +50,92 @@ pub struct Registry {
     pub credentials: Option<DockerCredentials>,
 }
 
+/// The repository's ARN, if there is one of this name.
+pub async fn find_repository(ecr: &Client, name: &str) -> Result<Option<String>> {
+    let answer = ecr.describe_repositories().repository_names(name).send().await;
+    let out =
+        found("finding the ECR repository", answer, |e| e.is_repository_not_found_exception())?;
+    Ok(out
+        .and_then(|o| o.repositories().first().and_then(|r| r.repository_arn()).map(String::from)))
+}
+
+/// The repository's lifecycle policy text, if it has one.
+async fn find_lifecycle_policy(ecr: &Client, name: &str) -> Result<Option<String>> {
+    let answer = ecr.get_lifecycle_policy().repository_name(name).send().await;
+    let out = found("reading the ECR lifecycle policy", answer, |e| {
+        e.is_lifecycle_policy_not_found_exception() || e.is_repository_not_found_exception()
+    })?;
+    Ok(out.and_then(|o| o.lifecycle_policy_text))
+}
+
+/// What differs between the repository's lifecycle policy and the one keeping `keep` images.
+pub fn lifecycle_diff(found: Option<&str>, keep: u32) -> Diff {
+    let mut diff = Diff::default();
+    if found.map(normalize) != Some(normalize(&lifecycle_policy(keep))) {
+        diff.note(match found {
+            Some(_) => format!("lifecycle policy → keep {keep} images"),
+            None => format!("no lifecycle policy → keep {keep} images"),
+        });
+    }
+    diff
+}
+
+/// What a deploy would do to the repository, and the bytes its images take (for the cost
+/// estimate). Reads only.
+pub async fn plan(ecr: &Client, name: &str, keep: u32) -> Result<(Change, u64)> {
+    let what = format!("ECR repository {name}");
+    if find_repository(ecr, name).await?.is_none() {
+        return Ok((Change::new(what, super::change::Action::Create), 0));
+    }
+    let policy = find_lifecycle_policy(ecr, name).await?;
+    let images = ecr
+        .describe_images()
+        .repository_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let mut bytes = 0_u64;
+    for image in images {
+        let image = image.map_err(|e| failed("listing the repository's images", e))?;
+        bytes += image.image_size_in_bytes().and_then(|b| u64::try_from(b).ok()).unwrap_or(0);
+    }
+    Ok((Change::from_diff(what, true, lifecycle_diff(policy.as_deref(), keep)), bytes))
+}
+
 /// Finds or creates the repository and puts its lifecycle policy when it differs.
 pub async fn ensure_repository(ecr: &Client, name: &str, tags: &Tags, keep: u32) -> Result<()> {
-    let found = ecr.describe_repositories().repository_names(name).send().await;
-    match found {
-        Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {
-            let mut create = ecr
-                .create_repository()
-                .repository_name(name)
-                .image_tag_mutability(ImageTagMutability::Immutable)
-                .image_scanning_configuration(
-                    ImageScanningConfiguration::builder().scan_on_push(true).build(),
-                );
-            for (key, value) in tags.pairs() {
-                create = create.tags(
-                    Tag::builder()
-                        .key(key)
-                        .value(value)
-                        .build()
-                        .map_err(|e| Error::failed(format!("tag: {e}")))?,
-                );
-            }
-            match create.send().await {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_repository_already_exists_exception()) => {}
-                Err(e) => return Err(failed("creating the ECR repository", e)),
-            }
+    if find_repository(ecr, name).await?.is_none() {
+        let mut create = ecr
+            .create_repository()
+            .repository_name(name)
+            .image_tag_mutability(ImageTagMutability::Immutable)
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder().scan_on_push(true).build(),
+            );
+        for (key, value) in tags.pairs() {
+            create = create.tags(
+                Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .map_err(|e| Error::failed(format!("tag: {e}")))?,
+            );
         }
-        Err(e) => return Err(failed("finding the ECR repository", e)),
+        match create.send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_already_exists_exception()) => {}
+            Err(e) => return Err(failed("creating the ECR repository", e)),
+        }
     }
-    let current = match ecr.get_lifecycle_policy().repository_name(name).send().await {
-        Ok(out) => out.lifecycle_policy_text,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_lifecycle_policy_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => return Err(failed("reading the ECR lifecycle policy", e)),
-    };
-    let wanted = lifecycle_policy(keep);
-    if current.as_deref().map(normalize) != Some(normalize(&wanted)) {
+    let current = find_lifecycle_policy(ecr, name).await?;
+    if !lifecycle_diff(current.as_deref(), keep).is_empty() {
         ecr.put_lifecycle_policy()
             .repository_name(name)
-            .lifecycle_policy_text(wanted)
+            .lifecycle_policy_text(lifecycle_policy(keep))
             .send()
             .await
             .map_err(|e| failed("setting the ECR lifecycle policy", e))?;

@@ -2,9 +2,10 @@
 //! ecs-tasks.amazonaws.com, with AWS's managed AmazonECSTaskExecutionRolePolicy.
 
 use aws_sdk_iam::Client;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{AttachedPolicy, InstanceProfile, Role, Tag};
 
-use super::{Tags, failed, retry_while};
+use super::change::{Change, Diff};
+use super::{Tags, failed, found, retry_while};
 use crate::error::{Error, Result};
 
 /// AWS's managed policy for task execution roles, in the role's partition: `arn:aws:…` in the
@@ -38,12 +39,8 @@ pub async fn find_or_create_role(
     extra_tags: &[(&str, &str)],
 ) -> Result<(String, bool)> {
     let what = role.what;
-    let found = match iam.get_role().role_name(role.name).send().await {
-        Ok(out) => out.role.map(|r| r.arn),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed(&format!("finding {what}"), e)),
-    };
-    if let Some(arn) = found {
+    if let Some(found) = find_role(iam, role.name, what).await? {
+        let arn = found.arn;
         return Ok((arn, false));
     }
     let mut create = iam
@@ -71,6 +68,60 @@ pub async fn find_or_create_role(
     Ok((arn, true))
 }
 
+/// The role of this name, if there is one.
+pub async fn find_role(iam: &Client, name: &str, what: &str) -> Result<Option<Role>> {
+    let answer = iam.get_role().role_name(name).send().await;
+    let out = found(&format!("finding {what}"), answer, |e| e.is_no_such_entity_exception())?;
+    Ok(out.and_then(|o| o.role))
+}
+
+/// The instance profile of this name, if there is one.
+pub async fn find_instance_profile(iam: &Client, name: &str) -> Result<Option<InstanceProfile>> {
+    let answer = iam.get_instance_profile().instance_profile_name(name).send().await;
+    let out = found("finding the builder's instance profile", answer, |e| {
+        e.is_no_such_entity_exception()
+    })?;
+    Ok(out.and_then(|o| o.instance_profile))
+}
+
+/// Whether the execution role lacks the managed policy.
+pub fn execution_policy_diff(role_arn: &str, attached: &[AttachedPolicy]) -> Diff {
+    let policy = execution_policy_arn(role_arn);
+    let mut diff = Diff::default();
+    if !attached.iter().any(|p| p.policy_arn() == Some(policy.as_str())) {
+        diff.note("AmazonECSTaskExecutionRolePolicy not attached → attached");
+    }
+    diff
+}
+
+/// What a deploy would do to the execution role and ECS's service-linked role, and the
+/// execution role's ARN when it exists. Reads only.
+pub async fn plan(iam: &Client, name: &str) -> Result<(Vec<Change>, Option<String>)> {
+    let linked = find_role(iam, SERVICE_LINKED_ROLE, "ECS's service-linked role").await?;
+    let mut changes = vec![Change::from_diff(
+        format!("IAM role {SERVICE_LINKED_ROLE}"),
+        linked.is_some(),
+        Diff::default(),
+    )];
+    let role = find_role(iam, name, "the task execution role").await?;
+    let diff = match &role {
+        Some(role) => {
+            let attached = iam
+                .list_attached_role_policies()
+                .role_name(name)
+                .send()
+                .await
+                .map_err(|e| failed("reading the role's policies", e))?;
+            execution_policy_diff(&role.arn, attached.attached_policies())
+        }
+        None => Diff::default(),
+    };
+    changes.push(Change::from_diff(format!("IAM role {name}"), role.is_some(), diff));
+    Ok((changes, role.map(|r| r.arn)))
+}
+
+const SERVICE_LINKED_ROLE: &str = "AWSServiceRoleForECS";
+
 /// Finds or creates the role and attaches the managed policy; returns the role's ARN.
 pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Result<String> {
     let spec = RoleSpec {
@@ -88,9 +139,7 @@ pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Res
     })
     .await?;
     let policy = execution_policy_arn(&arn);
-    let has_policy =
-        attached.attached_policies().iter().any(|p| p.policy_arn() == Some(policy.as_str()));
-    if !has_policy {
+    if !execution_policy_diff(&arn, attached.attached_policies()).is_empty() {
         retry_while("attaching AmazonECSTaskExecutionRolePolicy", settling, || {
             iam.attach_role_policy().role_name(name).policy_arn(&policy).send()
         })
@@ -102,10 +151,8 @@ pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Res
 /// ECS's service-linked role, which a fresh account lacks until ECS is first used: CreateService
 /// fails without it. Made here (once) with a remedy when the credentials may not.
 pub async fn ensure_ecs_service_linked_role(iam: &Client) -> Result<()> {
-    match iam.get_role().role_name("AWSServiceRoleForECS").send().await {
-        Ok(_) => return Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
-        Err(e) => return Err(failed("finding ECS's service-linked role", e)),
+    if find_role(iam, SERVICE_LINKED_ROLE, "ECS's service-linked role").await?.is_some() {
+        return Ok(());
     }
     match iam.create_service_linked_role().aws_service_name("ecs.amazonaws.com").send().await {
         Ok(_) => Ok(()),

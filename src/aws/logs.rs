@@ -2,12 +2,16 @@
 
 use aws_sdk_cloudwatchlogs::Client;
 
+use aws_sdk_cloudwatchlogs::types::LogGroup;
+
+use super::change::{Change, Diff};
 use super::{Tags, failed};
 use crate::error::Result;
 
 pub const RETENTION_DAYS: i32 = 30;
 
-pub async fn ensure_log_group(logs: &Client, name: &str, tags: &Tags) -> Result<()> {
+/// The log group of this name with its retention in days, if there is one.
+pub async fn find_log_group(logs: &Client, name: &str) -> Result<Option<LogGroup>> {
     let found = logs
         .describe_log_groups()
         .log_group_name_prefix(name)
@@ -18,7 +22,25 @@ pub async fn ensure_log_group(logs: &Client, name: &str, tags: &Tags) -> Result<
         .unwrap_or_default()
         .into_iter()
         .find(|g| g.log_group_name() == Some(name));
-    let retention = match found {
+    Ok(found)
+}
+
+/// What differs in the retention.
+pub fn retention_diff(found: Option<i32>) -> Diff {
+    let mut diff = Diff::default();
+    diff.compare("retention days", found, RETENTION_DAYS);
+    diff
+}
+
+/// What a deploy would do to the log group. Reads only.
+pub async fn plan(logs: &Client, name: &str) -> Result<Change> {
+    let group = find_log_group(logs, name).await?;
+    let diff = group.as_ref().map(|g| retention_diff(g.retention_in_days)).unwrap_or_default();
+    Ok(Change::from_diff(format!("log group {name}"), group.is_some(), diff))
+}
+
+pub async fn ensure_log_group(logs: &Client, name: &str, tags: &Tags) -> Result<()> {
+    let retention = match find_log_group(logs, name).await? {
         Some(group) => group.retention_in_days,
         None => {
             let mut create = logs.create_log_group().log_group_name(name);
@@ -35,7 +57,7 @@ pub async fn ensure_log_group(logs: &Client, name: &str, tags: &Tags) -> Result<
             None
         }
     };
-    if retention != Some(RETENTION_DAYS) {
+    if !retention_diff(retention).is_empty() {
         logs.put_retention_policy()
             .log_group_name(name)
             .retention_in_days(RETENTION_DAYS)

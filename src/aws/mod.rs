@@ -5,6 +5,7 @@
 //! creates nothing and an interrupted run converges.
 
 pub mod alb;
+pub mod change;
 pub mod ecr;
 pub mod ecs;
 pub mod iam;
@@ -117,6 +118,20 @@ impl Aws {
 
 static API_CALLS: AtomicUsize = AtomicUsize::new(0);
 static WRITES: AtomicUsize = AtomicUsize::new(0);
+static WRITES_TRIED: AtomicUsize = AtomicUsize::new(0);
+/// Set by `read_only`: every write is refused before it is sent.
+static READ_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on this process sends no write to AWS: the call counter refuses it before it is
+/// signed (`plan`, `deploy --dry-run`). `writes_tried` stays 0 when none was attempted.
+pub fn read_only() {
+    READ_ONLY.store(true, Ordering::Relaxed);
+}
+
+/// Writes this process started (refused by `read_only` or not).
+pub fn writes_tried() -> usize {
+    WRITES_TRIED.load(Ordering::Relaxed)
+}
 
 /// AWS API operations this process has started (retries of one operation count once).
 pub fn api_calls() -> usize {
@@ -153,6 +168,24 @@ impl Intercept for CallCounter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         API_CALLS.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A write is counted, and refused in a read-only run, before it is serialized (the
+    /// operation's name is known from here on; `read_before_execution` runs before it is).
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or("Unknown");
+        if is_write(operation) {
+            WRITES_TRIED.fetch_add(1, Ordering::Relaxed);
+            if READ_ONLY.load(Ordering::Relaxed) {
+                return Err(format!("{operation} refused: this run only reads").into());
+            }
+        }
         Ok(())
     }
 
@@ -278,6 +311,24 @@ where
             }
             Err(e) => return Err(failed(step, e)),
         }
+    }
+}
+
+/// A lookup's answer with AWS's typed "not found" (`absent` tells it by the service error) as
+/// `None`: the one place where a resource that is not there is told from a failed call.
+pub fn found<T, E, R>(
+    step: &str,
+    answer: std::result::Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    absent: impl FnOnce(&E) -> bool,
+) -> Result<Option<T>>
+where
+    aws_smithy_runtime_api::client::result::SdkError<E, R>:
+        ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match answer {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.as_service_error().is_some_and(absent) => Ok(None),
+        Err(e) => Err(failed(step, e)),
     }
 }
 

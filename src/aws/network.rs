@@ -8,10 +8,11 @@
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag,
-    TagSpecification, UserIdGroupPair,
+    AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup,
+    Tag, TagSpecification, UserIdGroupPair,
 };
 
+use super::change::{Action, Change, Diff};
 use super::{Tags, failed, not_found_yet, retry_while};
 use crate::config::Names;
 use crate::error::{Error, Result};
@@ -50,30 +51,16 @@ fn prefix_filter(tags: &Tags) -> Filter {
     filter(&format!("tag:{}", super::TAG_PREFIX), &tags.prefix)
 }
 
-pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> Result<Network> {
-    let default_vpc = ec2
-        .describe_vpcs()
-        .filters(filter("is-default", "true"))
-        .send()
-        .await
-        .map_err(|e| failed("finding the default VPC", e))?
-        .vpcs
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|v| v.vpc_id);
-    let (vpc_id, subnets, own_vpc) = match default_vpc {
-        Some(vpc) => {
-            let subnets = default_subnets(ec2, &vpc).await?;
-            (vpc, subnets, false)
-        }
-        None => {
-            let (vpc, subnets) = ensure_own_vpc(ec2, names, tags).await?;
-            (vpc, subnets, true)
-        }
-    };
-    let (alb_sg, fresh) =
-        ensure_group(ec2, &vpc_id, &names.alb_security_group, ALB_GROUP_DESCRIPTION, tags).await?;
-    let http_from_anywhere = IpPermission::builder()
+/// A security group aws-app keeps, with the one ingress rule it must have.
+pub struct GroupSpec<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub rule: IpPermission,
+}
+
+/// HTTP from anywhere (IPv4 and IPv6): the load balancer's group.
+fn http_from_anywhere() -> IpPermission {
+    IpPermission::builder()
         .ip_protocol("tcp")
         .from_port(80)
         .to_port(80)
@@ -83,22 +70,75 @@ pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> 
         .ipv6_ranges(
             Ipv6Range::builder().cidr_ipv6("::/0").description(HTTP_RULE_DESCRIPTION).build(),
         )
-        .build();
-    allow(ec2, &alb_sg, fresh, http_from_anywhere).await?;
+        .build()
+}
 
-    let (task_sg, fresh) =
-        ensure_group(ec2, &vpc_id, &names.task_security_group, TASK_GROUP_DESCRIPTION, tags)
-            .await?;
-    let app_from_alb = IpPermission::builder()
+/// The app port from the load balancer's group only: the tasks' group.
+fn app_from(alb_group: &str, app_port: u16) -> IpPermission {
+    IpPermission::builder()
         .ip_protocol("tcp")
         .from_port(i32::from(app_port))
         .to_port(i32::from(app_port))
         .user_id_group_pairs(
-            UserIdGroupPair::builder().group_id(&alb_sg).description(APP_RULE_DESCRIPTION).build(),
+            UserIdGroupPair::builder()
+                .group_id(alb_group)
+                .description(APP_RULE_DESCRIPTION)
+                .build(),
         )
-        .build();
-    allow(ec2, &task_sg, fresh, app_from_alb).await?;
+        .build()
+}
 
+/// The account's default VPC, if it has one.
+async fn find_default_vpc(ec2: &Client) -> Result<Option<String>> {
+    Ok(ec2
+        .describe_vpcs()
+        .filters(filter("is-default", "true"))
+        .send()
+        .await
+        .map_err(|e| failed("finding the default VPC", e))?
+        .vpcs
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|v| v.vpc_id))
+}
+
+/// aws-app's own VPC of the prefix (found by its tags), if there is one.
+async fn find_own_vpc(ec2: &Client, tags: &Tags) -> Result<Option<String>> {
+    Ok(ec2
+        .describe_vpcs()
+        .filters(prefix_filter(tags))
+        .send()
+        .await
+        .map_err(|e| failed("finding aws-app's VPC", e))?
+        .vpcs
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|v| v.vpc_id))
+}
+
+pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> Result<Network> {
+    let (vpc_id, subnets, own_vpc) = match find_default_vpc(ec2).await? {
+        Some(vpc) => {
+            let subnets = default_subnets(ec2, &vpc).await?;
+            (vpc, subnets, false)
+        }
+        None => {
+            let (vpc, subnets) = ensure_own_vpc(ec2, names, tags).await?;
+            (vpc, subnets, true)
+        }
+    };
+    let alb = GroupSpec {
+        name: &names.alb_security_group,
+        description: ALB_GROUP_DESCRIPTION,
+        rule: http_from_anywhere(),
+    };
+    let alb_sg = ensure_group(ec2, &vpc_id, &alb, tags).await?;
+    let task = GroupSpec {
+        name: &names.task_security_group,
+        description: TASK_GROUP_DESCRIPTION,
+        rule: app_from(&alb_sg, app_port),
+    };
+    let task_sg = ensure_group(ec2, &vpc_id, &task, tags).await?;
     Ok(Network {
         vpc_id,
         subnets,
@@ -106,6 +146,59 @@ pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> 
         task_security_group: task_sg,
         own_vpc,
     })
+}
+
+/// What a deploy would do to the network, and the VPC it would use when that is known. Reads
+/// only.
+pub async fn plan(
+    ec2: &Client,
+    names: &Names,
+    tags: &Tags,
+    app_port: u16,
+) -> Result<(Vec<Change>, Option<Network>)> {
+    let mut changes = Vec::new();
+    let (vpc, subnets, own_vpc) = match find_default_vpc(ec2).await? {
+        Some(vpc) => {
+            changes
+                .push(Change::new(format!("VPC {vpc} (the account's default)"), Action::Unchanged));
+            let subnets = default_subnets(ec2, &vpc).await?;
+            (Some(vpc), subnets, false)
+        }
+        None => {
+            let own = find_own_vpc(ec2, tags).await?;
+            let what = format!(
+                "VPC {}-vpc ({OWN_VPC_CIDR}, two public subnets, internet gateway)",
+                names.cluster
+            );
+            changes.push(Change::from_diff(what, own.is_some(), Diff::default()));
+            (own, Vec::new(), true)
+        }
+    };
+    let (alb, task) = match &vpc {
+        Some(vpc) => tokio::try_join!(
+            find_group(ec2, vpc, &names.alb_security_group),
+            find_group(ec2, vpc, &names.task_security_group)
+        )?,
+        None => (None, None),
+    };
+    let alb_id = alb.as_ref().and_then(|g| g.group_id()).map(str::to_string);
+    for (name, group, rule) in [
+        (&names.alb_security_group, &alb, Some(http_from_anywhere())),
+        (&names.task_security_group, &task, alb_id.as_deref().map(|id| app_from(id, app_port))),
+    ] {
+        let diff = match (group, rule) {
+            (Some(group), Some(rule)) => group_diff(group, &rule),
+            _ => Diff::default(),
+        };
+        changes.push(Change::from_diff(format!("security group {name}"), group.is_some(), diff));
+    }
+    let network = match (vpc, alb_id, task.and_then(|g| g.group_id)) {
+        (Some(vpc_id), Some(alb_security_group), Some(task_security_group)) => {
+            Some(Network { vpc_id, subnets, alb_security_group, task_security_group, own_vpc })
+        }
+        _ => None,
+    };
+    Ok((changes, network))
 }
 
 /// Regions where Fargate runs tasks in some zones only, by zone ID (the same place in every
@@ -168,23 +261,24 @@ async fn default_subnets(ec2: &Client, vpc: &str) -> Result<Vec<String>> {
 /// then checked, so an interrupted creation is completed.
 async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(String, Vec<String>)> {
     let name = format!("{}-vpc", names.cluster);
-    let existing = ec2
-        .describe_vpcs()
-        .filters(prefix_filter(tags))
-        .send()
-        .await
-        .map_err(|e| failed("finding aws-app's VPC", e))?
-        .vpcs
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|v| v.vpc_id);
-    let vpc = match existing {
+    let vpc = ensure_vpc(ec2, &name, tags).await?;
+    let gateway = ensure_gateway(ec2, &vpc, &name, tags).await?;
+    let (table, associated) = ensure_route_table(ec2, &vpc, &gateway, &name, tags).await?;
+    let subnets = ensure_subnets(ec2, &vpc, &table, &associated, &name, tags).await?;
+    Ok((vpc, subnets))
+}
+
+// --- The own VPC's parts, in the order they are made ---
+
+/// The VPC (found by its tags), with DNS hostnames on.
+async fn ensure_vpc(ec2: &Client, name: &str, tags: &Tags) -> Result<String> {
+    let vpc = match find_own_vpc(ec2, tags).await? {
         Some(vpc) => vpc,
         None => {
             crate::say(format!("no default VPC: creating {name} ({OWN_VPC_CIDR})"));
             ec2.create_vpc()
                 .cidr_block(OWN_VPC_CIDR)
-                .tag_specifications(tag_spec(ResourceType::Vpc, &name, tags))
+                .tag_specifications(tag_spec(ResourceType::Vpc, name, tags))
                 .send()
                 .await
                 .map_err(|e| failed("creating a VPC", e))?
@@ -209,8 +303,11 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
         })
         .await?;
     }
+    Ok(vpc)
+}
 
-    // Internet gateway (found by its tags, attached or not), attached to the VPC.
+/// The internet gateway (found by its tags, attached or not), attached to the VPC.
+async fn ensure_gateway(ec2: &Client, vpc: &str, name: &str, tags: &Tags) -> Result<String> {
     let gateway = ec2
         .describe_internet_gateways()
         .filters(prefix_filter(tags))
@@ -223,13 +320,13 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
         .next();
     let (igw, attached) = match gateway {
         Some(g) => {
-            let attached = g.attachments().iter().any(|a| a.vpc_id() == Some(vpc.as_str()));
+            let attached = g.attachments().iter().any(|a| a.vpc_id() == Some(vpc));
             (g.internet_gateway_id.unwrap_or_default(), attached)
         }
         None => {
             let igw = ec2
                 .create_internet_gateway()
-                .tag_specifications(tag_spec(ResourceType::InternetGateway, &name, tags))
+                .tag_specifications(tag_spec(ResourceType::InternetGateway, name, tags))
                 .send()
                 .await
                 .map_err(|e| failed("creating an internet gateway", e))?
@@ -243,15 +340,24 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
     };
     if !attached {
         retry_while("attaching the internet gateway", not_found_yet, || {
-            ec2.attach_internet_gateway().internet_gateway_id(&igw).vpc_id(&vpc).send()
+            ec2.attach_internet_gateway().internet_gateway_id(&igw).vpc_id(vpc).send()
         })
         .await?;
     }
+    Ok(igw)
+}
 
-    // Route table with the default route through the gateway.
+/// The route table with the default route through the gateway; and the subnets it routes.
+async fn ensure_route_table(
+    ec2: &Client,
+    vpc: &str,
+    igw: &str,
+    name: &str,
+    tags: &Tags,
+) -> Result<(String, Vec<String>)> {
     let found = ec2
         .describe_route_tables()
-        .filters(filter("vpc-id", &vpc))
+        .filters(filter("vpc-id", vpc))
         .filters(prefix_filter(tags))
         .send()
         .await
@@ -263,8 +369,7 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
     let (table, routed, associated) = match found {
         Some(t) => {
             let routed = t.routes().iter().any(|r| {
-                r.destination_cidr_block() == Some("0.0.0.0/0")
-                    && r.gateway_id() == Some(igw.as_str())
+                r.destination_cidr_block() == Some("0.0.0.0/0") && r.gateway_id() == Some(igw)
             });
             let associated: Vec<String> =
                 t.associations().iter().filter_map(|a| a.subnet_id().map(str::to_string)).collect();
@@ -273,8 +378,8 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
         None => {
             let table = retry_while("creating a route table", not_found_yet, || {
                 ec2.create_route_table()
-                    .vpc_id(&vpc)
-                    .tag_specifications(tag_spec(ResourceType::RouteTable, &name, tags))
+                    .vpc_id(vpc)
+                    .tag_specifications(tag_spec(ResourceType::RouteTable, name, tags))
                     .send()
             })
             .await?
@@ -289,14 +394,24 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
             ec2.create_route()
                 .route_table_id(&table)
                 .destination_cidr_block("0.0.0.0/0")
-                .gateway_id(&igw)
+                .gateway_id(igw)
                 .send()
         })
         .await?;
     }
+    Ok((table, associated))
+}
 
-    // Two public subnets in the first two zones where Fargate runs tasks (regular zones: no
-    // Local or Wavelength zones, where neither ALB nor Fargate runs).
+/// Two public subnets in the first two zones where Fargate runs tasks (regular zones: no Local
+/// or Wavelength zones, where neither ALB nor Fargate runs), routed through the table.
+async fn ensure_subnets(
+    ec2: &Client,
+    vpc: &str,
+    table: &str,
+    associated: &[String],
+    name: &str,
+    tags: &Tags,
+) -> Result<Vec<String>> {
     let region = region_of(ec2);
     let zones: Vec<String> = ec2
         .describe_availability_zones()
@@ -321,7 +436,7 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
     for (zone, cidr) in zones.iter().take(2).zip(OWN_SUBNET_CIDRS) {
         let found = ec2
             .describe_subnets()
-            .filters(filter("vpc-id", &vpc))
+            .filters(filter("vpc-id", vpc))
             .filters(filter("cidr-block", cidr))
             .send()
             .await
@@ -337,7 +452,7 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
             None => {
                 let subnet = retry_while("creating a subnet", not_found_yet, || {
                     ec2.create_subnet()
-                        .vpc_id(&vpc)
+                        .vpc_id(vpc)
                         .cidr_block(cidr)
                         .availability_zone(zone)
                         .tag_specifications(tag_spec(
@@ -365,13 +480,13 @@ async fn ensure_own_vpc(ec2: &Client, names: &Names, tags: &Tags) -> Result<(Str
         }
         if !associated.contains(&subnet) {
             retry_while("routing the subnet", not_found_yet, || {
-                ec2.associate_route_table().route_table_id(&table).subnet_id(&subnet).send()
+                ec2.associate_route_table().route_table_id(table).subnet_id(&subnet).send()
             })
             .await?;
         }
         subnets.push(subnet);
     }
-    Ok((vpc, subnets))
+    Ok(subnets)
 }
 
 // Security group and rule descriptions: EC2 takes only a-z, A-Z, 0-9, spaces and
@@ -381,15 +496,13 @@ const TASK_GROUP_DESCRIPTION: &str = "aws-app: the app tasks, only from the load
 const HTTP_RULE_DESCRIPTION: &str = "HTTP";
 const APP_RULE_DESCRIPTION: &str = "from the ALB";
 
-/// The group's ID, and whether it was created now (then it has no rules yet).
-pub(crate) async fn ensure_group(
+/// The security group of this name in the VPC, with its rules, if there is one.
+pub(crate) async fn find_group(
     ec2: &Client,
     vpc: &str,
     name: &str,
-    description: &str,
-    tags: &Tags,
-) -> Result<(String, bool)> {
-    let found = ec2
+) -> Result<Option<SecurityGroup>> {
+    Ok(ec2
         .describe_security_groups()
         .filters(filter("vpc-id", vpc))
         .filters(filter("group-name", name))
@@ -399,59 +512,28 @@ pub(crate) async fn ensure_group(
         .security_groups
         .unwrap_or_default()
         .into_iter()
-        .find_map(|g| g.group_id);
-    if let Some(id) = found {
-        return Ok((id, false));
-    }
-    let id = retry_while(&format!("creating security group {name}"), not_found_yet, || {
-        ec2.create_security_group()
-            .vpc_id(vpc)
-            .group_name(name)
-            .description(description)
-            .tag_specifications(tag_spec(ResourceType::SecurityGroup, name, tags))
-            .send()
-    })
-    .await?
-    .group_id
-    .ok_or_else(|| Error::failed(format!("creating security group {name}: no ID in the answer")))?;
-    Ok((id, true))
+        .next())
 }
 
-/// Adds what the group lacks of an ingress rule: only the missing ranges and source groups (a
-/// request repeating one it has fails whole). A group created now has no rules to read.
-pub(crate) async fn allow(
-    ec2: &Client,
-    group: &str,
-    fresh: bool,
-    rule: IpPermission,
-) -> Result<()> {
-    let current = if fresh {
-        Vec::new()
-    } else {
-        ec2.describe_security_groups()
-            .group_ids(group)
-            .send()
-            .await
-            .map_err(|e| failed(&format!("reading security group {group}"), e))?
-            .security_groups
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|g| g.ip_permissions.unwrap_or_default())
-            .filter(|have| {
-                have.ip_protocol == rule.ip_protocol
-                    && have.from_port == rule.from_port
-                    && have.to_port == rule.to_port
-            })
-            .collect::<Vec<_>>()
-    };
+/// What `current` lacks of an ingress rule: only the missing ranges and source groups (a
+/// request repeating one the group has fails whole); `None` when it has all of it.
+pub fn missing_ingress(current: &[IpPermission], rule: &IpPermission) -> Option<IpPermission> {
+    let same_ports: Vec<&IpPermission> = current
+        .iter()
+        .filter(|have| {
+            have.ip_protocol == rule.ip_protocol
+                && have.from_port == rule.from_port
+                && have.to_port == rule.to_port
+        })
+        .collect();
     let has_v4 = |cidr: &str| {
-        current.iter().any(|p| p.ip_ranges().iter().any(|r| r.cidr_ip() == Some(cidr)))
+        same_ports.iter().any(|p| p.ip_ranges().iter().any(|r| r.cidr_ip() == Some(cidr)))
     };
     let has_v6 = |cidr: &str| {
-        current.iter().any(|p| p.ipv6_ranges().iter().any(|r| r.cidr_ipv6() == Some(cidr)))
+        same_ports.iter().any(|p| p.ipv6_ranges().iter().any(|r| r.cidr_ipv6() == Some(cidr)))
     };
     let has_group = |id: &str| {
-        current.iter().any(|p| p.user_id_group_pairs().iter().any(|g| g.group_id() == Some(id)))
+        same_ports.iter().any(|p| p.user_id_group_pairs().iter().any(|g| g.group_id() == Some(id)))
     };
     let missing = IpPermission::builder()
         .set_ip_protocol(rule.ip_protocol.clone())
@@ -479,17 +561,72 @@ pub(crate) async fn allow(
                 .collect(),
         ))
         .build();
-    if missing.ip_ranges().is_empty()
+    let empty = missing.ip_ranges().is_empty()
         && missing.ipv6_ranges().is_empty()
-        && missing.user_id_group_pairs().is_empty()
-    {
-        return Ok(());
+        && missing.user_id_group_pairs().is_empty();
+    (!empty).then_some(missing)
+}
+
+/// What the group lacks of its rule, in words (`tcp 80 from 0.0.0.0/0, ::/0`).
+pub fn group_diff(group: &SecurityGroup, rule: &IpPermission) -> Diff {
+    let mut diff = Diff::default();
+    if let Some(missing) = missing_ingress(group.ip_permissions(), rule) {
+        let sources: Vec<&str> = missing
+            .ip_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ip())
+            .chain(missing.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()))
+            .chain(missing.user_id_group_pairs().iter().filter_map(|g| g.group_id()))
+            .collect();
+        diff.note(format!(
+            "ingress {} {} from {} → added",
+            missing.ip_protocol().unwrap_or("tcp"),
+            missing.from_port().unwrap_or_default(),
+            sources.join(", ")
+        ));
     }
-    retry_while(&format!("adding a rule to security group {group}"), not_found_yet, || async {
+    diff
+}
+
+/// Finds or creates the group and adds what it lacks of its rule; the group's ID.
+pub(crate) async fn ensure_group(
+    ec2: &Client,
+    vpc: &str,
+    spec: &GroupSpec<'_>,
+    tags: &Tags,
+) -> Result<String> {
+    let name = spec.name;
+    let (id, current) = match find_group(ec2, vpc, name).await? {
+        Some(group) => {
+            let id = group.group_id.clone().unwrap_or_default();
+            (id, group.ip_permissions.unwrap_or_default())
+        }
+        None => {
+            let id = retry_while(&format!("creating security group {name}"), not_found_yet, || {
+                ec2.create_security_group()
+                    .vpc_id(vpc)
+                    .group_name(name)
+                    .description(spec.description)
+                    .tag_specifications(tag_spec(ResourceType::SecurityGroup, name, tags))
+                    .send()
+            })
+            .await?
+            .group_id
+            .ok_or_else(|| {
+                Error::failed(format!("creating security group {name}: no ID in the answer"))
+            })?;
+            // A group created now has no rules to read.
+            (id, Vec::new())
+        }
+    };
+    let Some(missing) = missing_ingress(&current, &spec.rule) else {
+        return Ok(id);
+    };
+    retry_while(&format!("adding a rule to security group {id}"), not_found_yet, || async {
         use aws_sdk_ec2::error::ProvideErrorMetadata;
         match ec2
             .authorize_security_group_ingress()
-            .group_id(group)
+            .group_id(&id)
             .ip_permissions(missing.clone())
             .send()
             .await
@@ -499,7 +636,8 @@ pub(crate) async fn allow(
             other => other.map(|_| ()),
         }
     })
-    .await
+    .await?;
+    Ok(id)
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ impl Kind {
             Kind::TargetGroup => "target group",
             Kind::Cluster => "ECS cluster",
             Kind::Service => "ECS service",
-            Kind::TaskFamily => "task definition family",
+            Kind::TaskFamily => "task definition",
             Kind::Role => "IAM role",
             Kind::InstanceProfile => "IAM instance profile",
             Kind::LogGroup => "log group",

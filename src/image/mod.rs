@@ -230,6 +230,8 @@ impl Engine {
             self.docker.build_image(options, None, Some(bollard::body_try_stream(body)));
         let mut step = String::new();
         let mut step_output: Vec<String> = Vec::new();
+        // Everything the build said: the error's detail when it was not printed as it came.
+        let mut all_output = String::new();
         let mut image_id = None;
         let mut failure = None;
         while let Some(item) = stream.next().await {
@@ -241,7 +243,8 @@ impl Engine {
                 }
             };
             if let Some(text) = &info.stream {
-                eprint!("{}", crate::shown(text));
+                crate::progress::output(text);
+                all_output.push_str(text);
                 for line in text.lines() {
                     if let Some(id) = line.strip_prefix("Successfully built ")
                         && image_id.is_none()
@@ -276,8 +279,14 @@ impl Engine {
             _ => {}
         }
         if let Some(why) = failure {
-            let tail = step_output.iter().rev().take(30).rev().cloned().collect::<Vec<_>>();
-            return Err(build_failure(&step, &why).with_detail(tail.join("\n")));
+            let detail = match crate::progress::prints_build_output() {
+                true => {
+                    let tail = step_output.iter().rev().take(30).rev().cloned();
+                    tail.collect::<Vec<_>>().join("\n")
+                }
+                false => all_output,
+            };
+            return Err(build_failure(&step, &why).with_detail(detail));
         }
 
         let Some(image_id) = image_id else {
@@ -937,8 +946,25 @@ sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(
         };
         let mut stream = self.docker.push_image(&target, Some(options), creds.clone());
         let mut last_status = String::new();
+        // Bytes pushed of each layer, keyed by the layer's size (bollard's push answer has no
+        // layer ID): the step's detail on a terminal.
+        let mut layers: HashMap<u64, u64> = HashMap::new();
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| Error::failed(format!("pushing {tagged} failed: {e}")))?;
+            if let Some(progress) = &info.progress_detail
+                && let Some(total) = progress.total.and_then(|t| u64::try_from(t).ok())
+                && total > 0
+            {
+                let current = progress.current.and_then(|c| u64::try_from(c).ok()).unwrap_or(0);
+                layers.insert(total, current.min(total));
+                let done: u64 = layers.values().sum();
+                let all: u64 = layers.keys().sum();
+                crate::progress::detail(&format!(
+                    "{} of {} pushed",
+                    crate::progress::bytes(done),
+                    crate::progress::bytes(all)
+                ));
+            }
             if let Some(detail) = info.error_detail {
                 let why = detail.message.unwrap_or_else(|| "unknown error".to_string());
                 return Err(Error::failed(format!("pushing {tagged} failed: {}", why.trim())));
@@ -947,7 +973,7 @@ sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(
                 && status != last_status
                 && !status.starts_with("Pushing")
             {
-                eprintln!("  {}", crate::shown(&status));
+                crate::progress::output(&format!("  {status}"));
                 last_status = status;
             }
         }

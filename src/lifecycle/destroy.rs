@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 
+use crate::aws::change::{Action, Change};
 use crate::aws::owner::Kind;
 use crate::aws::{Aws, TAG_PREFIX, failed, retry_for};
 use crate::config::Config;
@@ -40,9 +41,10 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
             "destroy of prefix {} in AWS account {account}, region {}:",
             config.prefix, aws.region
         ));
+        // The same list as `plan`'s, with what becomes of each.
         for found in &survey.found {
-            let how = if found.ours { "delete" } else { "leave alone (not this prefix's)" };
-            say(format!("  {how}: {}", found.what()));
+            let action = if found.ours { Action::Delete } else { Action::Foreign };
+            say(format!("  {}", Change::new(found.what(), action).line()));
         }
         if !yes && survey.found.iter().any(|f| f.ours) {
             confirm(config, &account, &aws.region).await?;
@@ -244,7 +246,7 @@ async fn delete_all(
         say(format!("destroyed {} resource group(s) of prefix {}", deleted.len(), config.prefix));
     }
     if config.json {
-        println!("{}", serde_json::json!({ "deleted": deleted }));
+        crate::out!("{}", serde_json::json!({ "deleted": deleted }));
     }
     Ok(())
 }
@@ -331,6 +333,7 @@ where
 
 /// Asks on the terminal (the read runs off the runtime: a signal still ends the run).
 async fn confirm(config: &Config, account: &str, region: &str) -> Result<()> {
+    crate::progress::finish();
     eprint!(
         "Delete the resources above of prefix '{}' in account {account}, {region}? Type the \
          prefix to confirm: ",

@@ -61,24 +61,8 @@ pub async fn find(aws: &Aws, config: &Config) -> Result<Option<Live>> {
     let names = &config.names;
     // The load balancer's name is known: it is asked beside the service and its revision.
     let service_and_revision = async {
-        let services = aws
-            .ecs
-            .describe_services()
-            .cluster(&names.cluster)
-            .services(&names.service)
-            .include(aws_sdk_ecs::types::ServiceField::Tags)
-            .send()
-            .await;
-        let service = match services {
-            Ok(out) => {
-                out.services.unwrap_or_default().into_iter().find(|s| s.status() == Some("ACTIVE"))
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => {
-                None
-            }
-            Err(e) => return Err(failed("finding the ECS service", e)),
-        };
-        let Some(service) = service else {
+        let service = crate::aws::ecs::find_service(&aws.ecs, &names.cluster, &names.service);
+        let Some(service) = service.await? else {
             return Ok(None);
         };
         let arn = service
@@ -89,20 +73,8 @@ pub async fn find(aws: &Aws, config: &Config) -> Result<Option<Live>> {
         Ok(Some((service, task_definition)))
     };
     let url = async {
-        match aws.elb.describe_load_balancers().names(&names.load_balancer).send().await {
-            Ok(out) => Ok(out
-                .load_balancers()
-                .first()
-                .and_then(|l| l.dns_name())
-                .map(|d| format!("http://{d}/"))),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(failed("finding the load balancer", e)),
-        }
+        let lb = crate::aws::alb::find_load_balancer(&aws.elb, &names.load_balancer).await?;
+        Ok::<_, Error>(lb.and_then(|l| l.dns_name).map(|d| format!("http://{d}/")))
     };
     let (found, url) = tokio::join!(service_and_revision, url);
     let Some((service, task_definition)) = found? else {

@@ -97,7 +97,7 @@ pub async fn logs(config: &Config, follow: bool, since: &str) -> Result<()> {
             // Streams are `app/app/<task id>`.
             let task = event.log_stream_name().and_then(|s| s.rsplit('/').next()).unwrap_or("?");
             let task: String = task.chars().take(12).collect();
-            println!("{task} {}", crate::shown(event.message().unwrap_or("").trim_end()));
+            crate::out!("{task} {}", crate::shown(event.message().unwrap_or("").trim_end()));
             printed_any = true;
         }
         if !follow {

@@ -5,6 +5,7 @@
 pub mod destroy;
 pub mod live;
 pub mod logs;
+pub mod plan;
 pub mod redeploy;
 pub mod rollback;
 pub mod status;

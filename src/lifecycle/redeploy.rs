@@ -41,7 +41,7 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<()> {
             crate::aws::api_calls()
         ));
         if config.json {
-            println!(
+            crate::out!(
                 "{}",
                 serde_json::json!({
                     "url": url,
@@ -52,7 +52,7 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<()> {
                 })
             );
         } else {
-            println!("{url}");
+            crate::out!("{url}");
         }
         return Ok(());
     }

@@ -122,7 +122,7 @@ async fn roll(
             .map_err(|e| failed("moving the service to the earlier revision", e))?;
         let deployment = updated
             .service()
-            .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")))
+            .and_then(crate::aws::ecs::primary_deployment)
             .and_then(|d| d.id())
             .map(str::to_string)
             .ok_or_else(|| Error::failed("ECS reported no deployment for the rollback"))?;
@@ -150,12 +150,12 @@ async fn roll(
     deploy::verify(&url, page.as_deref(), config.expect.as_deref()).await?;
     say(format!("{url} serves revision {}", target.revision()));
     if config.json {
-        println!(
+        crate::out!(
             "{}",
             serde_json::json!({"url": url, "commit": commit, "task_definition": arn, "changed": target.revision() != current})
         );
     } else {
-        println!("{url}");
+        crate::out!("{url}");
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ pub async fn status(config: &Config) -> Result<()> {
         return Err(live::not_deployed(config, &aws.region));
     };
     let targets = target_health(&aws, &live).await?;
-    let primary = live.service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+    let primary = crate::aws::ecs::primary_deployment(&live.service);
     let rollout = primary.and_then(|d| d.rollout_state()).map(|s| s.as_str().to_string());
     let age = live.commit_time.as_deref().and_then(crate::parse_rfc3339).map(|t| now() - t);
     // ECS lists events newest first; the last five, oldest first.
@@ -61,24 +61,24 @@ pub async fn status(config: &Config) -> Result<()> {
             "targets": targets.iter().map(|(id, state, reason)| serde_json::json!({"target": id, "state": state, "reason": reason})).collect::<Vec<_>>(),
             "events": events.iter().map(|(at, message)| serde_json::json!({"at": at, "message": message})).collect::<Vec<_>>(),
         });
-        println!("{out}");
+        crate::out!("{out}");
         return Ok(());
     }
     let commit = live.commit.as_deref().unwrap_or("unknown");
     let age = age.map_or("age unknown".to_string(), |s| format!("{} old", human(s)));
-    println!("service    {} in {}", config.names.service, aws.region);
-    println!("commit     {commit} ({age})");
-    println!("image      {}", image.unwrap_or("unknown"));
+    crate::out!("service    {} in {}", config.names.service, aws.region);
+    crate::out!("commit     {commit} ({age})");
+    crate::out!("image      {}", image.unwrap_or("unknown"));
     let or_unknown = |key: &str| live.label(key).unwrap_or("unknown");
     let base_id = or_unknown(BASE_ID_LABEL);
-    println!(
+    crate::out!(
         "built from {} ({}), aws-app recipe {}",
         or_unknown(BASE_IMAGE_LABEL),
         base_id.strip_prefix("sha256:").map_or(base_id, |id| &id[..12.min(id.len())]),
         or_unknown(RECIPE_LABEL)
     );
     let pins = live.label(PINS_LABEL).map(|p| p.split_whitespace().count());
-    println!(
+    crate::out!(
         "pins       {} resolved {}: {}",
         pins.map_or("?".to_string(), |n| n.to_string()),
         describe_resolution(live.label(RESOLUTION_LABEL)),
@@ -89,7 +89,7 @@ pub async fn status(config: &Config) -> Result<()> {
         Some(n) => format!(" ({n} of the releases not checked)"),
         None => String::new(),
     };
-    println!(
+    crate::out!(
         "advisories {}",
         match vulnerabilities {
             Some(0) => format!("no known vulnerabilities in the pins{not_checked}"),
@@ -100,31 +100,31 @@ pub async fn status(config: &Config) -> Result<()> {
             None => "not checked (the advisory source could not be asked)".to_string(),
         }
     );
-    println!(
+    crate::out!(
         "ECR scan   {}",
         scan.as_ref().map_or("no scan of this image in ECR".to_string(), ToString::to_string)
     );
-    println!("revision   {}", live.revision());
-    println!(
+    crate::out!("revision   {}", live.revision());
+    crate::out!(
         "tasks      {} running, {} pending, {} desired",
         live.service.running_count(),
         live.service.pending_count(),
         live.service.desired_count()
     );
-    println!("rollout    {}", rollout.as_deref().unwrap_or("unknown"));
+    crate::out!("rollout    {}", rollout.as_deref().unwrap_or("unknown"));
     if targets.is_empty() {
-        println!("targets    none registered");
+        crate::out!("targets    none registered");
     }
     for (id, state, reason) in &targets {
-        println!(
+        crate::out!(
             "target     {id}: {state}{}",
             reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
         );
     }
     for (at, message) in &events {
-        println!("event      {at} {}", crate::shown(message));
+        crate::out!("event      {at} {}", crate::shown(message));
     }
-    println!("{}", live.url.as_deref().unwrap_or("no load balancer"));
+    crate::out!("{}", live.url.as_deref().unwrap_or("no load balancer"));
     Ok(())
 }
 

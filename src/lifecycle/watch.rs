@@ -46,7 +46,7 @@ pub async fn watch(config: &Config, interval: &str) -> Result<()> {
             Err(e) if e.kind == Kind::Interrupted => return Err(e),
             Err(e) => {
                 if let Some(detail) = &e.detail {
-                    eprintln!("{}", crate::shown(detail.trim_end()));
+                    crate::progress::print_above(&crate::shown(detail.trim_end()));
                 }
                 let pause = if e.kind == Kind::CommitFailed {
                     failures = 0;

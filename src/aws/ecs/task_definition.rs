@@ -1,0 +1,141 @@
+//! The task definition: a new revision only when the latest one says something else.
+
+use super::*;
+
+/// The family's latest revision when it is ACTIVE.
+pub async fn find_task_definition(
+    ecs: &Client,
+    family: &str,
+) -> Result<Option<types::TaskDefinition>> {
+    let answer = ecs.describe_task_definition().task_definition(family).send().await;
+    // No revision of the family yet: ECS answers with a client error.
+    let out = found("reading the task definition", answer, |e| e.is_client_exception())?;
+    Ok(out
+        .and_then(|o| o.task_definition)
+        .filter(|td| td.status().map(|s| s.as_str()) == Some("ACTIVE")))
+}
+
+/// What differs between a revision and what `spec` says.
+pub fn task_definition_diff(current: &types::TaskDefinition, spec: &TaskSpec) -> Diff {
+    let mut diff = Diff::default();
+    let container = current.container_definitions().first();
+    let labels = container.and_then(|c| c.docker_labels()).cloned().unwrap_or_default();
+    let short = |commit: &str| commit.chars().take(12).collect::<String>();
+    diff.compare("commit", labels.get(COMMIT_LABEL).map(|c| short(c)), short(&spec.commit));
+    if container.and_then(|c| c.image()) != Some(spec.image.as_str()) {
+        diff.note("image → this build's");
+    }
+    if !labels_current(spec.labels.as_ref(), &labels) {
+        diff.note("build labels → this build's");
+    }
+    diff.compare("cpu", current.cpu(), spec.cpu.to_string().as_str());
+    diff.compare("memory", current.memory(), spec.memory.to_string().as_str());
+    diff.compare("execution role", current.execution_role_arn(), spec.execution_role_arn.as_str());
+    let architecture = current.runtime_platform().and_then(|p| p.cpu_architecture());
+    let wanted = spec.cpu_architecture().ok();
+    diff.compare(
+        "architecture",
+        architecture.map(|a| a.as_str()),
+        wanted.as_ref().map_or(spec.architecture.as_str(), |a| a.as_str()),
+    );
+    diff.compare("container", container.and_then(|c| c.name()), CONTAINER);
+    let port = i32::from(spec.port);
+    if !container
+        .is_some_and(|c| c.port_mappings().iter().any(|p| p.container_port() == Some(port)))
+    {
+        diff.note(format!("port → {port}"));
+    }
+    let group = container
+        .and_then(|c| c.log_configuration())
+        .and_then(|l| l.options())
+        .and_then(|o| o.get("awslogs-group"));
+    diff.compare("log group", group.map(String::as_str), spec.log_group.as_str());
+    diff
+}
+
+/// The latest revision of the family when it already says what `spec` says; otherwise a new
+/// revision. Returns its ARN and whether it was registered now.
+pub async fn ensure_task_definition(
+    ecs: &Client,
+    spec: &TaskSpec,
+    tags: &Tags,
+) -> Result<TaskDefinition> {
+    let architecture = spec.cpu_architecture()?;
+    let current = find_task_definition(ecs, &spec.family).await?;
+    let container = current.as_ref().and_then(|c| c.container_definitions().first());
+    let current_labels = container.and_then(|c| c.docker_labels()).cloned().unwrap_or_default();
+    let same_image = container.and_then(|c| c.image()) == Some(spec.image.as_str());
+    if let Some(current) = &current
+        && task_definition_diff(current, spec).is_empty()
+        && let Some(arn) = current.task_definition_arn()
+    {
+        let page = current_labels.get(PAGE_LABEL).cloned();
+        let arn = arn.to_string();
+        return Ok(TaskDefinition { arn, registered: false, page, labels: current_labels });
+    }
+
+    let logs = LogConfiguration::builder()
+        .log_driver(LogDriver::Awslogs)
+        .set_options(Some(HashMap::from([
+            ("awslogs-group".to_string(), spec.log_group.clone()),
+            ("awslogs-region".to_string(), spec.region.clone()),
+            ("awslogs-stream-prefix".to_string(), CONTAINER.to_string()),
+        ])))
+        .build()
+        .map_err(|e| Error::failed(format!("log configuration: {e}")))?;
+    // Labels of this build; an image this run did not build keeps what the revision that runs
+    // it says (a new revision for another size, say, still knows its page and inputs).
+    let mut labels = match (&spec.labels, same_image) {
+        (Some(labels), _) => labels.clone(),
+        (None, true) => current_labels,
+        (None, false) => HashMap::new(),
+    };
+    labels.insert(COMMIT_LABEL.to_string(), spec.commit.clone());
+    let page = labels.get(PAGE_LABEL).cloned();
+    let container = ContainerDefinition::builder()
+        .name(CONTAINER)
+        .image(&spec.image)
+        .set_docker_labels(Some(labels.clone()))
+        .essential(true)
+        .port_mappings(
+            PortMapping::builder()
+                .container_port(i32::from(spec.port))
+                .protocol(TransportProtocol::Tcp)
+                .build(),
+        )
+        .log_configuration(logs)
+        .build();
+    let registered = ecs
+        .register_task_definition()
+        .family(&spec.family)
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu(spec.cpu.to_string())
+        .memory(spec.memory.to_string())
+        .execution_role_arn(&spec.execution_role_arn)
+        .runtime_platform(
+            RuntimePlatform::builder()
+                .cpu_architecture(architecture)
+                .operating_system_family(OsFamily::Linux)
+                .build(),
+        )
+        .container_definitions(container)
+        .set_tags(Some(ecs_tags(tags)));
+    let registered = retry_while("registering the task definition", role_not_ready, || {
+        registered.clone().send()
+    })
+    .await?;
+    let arn = registered
+        .task_definition
+        .and_then(|td| td.task_definition_arn)
+        .ok_or_else(|| Error::failed("registering the task definition: no ARN in the answer"))?;
+    Ok(TaskDefinition { arn, registered: true, page, labels })
+}
+
+/// Whether the current revision's labels already say what this run knows of the build.
+fn labels_current(
+    wanted: Option<&HashMap<String, String>>,
+    current: &HashMap<String, String>,
+) -> bool {
+    wanted.is_none_or(|wanted| wanted.iter().all(|(k, v)| current.get(k) == Some(v)))
+}
