@@ -376,7 +376,7 @@ async fn push_registry(
     let assumed = match assumed {
         Ok(assumed) => assumed,
         Err(e) if e.message.contains("AccessDenied") => {
-            say(format!(
+            crate::note(format!(
                 "{}: the builder pushes with these credentials' ECR login instead (allow \
                  sts:AssumeRole on {role_arn} to limit it to the app's repository)",
                 crate::aws::without_permission_hint(&e.message)
@@ -518,7 +518,7 @@ async fn start(
         launched = run_instance(aws, &ami, subnet, &group, name, &tags, &script, settling).await;
         match &launched {
             Err(e) if UNAVAILABLE.iter().any(|code| e.message.contains(code)) => {
-                say(format!("{} (subnet {subnet}); trying the next zone", e.message));
+                crate::note(format!("{} (subnet {subnet}); trying the next zone", e.message));
             }
             _ => break,
         }
@@ -542,7 +542,7 @@ async fn start(
             "builder {instance_id} runs at {address}; waiting for its Docker engine (installing Docker takes about a minute)"
         ));
         let engine = connect(&address, &pki).await?;
-        say(format!("builder engine ready in {}", seconds(clock)));
+        crate::done(format!("builder engine ready in {}", seconds(clock)));
         let registry = push_registry(aws, &role_arn, new_role).await?;
         Ok::<_, Error>((engine, registry))
     };
@@ -720,11 +720,11 @@ async fn connect(address: &str, pki: &Pki) -> Result<Engine> {
 pub async fn finish(aws: &Aws, instance: &Instance) {
     let clock = Instant::now();
     if let Err(e) = terminate(aws, std::slice::from_ref(&instance.id)).await {
-        say(format!("{} (the next deploy or destroy removes it)", e.message));
+        crate::note(format!("{} (the next deploy or destroy removes it)", e.message));
         return;
     }
     delete_group(aws, &instance.group_id).await;
-    say(format!("builder {} terminated in {}", instance.id, seconds(clock)));
+    crate::note(format!("builder {} terminated in {}", instance.id, seconds(clock)));
 }
 
 /// Terminates instances and waits until they are gone.
@@ -783,7 +783,7 @@ async fn delete_group(aws: &Aws, group: &str) {
     match delete_group_when_released(aws, group).await {
         Ok(()) => {}
         Err(e) if e.message.contains("InvalidGroup.NotFound") => {}
-        Err(e) => say(format!("{} (the next deploy or destroy removes it)", e.message)),
+        Err(e) => crate::note(format!("{} (the next deploy or destroy removes it)", e.message)),
     }
 }
 
@@ -818,7 +818,10 @@ pub async fn remove(aws: &Aws, config: &Config) -> Result<Vec<String>> {
         .collect();
     let mut removed = Vec::new();
     if !ids.is_empty() {
-        say(format!("terminating builder instance(s) left by an earlier run: {}", ids.join(", ")));
+        crate::note(format!(
+            "terminating builder instance(s) left by an earlier run: {}",
+            ids.join(", ")
+        ));
         terminate(aws, &ids).await?;
         removed.push(format!("builder instance(s) {}", ids.join(", ")));
     }

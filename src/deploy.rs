@@ -95,7 +95,7 @@ pub async fn ensure_infrastructure(
     let (in_network, account) = tokio::join!(in_network, account);
     let (network, load_balancer, target_group_arn) = in_network?;
     let (execution_role_arn, cluster_arn) = account?;
-    say(format!(
+    crate::note(format!(
         "infrastructure ready in {}: load balancer {} in {}",
         seconds(clock),
         load_balancer.dns_name,
@@ -266,7 +266,7 @@ async fn deploy_with(
         }
     };
     if running.is_some() {
-        say(format!(
+        crate::note(format!(
             "{} already runs {} built from these inputs: nothing to build (--rebuild builds \
              anyway)",
             names.service,
@@ -371,11 +371,12 @@ async fn build_and_push(
             None => false,
         };
         fence.check("pushing the image")?;
+        say(format!("pushing to {}", names.image_repo));
         let pushed = engine.push(&built.image, registry, &names.image_repo, absent).await?;
         if pushed.pushed {
-            say(format!("pushed {} in {}", pushed.reference, seconds(clock)));
+            crate::done(format!("pushed {} in {}", pushed.reference, seconds(clock)));
         } else {
-            say(format!("the registry already has {tag}: nothing pushed"));
+            crate::done(format!("the registry already has {tag}: nothing pushed"));
         }
         let inputs = &built.image.inputs;
         let mut labels = crate::image::lock::labels(
@@ -417,7 +418,7 @@ async fn finish_deploy(
     let ecs::TaskDefinition { arn: task_definition, registered, page, labels } =
         ecs::ensure_task_definition(&aws.ecs, &spec, &tag_set).await?;
     if registered {
-        say(format!("registered {task_definition}"));
+        crate::note(format!("registered {task_definition}"));
     }
     let service = service_spec(config, &task_definition, &infra.network, &infra.target_group_arn);
     fence.check("updating the service")?;
@@ -435,7 +436,7 @@ async fn finish_deploy(
     let change = ecs::ensure_service(&aws.ecs, &service, &tag_set).await?;
     if let Some(deployment) = &change.deployment_id {
         let clock = Instant::now();
-        say(format!("rolling out deployment {deployment}"));
+        say(format!("rolling out {deployment}"));
         ecs::wait_rollout(
             &aws.ecs,
             &aws.logs,
@@ -445,13 +446,13 @@ async fn finish_deploy(
             ROLLOUT_DEADLINE,
         )
         .await?;
-        say(format!("rollout completed in {}", seconds(clock)));
+        crate::done(format!("rollout completed in {}", seconds(clock)));
     } else if change.changed {
         return Err(Error::failed(
             "ECS accepted the service change but reported no deployment to follow; run deploy again",
         ));
     } else {
-        say("the service already runs this task definition");
+        crate::note("the service already runs this task definition");
     }
 
     let url = format!("http://{}/", infra.load_balancer.dns_name);
@@ -460,7 +461,7 @@ async fn finish_deploy(
         alb::wait_active(&aws.elb, &infra.load_balancer.arn, VERIFY_DEADLINE).await?;
     }
     verify(&url, page.as_deref(), config.expect.as_deref()).await?;
-    say(format!(
+    crate::done(format!(
         "{url} serves {} (verified in {}; deploy took {}, {} AWS API calls)",
         &release.commit[..12],
         seconds(clock),
@@ -475,7 +476,7 @@ async fn finish_deploy(
         _ => None,
     };
     if let Some(scan) = &scan {
-        say(format!("ECR scan of the image: {scan}"));
+        crate::note(format!("ECR scan of the image: {scan}"));
     }
 
     // Anything written to the account counts: a listener, a rule, a route made again.
@@ -524,6 +525,7 @@ pub async fn verify(url: &str, page: Option<&str>, expect: Option<&str>) -> Resu
     let mut delay = Duration::from_secs(1);
     let mut last: String;
     let mut reported = String::new();
+    say(format!("checking that {url} serves this build"));
     loop {
         match http::get_url(url, Duration::from_secs(10)).await {
             Ok(got) if got.status == 200 => {
@@ -545,10 +547,10 @@ pub async fn verify(url: &str, page: Option<&str>, expect: Option<&str>) -> Resu
             Err(e) => last = e,
         }
         if last != reported {
-            say(format!("waiting for {url} to serve this build: {last}"));
+            crate::progress::status(&format!("waiting for {url} to serve this build: {last}"));
             reported.clone_from(&last);
         }
-        crate::progress::detail(&format!("next try in {} s", delay.as_secs()));
+        crate::progress::detail(&format!("{last}; next try in {} s", delay.as_secs()));
         if started.elapsed() > VERIFY_DEADLINE {
             return Err(Error::failed(format!(
                 "{url} did not serve this build within {} min: {last}",

@@ -60,9 +60,22 @@ async fn interruptible(work: impl Future<Output = Result<()>>, after: &str) -> R
     }
 }
 
-/// One progress step on stderr (`progress`: drawn in place on a terminal, a plain line off one).
+/// A step begins (`fetching …`, `rolling out …`): on stderr, drawn in place with its elapsed
+/// time on a terminal, a plain line off one (see `progress`).
 pub fn say(message: impl std::fmt::Display) {
     progress::step(&message.to_string());
+}
+
+/// The current step is done, and this says how it went (`built … in 4.7 s`): the step's live
+/// line gives way to this one.
+pub fn done(message: impl std::fmt::Display) {
+    progress::done(&message.to_string());
+}
+
+/// Something worth knowing while the current step goes on (a warning, what a wait waits for):
+/// a line above the step's, which keeps running.
+pub fn note(message: impl std::fmt::Display) {
+    progress::note(&message.to_string());
 }
 
 /// Text of the app's or of AWS's (build lines, container logs, CloudWatch lines, page bodies,

@@ -28,7 +28,7 @@ pub async fn build_verified(
     let clock = Instant::now();
     say(format!("fetching {} of {}", config.source.branch, config.source.url));
     let checkout = source::fetch(&config.source).await?;
-    say(format!(
+    crate::done(format!(
         "fetched {} ({}) in {}",
         checkout.short(),
         crate::rfc3339(checkout.commit_time),
@@ -48,26 +48,35 @@ pub async fn build_verified(
         // `destroy --local`, `docker image prune`) can take a cached step it stands on: that
         // step is built again.
         Err(e) if e.message.contains("unable to find image \"sha256:") => {
-            say(format!("{}: a cached step went missing meanwhile; building again", e.message));
+            crate::note(format!(
+                "{}: a cached step went missing meanwhile; building again",
+                e.message
+            ));
             build().await?
         }
         other => other?,
     };
-    say(format!("built {} ({}) in {}", image.reference, image.architecture, seconds(clock)));
+    crate::done(format!(
+        "built {} ({}) in {}",
+        image.reference,
+        image.architecture,
+        seconds(clock)
+    ));
     let lock = &image.inputs.lock;
-    say(format!(
+    crate::note(format!(
         "dependencies: {} pins resolved as of {} ({})",
         lock.pins.len(),
         lock.cutoff.as_deref().unwrap_or("the build"),
         lock.why
     ));
     if let Some(warning) = lock.warning() {
-        say(warning);
+        crate::note(warning);
     }
 
     let clock = Instant::now();
+    say("smoke test: running the image until GET / answers");
     let page = engine.smoke_test(&image, prefix_label, config.expect.as_deref()).await?;
-    say(format!("smoke test passed: GET / answered 200 in {}", seconds(clock)));
+    crate::done(format!("smoke test passed: GET / answered 200 in {}", seconds(clock)));
     Ok(Verified { checkout, image, body: page.body })
 }
 
@@ -133,7 +142,7 @@ pub async fn build(config: &Config, run_on: Option<u16>) -> Result<()> {
                 starting_local.store(true, Ordering::SeqCst);
                 let url = engine.run_local(&built.image, name, port, prefix_label, expect).await?;
                 starting_local.store(false, Ordering::SeqCst);
-                say(format!("{} runs as container {name}", built.image.reference));
+                crate::done(format!("{} runs as container {name}", built.image.reference));
                 Some(url)
             }
             None => None,
@@ -184,9 +193,9 @@ pub async fn destroy(config: &Config) -> Result<()> {
         .destroy_local((config.names.label, &config.prefix), &config.names.image_repo)
         .await?;
     if containers + images == 0 {
-        say(format!("nothing to remove for prefix {}", config.prefix));
+        crate::done(format!("nothing to remove for prefix {}", config.prefix));
     } else {
-        say(format!(
+        crate::done(format!(
             "removed {containers} container(s) and {images} image(s) of prefix {}",
             config.prefix
         ));

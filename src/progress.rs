@@ -3,7 +3,9 @@
 //! On a terminal: each step (`step`, which `say` calls) is one line whose elapsed time updates
 //! in place (indicatif), with a detail that replaces itself: the Docker build's current step
 //! (its whole output goes into the error on failure, or is printed with `--verbose`), bytes
-//! pushed, what a wait is waiting for. A finished step stays as a plain line.
+//! pushed, what a wait is waiting for. A step ends with `done` (its outcome replaces it), or
+//! with the next step (it stays as a plain line with how long it took); a `note` is a line
+//! above it.
 //!
 //! Off a terminal (CI, pipes, files): plain lines, one per event, `aws-app: <text>`, and the
 //! build's output as it comes; no control characters (text from the app, AWS and the engine
@@ -66,8 +68,7 @@ pub fn step(message: &str) {
         Display::Terminal(t) => {
             let Ok(mut current) = t.current.lock() else { return };
             if let Some((bar, done)) = current.take() {
-                bar.finish_and_clear();
-                eprintln!("aws-app: {done}");
+                leave(&bar, &done);
             }
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template("{spinner} {wide_msg} {elapsed:>4}")
@@ -78,6 +79,23 @@ pub fn step(message: &str) {
             *current = Some((bar, message));
         }
     }
+}
+
+/// The current step is done: its live line is replaced by `message` (which says how it went).
+pub fn done(message: &str) {
+    let message = shown(message);
+    if let Display::Terminal(t) = display()
+        && let Ok(mut current) = t.current.lock()
+        && let Some((bar, _)) = current.take()
+    {
+        bar.finish_and_clear();
+    }
+    eprintln!("aws-app: {message}");
+}
+
+/// A line while the current step goes on: above the step's line, which keeps running.
+pub fn note(message: &str) {
+    print_above(&format!("aws-app: {}", shown(message)));
 }
 
 /// What the current step is at (a build step, bytes pushed, what a wait waits for): drawn in
@@ -92,11 +110,25 @@ pub fn detail(text: &str) {
     }
 }
 
+/// Where a wait stands (a rollout's task counts, why the URL does not serve yet), given when
+/// it changes: the step's detail on a terminal, a line of its own off one.
+pub fn status(text: &str) {
+    match display() {
+        Display::Plain => eprintln!("aws-app: {}", shown(text)),
+        Display::Terminal(_) => detail(text),
+    }
+}
+
 /// Output of a tool the step runs (the Docker build's lines): printed as it comes off a
 /// terminal and with `--verbose`; else its last line is the step's detail.
 pub fn output(text: &str) {
-    if prints_build_output() {
-        print_above(&format!("{}", shown(text.trim_end_matches('\n'))));
+    if !on_terminal() {
+        // As the tool wrote it: the engine sends a step's line and its newline apart.
+        eprint!("{}", shown(text));
+    } else if prints_build_output() {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            print_above(&shown(line));
+        }
     } else if let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty()) {
         detail(last);
     }
@@ -130,8 +162,22 @@ pub fn finish() {
         && let Ok(mut current) = t.current.lock()
         && let Some((bar, done)) = current.take()
     {
-        bar.finish_and_clear();
-        eprintln!("aws-app: {done}");
+        leave(&bar, &done);
+    }
+}
+
+/// Replaces a step's live line with a plain one that keeps how long the step took.
+fn leave(bar: &ProgressBar, done: &str) {
+    bar.finish_and_clear();
+    eprintln!("aws-app: {done} ({})", seconds(bar.elapsed()));
+}
+
+/// A step's duration as it is read: `0.4 s`, `12 s`, `3 min 05 s`.
+fn seconds(d: Duration) -> String {
+    match d.as_secs() {
+        s if s >= 60 => format!("{} min {:02} s", s / 60, s % 60),
+        s if s >= 10 => format!("{s} s"),
+        _ => format!("{:.1} s", d.as_secs_f64()),
     }
 }
 
@@ -161,5 +207,13 @@ mod tests {
         assert_eq!(super::bytes(63_289), "63 kB");
         assert_eq!(super::bytes(76_262_657), "76.3 MB");
         assert_eq!(super::bytes(2_500_000_000), "2.50 GB");
+    }
+
+    #[test]
+    fn step_durations_read_as_people_say_them() {
+        use std::time::Duration;
+        assert_eq!(super::seconds(Duration::from_millis(420)), "0.4 s");
+        assert_eq!(super::seconds(Duration::from_secs(12)), "12 s");
+        assert_eq!(super::seconds(Duration::from_secs(185)), "3 min 05 s");
     }
 }

@@ -242,7 +242,7 @@ fn fetch_blocking(spec: &SourceSpec, dir: &Path) -> Result<Fetched> {
         .map_err(|e| git_failed("fetch of", e))?;
     if fetched.id() != head {
         // The branch moved between the listing and the fetch: build what was fetched.
-        crate::say(format!("{} moved to {} while fetching; using it", spec.branch, fetched.id()));
+        crate::note(format!("{} moved to {} while fetching; using it", spec.branch, fetched.id()));
     }
     let mut checkout = git2::build::CheckoutBuilder::new();
     checkout.force();
@@ -261,7 +261,7 @@ fn fetch_blocking(spec: &SourceSpec, dir: &Path) -> Result<Fetched> {
             // has no shallow support).
             Err(Boundary) => match (shallow, fetched_depth, depths.peek()) {
                 (true, Some(had), Some(&&depth)) => {
-                    crate::say(format!(
+                    crate::note(format!(
                         "{REQUIREMENTS} last changed before the {had} commits fetched: fetching {}",
                         if depth == i32::MAX {
                             "the whole history".to_string()
@@ -272,7 +272,7 @@ fn fetch_blocking(spec: &SourceSpec, dir: &Path) -> Result<Fetched> {
                     fetch(Some(depth))?;
                 }
                 _ => {
-                    crate::say(format!(
+                    crate::note(format!(
                         "the history of {} is cut short before {REQUIREMENTS} last changed: \
                          dependencies of an app without pins resolve as of the build",
                         spec.url

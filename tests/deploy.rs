@@ -535,3 +535,31 @@ fn ecr_says_whether_an_image_is_there_and_what_its_scan_found() {
         moto.ecr.delete_repository().repository_name(&repo).force(true).send().await.expect("cleanup");
     });
 }
+
+#[test]
+fn a_deploy_on_a_terminal_shows_bytes_pushed_and_what_each_wait_waits_for() {
+    let env = aws_env();
+    let fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("ttydeploy");
+    let p = prefix.as_str();
+    let url = fixture.url();
+    let run = env.aws_app_on_a_terminal(&["deploy", "--repo", &url, "--prefix", p]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let shown = drawings(&run.stdout);
+    let drawn = |step: &str, detail: &str| {
+        shown.iter().any(|s| s.contains(step) && s.contains(" · ") && s.contains(detail))
+    };
+    assert!(drawn("pushing ", " pushed"), "bytes pushed: {shown:#?}");
+    assert!(shown.iter().any(|s| s.contains(" MB of ")), "bytes pushed: {shown:#?}");
+    assert!(drawn("rolling out ecs-svc/", "rollout: "), "{shown:#?}");
+    assert!(
+        shown.iter().any(|s| s.contains("checking that http://")),
+        "the URL's wait: {shown:#?}"
+    );
+    assert!(shown.iter().any(|s| s.starts_with("aws-app: rollout completed in ")), "{shown:#?}");
+    let served = shown.iter().position(|s| s.contains(" serves ") && s.contains("verified in"));
+    assert!(served.is_some(), "{shown:#?}");
+    let printed = shown.last().expect("the URL").trim();
+    assert!(printed.starts_with("http://") && printed.ends_with('/'), "{shown:#?}");
+    assert_eq!(env.aws_app(&["destroy", "--yes", "--prefix", p]).code, 0);
+}

@@ -309,3 +309,78 @@ fn a_smoke_container_a_killed_run_left_is_removed_by_the_next_run_and_a_live_one
     let marks = std::fs::read_dir(tmp.path().join("aws-app-runs")).expect("marks").count();
     assert_eq!(marks, 0, "no lock file is left");
 }
+
+/// `aws-app ARGS` with the build environment on a pseudo-terminal.
+fn on_a_terminal(args: &[&str]) -> Run {
+    let argv = [&[BIN][..], args].concat();
+    terminal(&argv, &build_env())
+}
+
+#[test]
+fn progress_is_drawn_in_place_on_a_terminal_and_plain_lines_off_one() {
+    let mut fixture = Fixture::new(APP_PY);
+    let prefix = Prefix::new("progress");
+    let url = fixture.url();
+    let args = ["build", "--repo", &url, "--prefix", prefix.as_str()];
+
+    // Off a terminal: one plain line per event, the build's own lines as they come, and not a
+    // single control character.
+    let plain = aws_app(&args, &build_env());
+    assert_eq!(plain.code, 0, "{plain:?}");
+    let controls = |s: &str| s.chars().any(|c| c.is_control() && c != '\n');
+    assert!(!controls(&plain.stderr), "{:?}", plain.stderr);
+    assert!(plain.stderr.lines().any(|l| l.starts_with("aws-app: building on ")), "{plain:?}");
+    assert!(plain.stderr.lines().any(|l| l.starts_with("Step 1/")), "{plain:?}");
+    assert!(plain.stderr.lines().all(|l| !l.trim().is_empty()), "no empty lines: {plain:?}");
+
+    // On a terminal: each step redrawn in place with its elapsed time, the build collapsed to
+    // its current step, and the step replaced by its outcome.
+    fixture.write("app.py", &APP_PY.replace("Hello World!", "Hello, terminal!"));
+    fixture.commit("A commit to build on a terminal");
+    let tty = on_a_terminal(&args);
+    assert_eq!(tty.code, 0, "{tty:?}");
+    assert!(tty.stdout.contains("\x1b[2K"), "lines are redrawn in place: {tty:?}");
+    let shown = drawings(&tty.stdout);
+    let building: Vec<&&str> = shown.iter().filter(|s| s.contains("building on ")).collect();
+    assert!(building.len() >= 2, "the build step is drawn more than once: {shown:#?}");
+    assert!(
+        building.iter().all(|s| s.trim_end().ends_with('s')),
+        "with its elapsed time: {building:#?}"
+    );
+    assert!(
+        building.iter().any(|s| s.contains(" · Step ")),
+        "the build's current step is the line's detail: {building:#?}"
+    );
+    assert!(!shown.iter().any(|s| s.starts_with("Step ")), "no build lines: {shown:#?}");
+    assert!(shown.iter().any(|s| s.starts_with("aws-app: built ")), "{shown:#?}");
+    assert!(shown.iter().any(|s| s.starts_with("aws-app: smoke test passed")), "{shown:#?}");
+    let reference = format!("{}-aws-app:{}-", prefix.as_str(), fixture.head());
+    assert!(shown.last().is_some_and(|s| s.starts_with(&reference)), "{shown:#?}");
+
+    // --verbose: the build's lines on the terminal too.
+    fixture.write("app.py", &APP_PY.replace("Hello World!", "Hello, verbose!"));
+    fixture.commit("A commit to build verbosely");
+    let verbose = on_a_terminal(&[&args[..], &["--verbose"]].concat());
+    assert_eq!(verbose.code, 0, "{verbose:?}");
+    assert!(drawings(&verbose.stdout).iter().any(|s| s.starts_with("Step 1/")), "{verbose:?}");
+}
+
+#[test]
+fn a_build_failing_on_a_terminal_shows_the_whole_build_output() {
+    let mut fixture = Fixture::new(APP_PY);
+    fixture.write("requirements.txt", "flask==2.0.2\naws-app-no-such-package==1.0\n");
+    fixture.commit("Depend on a package that does not exist");
+    let prefix = Prefix::new("ttyfail");
+    let url = fixture.url();
+    let run = on_a_terminal(&["build", "--repo", &url, "--prefix", prefix.as_str()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let shown = drawings(&run.stdout);
+    // The build's output, collapsed while it ran, is printed whole before the error.
+    let first = shown.iter().position(|s| s.starts_with("Step 1/")).expect("the output");
+    let error = shown.iter().position(|s| s.starts_with("aws-app: error: image build failed"));
+    assert!(error.is_some_and(|e| e > first), "{shown:#?}");
+    assert!(shown[first..].iter().any(|s| s.starts_with("Step 11/")), "{shown:#?}");
+    let pip_error = "No matching distribution found for aws-app-no-such-package==1.0";
+    assert!(shown[first..].iter().any(|s| s.contains(pip_error)), "{shown:#?}");
+    assert!(containers_of(prefix.as_str()).is_empty());
+}

@@ -186,7 +186,7 @@ pub async fn acquire(client: &Client, prefix: &str, command: &str) -> Result<Loc
 fn held(client: &Client, prefix: &str, holder: String, version: String, waited: bool) -> Lock {
     wrote();
     if waited {
-        say("the other run finished; going on");
+        crate::done("the other run finished; going on");
     }
     let lease = Arc::new(Lease {
         version: Mutex::new(version),
@@ -398,7 +398,7 @@ impl Lock {
         match deleted {
             Ok(_) => wrote(),
             Err(e) if conditional_failed(&e) => {} // taken over: not ours to delete
-            Err(e) => say(format!(
+            Err(e) => crate::note(format!(
                 "could not release the deploy lock (the next run takes it over after {} s): {}",
                 LEASE.as_secs(),
                 failed("releasing", e)

@@ -301,7 +301,7 @@ where
             Ok(out) => return Ok(out),
             Err(e) if transient(e.code(), e.message()) && started.elapsed() < deadline => {
                 if started.elapsed() >= next_report {
-                    crate::say(format!(
+                    crate::note(format!(
                         "{step}: {} (not settled yet; retrying)",
                         e.code().unwrap_or("")
                     ));

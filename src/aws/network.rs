@@ -275,7 +275,7 @@ async fn ensure_vpc(ec2: &Client, name: &str, tags: &Tags) -> Result<String> {
     let vpc = match find_own_vpc(ec2, tags).await? {
         Some(vpc) => vpc,
         None => {
-            crate::say(format!("no default VPC: creating {name} ({OWN_VPC_CIDR})"));
+            crate::note(format!("no default VPC: creating {name} ({OWN_VPC_CIDR})"));
             ec2.create_vpc()
                 .cidr_block(OWN_VPC_CIDR)
                 .tag_specifications(tag_spec(ResourceType::Vpc, name, tags))

@@ -173,7 +173,7 @@ impl Survey {
     /// `--adopt`: puts the prefix's tags on what is found without them.
     pub async fn adopt(&self, aws: &Aws, tags: &Tags) -> Result<()> {
         for found in self.foreign() {
-            crate::say(format!("--adopt: tagging {} as prefix {}'s", found.what(), tags.prefix));
+            crate::note(format!("--adopt: tagging {} as prefix {}'s", found.what(), tags.prefix));
             let pairs = tags.pairs();
             let step = format!("tagging {}", found.what());
             match &found.handle {

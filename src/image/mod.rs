@@ -27,8 +27,8 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::http::{self, Page};
+use crate::rfc3339;
 use crate::source::Checkout;
-use crate::{rfc3339, say};
 use context::{BUILD_FILES, ChannelWriter, write_context};
 use lock::{LOCK_FILE, Lock};
 
@@ -331,14 +331,14 @@ impl Engine {
                 Err(e) => Some(e.to_string()),
             };
             if let Some(why) = why {
-                say(format!(
+                crate::note(format!(
                     "could not pull {base_image} again ({}); building on the local copy",
                     why.trim()
                 ));
                 return;
             }
         }
-        say(format!("pulled {base_image} again"));
+        crate::note(format!("pulled {base_image} again"));
     }
 
     /// What the base image `reference` is on this engine, if it has it: a digest of its
@@ -519,7 +519,7 @@ impl Engine {
             {
                 back += 1;
             } else {
-                say(format!("could not bring back the earlier container {}", short(id)));
+                crate::note(format!("could not bring back the earlier container {}", short(id)));
             }
         }
         back
@@ -789,7 +789,10 @@ sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(
                 None => now - c.created.unwrap_or(now) > STALE_SMOKE.as_secs() as i64,
             };
             if gone && let Some(id) = c.id.as_deref() {
-                say(format!("removing smoke-test container {} a stopped run left", short(id)));
+                crate::note(format!(
+                    "removing smoke-test container {} a stopped run left",
+                    short(id)
+                ));
                 self.remove_container(id).await;
                 if let Some(run) = run {
                     let _ = std::fs::remove_file(RunMark::path(run));
@@ -813,7 +816,7 @@ sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(
         if let Err(e) = self.docker.remove_container(id, Some(options)).await
             && !is_not_found(&e)
         {
-            say(format!("could not remove container {}: {e}", short(id)));
+            crate::note(format!("could not remove container {}: {e}", short(id)));
         }
     }
 
@@ -864,7 +867,9 @@ sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(
                     // A container that is not this prefix's runs it: it stays, and so does the
                     // reference that container stands on.
                     Err(e) if is_conflict(&e) => {
-                        say(format!("kept {tag}: a container that is not aws-app's uses it"));
+                        crate::note(format!(
+                            "kept {tag}: a container that is not aws-app's uses it"
+                        ));
                     }
                     Err(e) => {
                         return Err(Error::failed(format!("cannot remove image {tag}: {e}")));
@@ -973,7 +978,7 @@ sys.stdout.write('%d\\n' % status)\nsys.stdout.flush()\nsys.stdout.buffer.write(
                 && status != last_status
                 && !status.starts_with("Pushing")
             {
-                crate::progress::output(&format!("  {status}"));
+                crate::progress::output(&format!("  {status}\n"));
                 last_status = status;
             }
         }

@@ -37,14 +37,14 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
             .await
             .map_err(|e| failed("reading the account of these credentials", e))?;
         let account = account.account().unwrap_or("unknown").to_string();
-        say(format!(
+        crate::done(format!(
             "destroy of prefix {} in AWS account {account}, region {}:",
             config.prefix, aws.region
         ));
         // The same list as `plan`'s, with what becomes of each.
         for found in &survey.found {
             let action = if found.ours { Action::Delete } else { Action::Foreign };
-            say(format!("  {}", Change::new(found.what(), action).line()));
+            crate::note(format!("  {}", Change::new(found.what(), action).line()));
         }
         if !yes && survey.found.iter().any(|f| f.ours) {
             confirm(config, &account, &aws.region).await?;
@@ -64,8 +64,9 @@ async fn delete_all(
 ) -> Result<()> {
     let names = &config.names;
     let mut deleted: Vec<String> = Vec::new();
+    say(format!("deleting what prefix {} has in {}", config.prefix, aws.region));
     let mut done = |what: String| {
-        say(format!("deleted {what}"));
+        crate::note(format!("deleted {what}"));
         deleted.push(what);
     };
 
@@ -241,9 +242,13 @@ async fn delete_all(
     }
 
     if deleted.is_empty() {
-        say(format!("nothing to delete for prefix {} in {}", config.prefix, aws.region));
+        crate::done(format!("nothing to delete for prefix {} in {}", config.prefix, aws.region));
     } else {
-        say(format!("destroyed {} resource group(s) of prefix {}", deleted.len(), config.prefix));
+        crate::done(format!(
+            "destroyed {} resource group(s) of prefix {}",
+            deleted.len(),
+            config.prefix
+        ));
     }
     if config.json {
         crate::out!("{}", serde_json::json!({ "deleted": deleted }));

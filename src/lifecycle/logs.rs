@@ -102,7 +102,7 @@ pub async fn logs(config: &Config, follow: bool, since: &str) -> Result<()> {
         }
         if !follow {
             if !printed_any {
-                crate::say(format!(
+                crate::done(format!(
                     "no log lines in {group} since {}",
                     crate::rfc3339(first / 1000)
                 ));

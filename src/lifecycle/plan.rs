@@ -74,7 +74,7 @@ pub async fn plan(config: &Config, rebuild: bool) -> Result<()> {
     for line in plan.cost.lines() {
         crate::out!("{line}");
     }
-    say(format!(
+    crate::done(format!(
         "planned with {} AWS API calls, {} writes",
         crate::aws::api_calls(),
         crate::aws::writes_tried()

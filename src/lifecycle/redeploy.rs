@@ -33,7 +33,7 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<()> {
     };
     if let Some(live) = live.filter(|_| moved.is_empty()) {
         let url = live.url.clone().unwrap_or_default();
-        say(format!(
+        crate::done(format!(
             "up to date: {} runs {} (revision {}; {} AWS API calls)",
             config.names.service,
             &head[..12],

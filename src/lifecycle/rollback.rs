@@ -103,7 +103,7 @@ async fn roll(
         )));
     }
     if target.revision() == current {
-        say(format!("revision {current} already runs"));
+        crate::note(format!("revision {current} already runs"));
     } else {
         say(format!(
             "rolling back from revision {current} to {} (commit {})",
@@ -148,7 +148,7 @@ async fn roll(
     }
     let url = live.url.clone().ok_or_else(|| Error::failed("the service has no load balancer"))?;
     deploy::verify(&url, page.as_deref(), config.expect.as_deref()).await?;
-    say(format!("{url} serves revision {}", target.revision()));
+    crate::done(format!("{url} serves revision {}", target.revision()));
     if config.json {
         crate::out!(
             "{}",

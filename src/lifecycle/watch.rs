@@ -55,7 +55,7 @@ pub async fn watch(config: &Config, interval: &str) -> Result<()> {
                     failures += 1;
                     backoff(failures, every)
                 };
-                say(format!("this round failed: {e}; next try in {} s", pause.as_secs()));
+                crate::note(format!("this round failed: {e}; next try in {} s", pause.as_secs()));
                 pause
             }
         };
@@ -67,7 +67,7 @@ pub async fn watch(config: &Config, interval: &str) -> Result<()> {
             _ = wake.notified() => {}
         }
     }
-    say("watch stopped");
+    crate::done("watch stopped");
     Ok(())
 }
 
@@ -109,7 +109,7 @@ async fn round(
     if let Err(e) = &deployed
         && e.kind == Kind::CommitFailed
     {
-        say(format!("{} is not tried again until the branch moves", &head[..12]));
+        crate::note(format!("{} is not tried again until the branch moves", &head[..12]));
         *failed_head = head;
     }
     deployed

@@ -190,6 +190,27 @@ pub fn run_command(argv: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Runs a command (like `run_command`) on a pseudo-terminal, 100 columns wide, with
+/// TERM=xterm (util-linux `script`): `stdout` is what a person at a terminal is sent, stdout
+/// and stderr together.
+pub fn terminal(argv: &[&str], env: &[(&str, &str)]) -> Run {
+    let quoted: Vec<String> =
+        argv.iter().map(|a| format!("'{}'", a.replace('\'', r"'\''"))).collect();
+    let line = format!("stty cols 100 rows 30; exec {}", quoted.join(" "));
+    let mut env = env.to_vec();
+    env.push(("TERM", "xterm"));
+    run_command(&["script", "-qefc", &line, "/dev/null"], &env)
+}
+
+/// What a terminal shows, one drawing at a time: the text between carriage returns and
+/// newlines, with indicatif's line clearing taken out.
+pub fn drawings(sent: &str) -> Vec<&str> {
+    sent.split(['\r', '\n'])
+        .map(|s| s.trim_start_matches("\x1b[2K"))
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 /// A command with the test environment's AWS settings removed: AWS_*, the proxy variables, and
 /// the shared config files pointed at nothing.
 pub fn command(argv: &[&str]) -> Command {
@@ -284,6 +305,13 @@ impl AwsEnv {
             .collect();
         env.extend_from_slice(vars);
         aws_app(args, &env)
+    }
+
+    /// `aws-app ARGS` against this environment on a pseudo-terminal (see `terminal`).
+    pub fn aws_app_on_a_terminal(&self, args: &[&str]) -> Run {
+        let env = self.tool_env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        terminal(&[&[BIN][..], args].concat(), &env)
     }
 
     /// The successful writes of the lock table for prefix `p`, in the order the layer passed

@@ -46,14 +46,14 @@ pub async fn wait_rollout(
                         (true, old) => format!("; {old} old task(s) draining"),
                     };
                     let report = format!(
-                        "rollout in progress: {} running, {} pending of {} (failed tasks: {}){waiting}",
+                        "rollout: {} running, {} pending of {}, {} failed{waiting}",
                         d.running_count(),
                         d.pending_count(),
                         d.desired_count(),
                         d.failed_tasks()
                     );
                     if report != last_report {
-                        say(&report);
+                        crate::progress::status(&report);
                         last_report = report;
                     }
                     None
