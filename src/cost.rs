@@ -2,8 +2,10 @@
 //! on-demand prices (USD) for the regions it lists. A region not in the table gets no estimate
 //! (it says so) rather than a guess. What the estimate assumes is part of its output.
 
-/// When the figures below were taken from AWS's public pricing pages (Fargate, Elastic Load
-/// Balancing, CloudWatch, ECR pricing at aws.amazon.com/<service>/pricing).
+/// The date of the figures below: AWS's public on-demand prices (aws.amazon.com/fargate/pricing,
+/// /elasticloadbalancing/pricing, /cloudwatch/pricing, /ecr/pricing, /vpc/pricing for public
+/// IPv4), as published through 2026 and cross-checked against third-party summaries of March
+/// and May 2026 (Vantage, CloudBurn). Check them against the pages when they are updated.
 pub const PRICES_AS_OF: &str = "2026-12-05";
 
 /// Hours in AWS's billing month.
@@ -35,6 +37,8 @@ pub struct Prices {
     pub logs: (f64, f64),
     /// ECR: per GB-month stored.
     pub ecr_gb_month: f64,
+    /// A public IPv4 address (each task's, each load balancer zone's): per hour.
+    pub ipv4_hour: f64,
 }
 
 pub const PRICES: &[Prices] = &[
@@ -45,6 +49,7 @@ pub const PRICES: &[Prices] = &[
         alb: (0.0225, 0.008),
         logs: (0.50, 0.03),
         ecr_gb_month: 0.10,
+        ipv4_hour: 0.005,
     },
     Prices {
         region: "us-east-2",
@@ -53,6 +58,7 @@ pub const PRICES: &[Prices] = &[
         alb: (0.0225, 0.008),
         logs: (0.50, 0.03),
         ecr_gb_month: 0.10,
+        ipv4_hour: 0.005,
     },
     Prices {
         region: "us-west-2",
@@ -61,6 +67,7 @@ pub const PRICES: &[Prices] = &[
         alb: (0.0225, 0.008),
         logs: (0.50, 0.03),
         ecr_gb_month: 0.10,
+        ipv4_hour: 0.005,
     },
 ];
 
@@ -80,6 +87,8 @@ pub struct Usage {
     pub arm64: bool,
     /// Bytes of images in the repository (0: none yet, `ASSUMED_IMAGE_GB` each is counted).
     pub image_bytes: u64,
+    /// The zones (subnets) the load balancer is in: a public IPv4 address each.
+    pub load_balancer_zones: u32,
 }
 
 /// One line of the estimate.
@@ -126,6 +135,13 @@ pub fn estimate(usage: &Usage) -> Estimate {
         Item {
             what: format!("load balancer: {HOURS_PER_MONTH} h and {ASSUMED_LCU} LCU assumed"),
             usd: (p.alb.0 + ASSUMED_LCU * p.alb.1) * HOURS_PER_MONTH,
+        },
+        Item {
+            what: format!(
+                "public IPv4: {} address(es) (1 per task, 1 per load balancer zone), {HOURS_PER_MONTH} h",
+                usage.count + usage.load_balancer_zones
+            ),
+            usd: f64::from(usage.count + usage.load_balancer_zones) * p.ipv4_hour * HOURS_PER_MONTH,
         },
         Item {
             what: format!("CloudWatch Logs: {ASSUMED_LOG_GB} GB a month assumed"),
@@ -185,7 +201,15 @@ mod tests {
     use super::*;
 
     fn usage(region: &str, cpu: u32, memory: u32, count: u32, arm64: bool) -> Usage {
-        Usage { region: region.into(), cpu, memory, count, arm64, image_bytes: 0 }
+        Usage {
+            region: region.into(),
+            cpu,
+            memory,
+            count,
+            arm64,
+            image_bytes: 0,
+            load_balancer_zones: 2,
+        }
     }
 
     fn total(e: &Estimate) -> f64 {
@@ -197,16 +221,17 @@ mod tests {
 
     #[test]
     fn the_default_size_costs_what_the_price_pages_say() {
-        // 0.25 vCPU × 0.04048 + 0.5 GB × 0.004445 = 0.0123 $/h → 8.97 $ a month; the ALB
-        // 0.0225 + 0.008 $/h → 22.27; logs 0.53; ECR 0.006.
+        // 0.25 vCPU × 0.04048 + 0.5 GB × 0.004445 = 0.0123425 $/h → 9.01 $ a month; the ALB
+        // 0.0225 + 0.008 $/h → 22.27; 3 public IPv4 addresses × 0.005 $/h → 10.95; logs 0.53;
+        // ECR 0.006.
         let e = estimate(&usage("us-east-1", 256, 512, 1, false));
         let Estimate::Priced { items, .. } = &e else { panic!("{e:?}") };
-        assert!((items[0].usd - 8.9655).abs() < 0.01, "{items:?}");
-        assert!((items[1].usd - 22.265).abs() < 0.01, "{items:?}");
-        assert!((total(&e) - 31.77).abs() < 0.05, "{e:?}");
-        // Twice the tasks, twice the Fargate line; ARM is cheaper.
+        let usd: Vec<f64> = items.iter().map(|i| (i.usd * 1000.0).round() / 1000.0).collect();
+        assert_eq!(usd, [9.01, 22.265, 10.95, 0.53, 0.006], "{items:?}");
+        assert!((total(&e) - 42.761).abs() < 0.001, "{e:?}");
+        // A second task: its Fargate hours and its address.
         let two = estimate(&usage("us-east-1", 256, 512, 2, false));
-        assert!((total(&two) - total(&e) - items[0].usd).abs() < 0.001);
+        assert!((total(&two) - total(&e) - items[0].usd - 3.65).abs() < 0.001);
         assert!(total(&estimate(&usage("us-east-1", 256, 512, 1, true))) < total(&e));
     }
 

@@ -56,8 +56,10 @@ fn plan_shows_creates_then_nothing_then_drift_and_a_new_commit_without_writing()
     assert!(fresh["blocked"].is_null(), "{fresh}");
     let cost = &fresh["cost"];
     let monthly = cost["monthly_usd"].as_f64().expect("a us-east-1 estimate");
-    // 0.25 vCPU and 0.5 GB for 730 h, the ALB's hours and one LCU: about 31 USD.
-    assert!((25.0..40.0).contains(&monthly), "{cost}");
+    // 0.25 vCPU and 0.5 GB for 730 h (9.01), the ALB's hours and one LCU (22.27), three public
+    // IPv4 addresses (the task's and the ALB's two zones: 10.95), 1 GB of logs (0.53), one
+    // image assumed (0.01).
+    assert_eq!(monthly, 42.76, "{cost}");
     assert!(cost["prices_as_of"].is_string(), "{cost}");
     let items = cost["items"].as_array().expect("items");
     assert!(items.iter().any(|i| i["what"].as_str().unwrap_or("").contains("LCU assumed")));

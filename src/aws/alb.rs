@@ -20,6 +20,8 @@ pub const HEALTH_INTERVAL_SECS: i32 = 5;
 pub const HEALTH_TIMEOUT_SECS: i32 = 4;
 pub const HEALTHY_THRESHOLD: i32 = 2;
 pub const UNHEALTHY_THRESHOLD: i32 = 3;
+/// The answers a health check takes as healthy (a redirect from `/` is a serving app).
+pub const HEALTHY_CODES: &str = "200-399";
 /// Draining: requests to this app are short; 15 s lets them finish (gunicorn's graceful
 /// timeout is 20 s, ECS stops tasks after 30 s).
 pub const DEREGISTRATION_DELAY_SECS: i32 = 15;
@@ -100,6 +102,7 @@ pub fn health_check_diff(tg: &types::TargetGroup) -> Diff {
     diff.compare("timeout", tg.health_check_timeout_seconds, HEALTH_TIMEOUT_SECS);
     diff.compare("healthy threshold", tg.healthy_threshold_count, HEALTHY_THRESHOLD);
     diff.compare("unhealthy threshold", tg.unhealthy_threshold_count, UNHEALTHY_THRESHOLD);
+    diff.compare("healthy codes", tg.matcher().and_then(|m| m.http_code()), HEALTHY_CODES);
     diff
 }
 
@@ -240,7 +243,7 @@ pub async fn ensure_target_group(
                 .health_check_timeout_seconds(HEALTH_TIMEOUT_SECS)
                 .healthy_threshold_count(HEALTHY_THRESHOLD)
                 .unhealthy_threshold_count(UNHEALTHY_THRESHOLD)
-                .matcher(Matcher::builder().http_code("200-399").build())
+                .matcher(Matcher::builder().http_code(HEALTHY_CODES).build())
                 .set_tags(Some(tags(tag_set)))
                 .send()
                 .await
@@ -262,6 +265,7 @@ pub async fn ensure_target_group(
             .health_check_timeout_seconds(HEALTH_TIMEOUT_SECS)
             .healthy_threshold_count(HEALTHY_THRESHOLD)
             .unhealthy_threshold_count(UNHEALTHY_THRESHOLD)
+            .matcher(Matcher::builder().http_code(HEALTHY_CODES).build())
             .send()
             .await
             .map_err(|e| failed("tuning the target group's health check", e))?;
@@ -360,5 +364,101 @@ pub async fn wait_active(elb: &Client, lb_arn: &str, deadline: std::time::Durati
                 )));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A target group as aws-app creates it.
+    fn tuned() -> types::TargetGroup {
+        types::TargetGroup::builder()
+            .health_check_path("/")
+            .health_check_interval_seconds(HEALTH_INTERVAL_SECS)
+            .health_check_timeout_seconds(HEALTH_TIMEOUT_SECS)
+            .healthy_threshold_count(HEALTHY_THRESHOLD)
+            .unhealthy_threshold_count(UNHEALTHY_THRESHOLD)
+            .matcher(Matcher::builder().http_code(HEALTHY_CODES).build())
+            .build()
+    }
+
+    /// `tuned()` changed by hand.
+    fn changed(by_hand: impl FnOnce(&mut types::TargetGroup)) -> types::TargetGroup {
+        let mut tg = tuned();
+        by_hand(&mut tg);
+        tg
+    }
+
+    #[test]
+    fn a_health_check_changed_by_hand_is_named() {
+        let cases: [(&str, types::TargetGroup, &[&str]); 5] = [
+            ("as created", tuned(), &[]),
+            (
+                "another path",
+                changed(|t| t.health_check_path = Some("/health".into())),
+                &["health check path /health → /"],
+            ),
+            (
+                "the console's defaults",
+                changed(|t| {
+                    t.health_check_interval_seconds = Some(30);
+                    t.health_check_timeout_seconds = Some(5);
+                    t.healthy_threshold_count = Some(5);
+                    t.unhealthy_threshold_count = Some(2);
+                }),
+                &[
+                    "interval 30 → 5",
+                    "timeout 5 → 4",
+                    "healthy threshold 5 → 2",
+                    "unhealthy threshold 2 → 3",
+                ],
+            ),
+            (
+                "only 200 taken",
+                changed(|t| t.matcher = Some(Matcher::builder().http_code("200").build())),
+                &["healthy codes 200 → 200-399"],
+            ),
+            (
+                "nothing known",
+                types::TargetGroup::builder().build(),
+                &[
+                    "health check path none → /",
+                    "interval none → 5",
+                    "timeout none → 4",
+                    "healthy threshold none → 2",
+                    "unhealthy threshold none → 3",
+                    "healthy codes none → 200-399",
+                ],
+            ),
+        ];
+        for (case, tg, wanted) in cases {
+            assert_eq!(health_check_diff(&tg).0, wanted, "{case}");
+        }
+    }
+
+    #[test]
+    fn draining_and_the_listeners_target_are_compared() {
+        assert!(deregistration_diff(Some("15")).is_empty());
+        assert_eq!(deregistration_diff(Some("300")).0, ["deregistration delay 300 → 15"]);
+        assert_eq!(deregistration_diff(None).0, ["deregistration delay none → 15"]);
+
+        let forward = |arn: &str| {
+            types::Listener::builder()
+                .default_actions(
+                    types::Action::builder()
+                        .r#type(types::ActionTypeEnum::Forward)
+                        .target_group_arn(arn)
+                        .build(),
+                )
+                .build()
+        };
+        assert!(listener_diff(&forward("arn:tg"), Some("arn:tg")).is_empty());
+        assert_eq!(
+            listener_diff(&forward("arn:other"), Some("arn:tg")).0,
+            ["forwards elsewhere → to the target group"]
+        );
+        // The target group is yet to be made: the listener is to be pointed at it.
+        assert!(!listener_diff(&forward("arn:tg"), None).is_empty());
     }
 }

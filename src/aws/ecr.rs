@@ -318,3 +318,26 @@ pub async fn scan_summary(ecr: &Client, repo: &str, digest: &str) -> Option<Scan
         high: count(aws_sdk_ecr::types::FindingSeverity::High),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lifecycle_policy_is_compared_as_json_not_as_text() {
+        let ours = lifecycle_policy(10);
+        assert!(lifecycle_diff(Some(&ours), 10).is_empty());
+        // ECR gives the policy back with its own spacing and key order.
+        let respaced = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(&ours).expect("json"),
+        )
+        .expect("json");
+        assert!(lifecycle_diff(Some(&respaced), 10).is_empty());
+        assert_eq!(lifecycle_diff(Some(&ours), 5).0, ["lifecycle policy → keep 5 images"]);
+        assert_eq!(lifecycle_diff(None, 10).0, ["no lifecycle policy → keep 10 images"]);
+        assert_eq!(
+            lifecycle_diff(Some("{\"rules\": []}"), 10).0,
+            ["lifecycle policy → keep 10 images"]
+        );
+    }
+}

@@ -67,3 +67,15 @@ pub async fn ensure_log_group(logs: &Client, name: &str, tags: &Tags) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn retention_is_compared_with_the_wanted_days() {
+        let wanted = super::RETENTION_DAYS;
+        assert!(super::retention_diff(Some(wanted)).is_empty());
+        assert_eq!(super::retention_diff(Some(1)).0, [format!("retention days 1 → {wanted}")]);
+        // Never expire: what a log group made by hand keeps.
+        assert_eq!(super::retention_diff(None).0, [format!("retention days none → {wanted}")]);
+    }
+}

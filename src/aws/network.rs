@@ -683,4 +683,57 @@ mod tests {
         assert!(!ec2_description_ok("tâches"));
         assert!(!ec2_description_ok(&"a".repeat(256)));
     }
+
+    fn without(rule: &IpPermission, cut: impl FnOnce(&mut IpPermission)) -> IpPermission {
+        let mut part = rule.clone();
+        cut(&mut part);
+        part
+    }
+
+    #[test]
+    fn only_what_a_group_lacks_of_its_rule_is_added() {
+        let rule = http_from_anywhere();
+        let group = |rules: Vec<IpPermission>| {
+            SecurityGroup::builder().set_ip_permissions(Some(rules)).build()
+        };
+        let v4_only = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(80)
+            .to_port(80)
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .build();
+        let other_port = {
+            let mut other = rule.clone();
+            (other.from_port, other.to_port) = (Some(8080), Some(8080));
+            other
+        };
+        let cases: [(&str, Vec<IpPermission>, &[&str]); 5] = [
+            ("a new group", vec![], &["ingress tcp 80 from 0.0.0.0/0, ::/0 → added"]),
+            ("as made", vec![rule.clone()], &[]),
+            // The IPv6 range removed by hand: only it is added back (AWS refuses a request
+            // that repeats a rule the group has).
+            ("IPv4 only", vec![v4_only], &["ingress tcp 80 from ::/0 → added"]),
+            ("another port", vec![other_port], &["ingress tcp 80 from 0.0.0.0/0, ::/0 → added"]),
+            (
+                "the rule split in two",
+                vec![
+                    without(&rule, |r| r.ipv6_ranges = None),
+                    without(&rule, |r| r.ip_ranges = None),
+                ],
+                &[],
+            ),
+        ];
+        for (case, rules, wanted) in cases {
+            assert_eq!(group_diff(&group(rules), &rule).0, wanted, "{case}");
+        }
+        let tasks = app_from("sg-alb", 8000);
+        let missing = missing_ingress(&[], &tasks).expect("all of it");
+        assert_eq!(missing.user_id_group_pairs(), tasks.user_id_group_pairs());
+        assert_eq!(missing_ingress(std::slice::from_ref(&tasks), &tasks), None);
+        let elsewhere = app_from("sg-other", 8000);
+        assert_eq!(
+            group_diff(&group(vec![elsewhere]), &tasks).0,
+            ["ingress tcp 8000 from sg-alb → added"]
+        );
+    }
 }

@@ -172,6 +172,8 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
         count: config.task.count,
         arm64,
         image_bytes,
+        // A new network's load balancer is in two zones.
+        load_balancer_zones: network.as_ref().map_or(2, |n| n.subnets.len() as u32),
     };
     Ok(Plan {
         changes,

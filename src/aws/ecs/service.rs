@@ -206,3 +206,69 @@ fn deployment_configuration() -> DeploymentConfiguration {
 fn primary_of(service: Option<&aws_sdk_ecs::types::Service>) -> Option<String> {
     primary_deployment(service?).and_then(|d| d.id().map(str::to_string))
 }
+
+#[cfg(test)]
+mod diff_tests {
+    use super::*;
+
+    fn spec() -> ServiceSpec {
+        ServiceSpec {
+            cluster: "ann-aws-app".into(),
+            name: "ann-aws-app".into(),
+            task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/ann-aws-app:2"
+                .into(),
+            desired_count: 1,
+            subnets: vec!["subnet-1".into(), "subnet-2".into()],
+            security_group: "sg-1".into(),
+            target_group_arn: "arn:tg".into(),
+            port: 8000,
+        }
+    }
+
+    fn service(task_definition: &str, count: i32, subnets: &[&str], group: &str) -> types::Service {
+        let awsvpc = AwsVpcConfiguration::builder()
+            .set_subnets(Some(subnets.iter().map(|s| s.to_string()).collect()))
+            .security_groups(group)
+            .build()
+            .expect("awsvpc");
+        types::Service::builder()
+            .task_definition(task_definition)
+            .desired_count(count)
+            .network_configuration(
+                NetworkConfiguration::builder().awsvpc_configuration(awsvpc).build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn a_service_differs_in_revision_count_and_network_not_in_subnet_order() {
+        let spec = spec();
+        let td = spec.task_definition.as_str();
+        let cases: [(&str, types::Service, &[&str]); 5] = [
+            ("as deployed", service(td, 1, &["subnet-1", "subnet-2"], "sg-1"), &[]),
+            (
+                "subnets listed in another order",
+                service(td, 1, &["subnet-2", "subnet-1"], "sg-1"),
+                &[],
+            ),
+            (
+                "an older revision",
+                service(&td.replace(":2", ":1"), 1, &["subnet-1", "subnet-2"], "sg-1"),
+                &["task definition ann-aws-app:1 → ann-aws-app:2"],
+            ),
+            (
+                "scaled by hand",
+                service(td, 3, &["subnet-1", "subnet-2"], "sg-1"),
+                &["desired count 3 → 1"],
+            ),
+            (
+                "another network",
+                service(td, 1, &["subnet-9"], "sg-9"),
+                &["subnets subnet-9 → subnet-1,subnet-2", "security groups sg-9 → sg-1"],
+            ),
+        ];
+        for (case, service, wanted) in cases {
+            assert_eq!(service_diff(&service, &spec).0, wanted, "{case}");
+        }
+    }
+}

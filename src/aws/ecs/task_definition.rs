@@ -74,15 +74,6 @@ pub async fn ensure_task_definition(
         return Ok(TaskDefinition { arn, registered: false, page, labels: current_labels });
     }
 
-    let logs = LogConfiguration::builder()
-        .log_driver(LogDriver::Awslogs)
-        .set_options(Some(HashMap::from([
-            ("awslogs-group".to_string(), spec.log_group.clone()),
-            ("awslogs-region".to_string(), spec.region.clone()),
-            ("awslogs-stream-prefix".to_string(), CONTAINER.to_string()),
-        ])))
-        .build()
-        .map_err(|e| Error::failed(format!("log configuration: {e}")))?;
     // Labels of this build; an image this run did not build keeps what the revision that runs
     // it says (a new revision for another size, say, still knows its page and inputs).
     let mut labels = match (&spec.labels, same_image) {
@@ -92,19 +83,7 @@ pub async fn ensure_task_definition(
     };
     labels.insert(COMMIT_LABEL.to_string(), spec.commit.clone());
     let page = labels.get(PAGE_LABEL).cloned();
-    let container = ContainerDefinition::builder()
-        .name(CONTAINER)
-        .image(&spec.image)
-        .set_docker_labels(Some(labels.clone()))
-        .essential(true)
-        .port_mappings(
-            PortMapping::builder()
-                .container_port(i32::from(spec.port))
-                .protocol(TransportProtocol::Tcp)
-                .build(),
-        )
-        .log_configuration(logs)
-        .build();
+    let container = container_definition(spec, labels.clone())?;
     let registered = ecs
         .register_task_definition()
         .family(&spec.family)
@@ -132,10 +111,118 @@ pub async fn ensure_task_definition(
     Ok(TaskDefinition { arn, registered: true, page, labels })
 }
 
+/// The container aws-app registers for `spec`, labelled with `labels`.
+fn container_definition(
+    spec: &TaskSpec,
+    labels: HashMap<String, String>,
+) -> Result<ContainerDefinition> {
+    let logs = LogConfiguration::builder()
+        .log_driver(LogDriver::Awslogs)
+        .set_options(Some(HashMap::from([
+            ("awslogs-group".to_string(), spec.log_group.clone()),
+            ("awslogs-region".to_string(), spec.region.clone()),
+            ("awslogs-stream-prefix".to_string(), CONTAINER.to_string()),
+        ])))
+        .build()
+        .map_err(|e| Error::failed(format!("log configuration: {e}")))?;
+    Ok(ContainerDefinition::builder()
+        .name(CONTAINER)
+        .image(&spec.image)
+        .set_docker_labels(Some(labels))
+        .essential(true)
+        .port_mappings(
+            PortMapping::builder()
+                .container_port(i32::from(spec.port))
+                .protocol(TransportProtocol::Tcp)
+                .build(),
+        )
+        .log_configuration(logs)
+        .build())
+}
+
 /// Whether the current revision's labels already say what this run knows of the build.
 fn labels_current(
     wanted: Option<&HashMap<String, String>>,
     current: &HashMap<String, String>,
 ) -> bool {
     wanted.is_none_or(|wanted| wanted.iter().all(|(k, v)| current.get(k) == Some(v)))
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use super::*;
+
+    fn spec() -> TaskSpec {
+        TaskSpec {
+            family: "ann-aws-app".into(),
+            image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/ann-aws-app@sha256:aa".into(),
+            cpu: 256,
+            memory: 512,
+            architecture: "amd64".into(),
+            execution_role_arn: "arn:aws:iam::123456789012:role/ann-aws-app-execution".into(),
+            log_group: "/aws-app/ann".into(),
+            region: "us-east-1".into(),
+            port: 8000,
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            labels: Some(HashMap::from([(PAGE_LABEL.to_string(), "feedface".to_string())])),
+        }
+    }
+
+    /// The revision `ensure_task_definition` registers for `spec`, as ECS describes it.
+    fn registered(spec: &TaskSpec) -> types::TaskDefinition {
+        let mut labels = spec.labels.clone().unwrap_or_default();
+        labels.insert(COMMIT_LABEL.to_string(), spec.commit.clone());
+        types::TaskDefinition::builder()
+            .cpu(spec.cpu.to_string())
+            .memory(spec.memory.to_string())
+            .execution_role_arn(&spec.execution_role_arn)
+            .runtime_platform(
+                RuntimePlatform::builder()
+                    .cpu_architecture(spec.cpu_architecture().expect("architecture"))
+                    .build(),
+            )
+            .container_definitions(container_definition(spec, labels).expect("container"))
+            .build()
+    }
+
+    #[test]
+    fn a_revision_differs_in_what_its_spec_changed() {
+        let base = spec();
+        let current = registered(&base);
+        assert_eq!(task_definition_diff(&current, &base).0, Vec::<String>::new());
+        type Case = (&'static str, fn(&mut TaskSpec), &'static [&'static str]);
+        let cases: [Case; 8] = [
+            ("size", |s| s.cpu = 512, &["cpu 256 → 512"]),
+            ("memory", |s| s.memory = 1024, &["memory 512 → 1024"]),
+            (
+                "commit and image",
+                |s| {
+                    s.commit = "fedcba9876543210fedcba9876543210fedcba98".into();
+                    s.image.push('b');
+                },
+                &["commit 0123456789ab → fedcba987654", "image → this build's"],
+            ),
+            (
+                "labels",
+                |s| s.labels = Some(HashMap::from([(PAGE_LABEL.into(), "beef".into())])),
+                &["build labels → this build's"],
+            ),
+            // A run that built nothing keeps the revision's labels.
+            ("no labels known", |s| s.labels = None, &[]),
+            ("arm64", |s| s.architecture = "arm64".into(), &["architecture X86_64 → ARM64"]),
+            ("port", |s| s.port = 9000, &["port → 9000"]),
+            ("log group", |s| s.log_group = "/other".into(), &["log group /aws-app/ann → /other"]),
+        ];
+        for (case, change, wanted) in cases {
+            let mut spec = base.clone();
+            change(&mut spec);
+            assert_eq!(task_definition_diff(&current, &spec).0, wanted, "{case}");
+        }
+        let role = TaskSpec { execution_role_arn: "arn:other".into(), ..base.clone() };
+        let diff = task_definition_diff(&current, &role).0;
+        assert_eq!(diff, [format!("execution role {} → arn:other", base.execution_role_arn)]);
+        // Nothing known of the revision (a hand-made one): everything is named.
+        let bare = types::TaskDefinition::builder().build();
+        assert!(task_definition_diff(&bare, &base).0.len() >= 8);
+    }
 }
