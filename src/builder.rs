@@ -825,16 +825,7 @@ pub async fn remove(aws: &Aws, config: &Config) -> Result<Vec<String>> {
         terminate(aws, &ids).await?;
         removed.push(format!("builder instance(s) {}", ids.join(", ")));
     }
-    let groups = aws
-        .ec2
-        .describe_security_groups()
-        .filters(network::filter("group-name", &config.names.builder))
-        .filters(prefix_filter(crate::aws::TAG_PREFIX, &config.prefix))
-        .send()
-        .await
-        .map_err(|e| failed("finding the builder's security group", e))?;
-    for id in groups.security_groups().iter().filter_map(|g| g.group_id()) {
-        delete_group_when_released(aws, id).await?;
+    if network::delete_groups(&aws.ec2, &config.names.builder, &config.prefix).await? > 0 {
         removed.push(format!("security group {}", config.names.builder));
     }
     Ok(removed)
@@ -843,45 +834,12 @@ pub async fn remove(aws: &Aws, config: &Config) -> Result<Vec<String>> {
 /// Deletes the builder's instance profile and role (`destroy`); what it deleted.
 pub async fn remove_role(aws: &Aws, config: &Config) -> Result<Vec<String>> {
     let name = &config.names.builder;
-    fn gone(e: &impl aws_sdk_iam::error::ProvideErrorMetadata) -> bool {
-        e.code() == Some("NoSuchEntity")
-    }
     let mut removed = Vec::new();
-    match aws.iam.get_instance_profile().instance_profile_name(name).send().await {
-        Ok(out) => {
-            let roles: Vec<String> = out
-                .instance_profile()
-                .map(|p| p.roles().iter().map(|r| r.role_name().to_string()).collect())
-                .unwrap_or_default();
-            for role in roles {
-                aws.iam
-                    .remove_role_from_instance_profile()
-                    .instance_profile_name(name)
-                    .role_name(role)
-                    .send()
-                    .await
-                    .map_err(|e| failed("emptying the builder's instance profile", e))?;
-            }
-            aws.iam
-                .delete_instance_profile()
-                .instance_profile_name(name)
-                .send()
-                .await
-                .map_err(|e| failed("deleting the builder's instance profile", e))?;
-            removed.push(format!("instance profile {name}"));
-        }
-        Err(e) if gone(&e) => {}
-        Err(e) => return Err(failed("finding the builder's instance profile", e)),
+    if crate::aws::iam::delete_instance_profile(&aws.iam, name).await? {
+        removed.push(format!("instance profile {name}"));
     }
-    match aws.iam.delete_role_policy().role_name(name).policy_name(POLICY_NAME).send().await {
-        Ok(_) => {}
-        Err(e) if gone(&e) => {}
-        Err(e) => return Err(failed("deleting the builder role's policy", e)),
-    }
-    match aws.iam.delete_role().role_name(name).send().await {
-        Ok(_) => removed.push(format!("role {name}")),
-        Err(e) if gone(&e) => {}
-        Err(e) => return Err(failed("deleting the builder's role", e)),
+    if crate::aws::iam::delete_role(&aws.iam, name, &[POLICY_NAME]).await? {
+        removed.push(format!("role {name}"));
     }
     Ok(removed)
 }

@@ -367,6 +367,37 @@ pub async fn wait_active(elb: &Client, lb_arn: &str, deadline: std::time::Durati
     }
 }
 
+/// Deletes the load balancer, its listeners first.
+pub async fn delete_load_balancer(elb: &Client, arn: &str) -> Result<()> {
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .map_err(|e| failed("listing the listeners", e))?;
+    for listener in listeners.listeners() {
+        elb.delete_listener()
+            .set_listener_arn(listener.listener_arn().map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| failed("deleting a listener", e))?;
+    }
+    elb.delete_load_balancer()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .map_err(|e| failed("deleting the load balancer", e))?;
+    Ok(())
+}
+
+/// Deletes the target group once the load balancer being deleted lets go of it.
+pub async fn delete_target_group(elb: &Client, arn: &str) -> Result<()> {
+    super::until_released("deleting the target group", &["ResourceInUse"], || {
+        elb.delete_target_group().target_group_arn(arn).send()
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

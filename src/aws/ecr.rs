@@ -319,6 +319,12 @@ pub async fn scan_summary(ecr: &Client, repo: &str, digest: &str) -> Option<Scan
     })
 }
 
+/// Deletes the repository with its images; false when it was not there.
+pub async fn delete_repository(ecr: &Client, name: &str) -> Result<bool> {
+    let answer = ecr.delete_repository().repository_name(name).force(true).send().await;
+    super::deleted("deleting the ECR repository", answer, |e| e.is_repository_not_found_exception())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

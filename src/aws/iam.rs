@@ -175,6 +175,52 @@ pub async fn ensure_ecs_service_linked_role(iam: &Client) -> Result<()> {
     }
 }
 
+/// Deletes a role: its managed policies detached and the `inline` policies deleted first; false
+/// when it was not there.
+pub async fn delete_role(iam: &Client, name: &str, inline: &[&str]) -> Result<bool> {
+    let answer = iam.list_attached_role_policies().role_name(name).send().await;
+    let step = format!("finding the IAM role {name}");
+    let Some(attached) = found(&step, answer, |e| e.is_no_such_entity_exception())? else {
+        return Ok(false);
+    };
+    for policy in attached.attached_policies() {
+        iam.detach_role_policy()
+            .role_name(name)
+            .set_policy_arn(policy.policy_arn().map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| failed(&format!("detaching a policy of the IAM role {name}"), e))?;
+    }
+    for policy in inline {
+        let answer = iam.delete_role_policy().role_name(name).policy_name(*policy).send().await;
+        let step = format!("deleting the policy {policy} of the IAM role {name}");
+        super::deleted(&step, answer, |e| e.is_no_such_entity_exception())?;
+    }
+    let answer = iam.delete_role().role_name(name).send().await;
+    super::deleted(&format!("deleting the IAM role {name}"), answer, |e| {
+        e.is_no_such_entity_exception()
+    })
+}
+
+/// Deletes an instance profile, emptied of its roles first; false when it was not there.
+pub async fn delete_instance_profile(iam: &Client, name: &str) -> Result<bool> {
+    let Some(profile) = find_instance_profile(iam, name).await? else {
+        return Ok(false);
+    };
+    for role in profile.roles() {
+        iam.remove_role_from_instance_profile()
+            .instance_profile_name(name)
+            .role_name(role.role_name())
+            .send()
+            .await
+            .map_err(|e| failed(&format!("emptying the instance profile {name}"), e))?;
+    }
+    let answer = iam.delete_instance_profile().instance_profile_name(name).send().await;
+    super::deleted(&format!("deleting the instance profile {name}"), answer, |e| {
+        e.is_no_such_entity_exception()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

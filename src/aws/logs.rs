@@ -68,6 +68,12 @@ pub async fn ensure_log_group(logs: &Client, name: &str, tags: &Tags) -> Result<
     Ok(())
 }
 
+/// Deletes the log group; false when it was not there.
+pub async fn delete_log_group(logs: &Client, name: &str) -> Result<bool> {
+    let answer = logs.delete_log_group().log_group_name(name).send().await;
+    super::deleted("deleting the log group", answer, |e| e.is_resource_not_found_exception())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

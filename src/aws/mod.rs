@@ -314,6 +314,38 @@ where
     }
 }
 
+/// How long a delete may wait for what holds the resource (a service's tasks, the network
+/// interfaces of a load balancer or of stopped tasks) to let go.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// Sends a delete until what holds the resource lets go (`busy`: the error codes meaning that),
+/// for up to `DRAIN_DEADLINE`.
+pub async fn until_released<T, E, Fut>(
+    step: &str,
+    busy: &[&str],
+    call: impl Fn() -> Fut,
+) -> Result<()>
+where
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let in_use = |code: Option<&str>, _: Option<&str>| code.is_some_and(|c| busy.contains(&c));
+    retry_for(step, DRAIN_DEADLINE, Duration::from_secs(5), in_use, call).await.map(|_| ())
+}
+
+/// A delete's answer with AWS's typed "not found" as `false`: nothing was there to delete.
+pub fn deleted<T, E, R>(
+    step: &str,
+    answer: std::result::Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    absent: impl FnOnce(&E) -> bool,
+) -> Result<bool>
+where
+    aws_smithy_runtime_api::client::result::SdkError<E, R>:
+        ProvideErrorMetadata + std::error::Error + 'static,
+{
+    found(step, answer, absent).map(|out| out.is_some())
+}
+
 /// A lookup's answer with AWS's typed "not found" (`absent` tells it by the service error) as
 /// `None`: the one place where a resource that is not there is told from a failed call.
 pub fn found<T, E, R>(

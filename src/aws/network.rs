@@ -640,6 +640,92 @@ pub(crate) async fn ensure_group(
     Ok(id)
 }
 
+/// Deletes the security groups of this name that carry the prefix's tag, each once no network
+/// interface holds it any more; how many there were.
+pub async fn delete_groups(ec2: &Client, name: &str, prefix: &str) -> Result<usize> {
+    let groups = ec2
+        .describe_security_groups()
+        .filters(filter("group-name", name))
+        .filters(filter(&format!("tag:{}", super::TAG_PREFIX), prefix))
+        .send()
+        .await
+        .map_err(|e| failed(&format!("finding security group {name}"), e))?;
+    let ids: Vec<&str> = groups.security_groups().iter().filter_map(|g| g.group_id()).collect();
+    for id in &ids {
+        let step = format!("deleting security group {name}");
+        super::until_released(&step, &["DependencyViolation"], || {
+            ec2.delete_security_group().group_id(*id).send()
+        })
+        .await?;
+    }
+    Ok(ids.len())
+}
+
+/// Deletes a VPC aws-app made (`prefix`'s tag): subnets, internet gateway (found by tag, so a
+/// detached one an interrupted run left goes too), route tables, then the VPC.
+pub async fn delete_own_vpc(ec2: &Client, vpc: &str, prefix: &str) -> Result<()> {
+    let in_vpc = || filter("vpc-id", vpc);
+    let subnets = ec2
+        .describe_subnets()
+        .filters(in_vpc())
+        .send()
+        .await
+        .map_err(|e| failed("listing the VPC's subnets", e))?;
+    for id in subnets.subnets().iter().filter_map(|s| s.subnet_id()) {
+        super::until_released("deleting a subnet", &["DependencyViolation"], || {
+            ec2.delete_subnet().subnet_id(id).send()
+        })
+        .await?;
+    }
+    // Found by tag: a gateway left detached by an interrupted run is found too.
+    let gateways = ec2
+        .describe_internet_gateways()
+        .filters(filter(&format!("tag:{}", super::TAG_PREFIX), prefix))
+        .send()
+        .await
+        .map_err(|e| failed("finding the VPC's internet gateway", e))?;
+    for gateway in gateways.internet_gateways() {
+        let Some(id) = gateway.internet_gateway_id() else { continue };
+        if gateway.attachments().iter().any(|a| a.vpc_id() == Some(vpc)) {
+            ec2.detach_internet_gateway()
+                .internet_gateway_id(id)
+                .vpc_id(vpc)
+                .send()
+                .await
+                .map_err(|e| failed("detaching the internet gateway", e))?;
+        }
+        ec2.delete_internet_gateway()
+            .internet_gateway_id(id)
+            .send()
+            .await
+            .map_err(|e| failed("deleting the internet gateway", e))?;
+    }
+    let tables = ec2
+        .describe_route_tables()
+        .filters(in_vpc())
+        .send()
+        .await
+        .map_err(|e| failed("listing the VPC's route tables", e))?;
+    for table in tables.route_tables() {
+        // The main route table goes with the VPC.
+        if table.associations().iter().any(|a| a.main() == Some(true)) {
+            continue;
+        }
+        if let Some(id) = table.route_table_id() {
+            ec2.delete_route_table()
+                .route_table_id(id)
+                .send()
+                .await
+                .map_err(|e| failed("deleting the route table", e))?;
+        }
+    }
+    super::until_released("deleting the VPC", &["DependencyViolation"], || {
+        ec2.delete_vpc().vpc_id(vpc).send()
+    })
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

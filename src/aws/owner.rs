@@ -350,8 +350,7 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
                 let ours = ecs_ours(service.tags());
                 found.push(Found::new(Kind::Service, &names.service, ours, Handle::Ecs(arn)));
                 if let Some(td) = service.task_definition() {
-                    let described =
-                        crate::lifecycle::live::describe_task_definition(aws, td).await?;
+                    let described = crate::aws::ecs::describe_task_definition(&aws.ecs, td).await?;
                     source = described
                         .container_definitions()
                         .first()

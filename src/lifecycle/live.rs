@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use aws_sdk_ecs::types::{Service, TaskDefinition};
 
+use crate::aws::Aws;
 use crate::aws::ecs::{COMMIT_LABEL, COMMIT_TIME_LABEL, PAGE_LABEL};
-use crate::aws::{Aws, failed};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::image::lock::{BASE_ID_LABEL, BASE_IMAGE_LABEL, RECIPE_LABEL};
@@ -69,7 +69,7 @@ pub async fn find(aws: &Aws, config: &Config) -> Result<Option<Live>> {
             .task_definition()
             .ok_or_else(|| Error::failed("the service names no task definition"))?
             .to_string();
-        let task_definition = describe_task_definition(aws, &arn).await?;
+        let task_definition = crate::aws::ecs::describe_task_definition(&aws.ecs, &arn).await?;
         Ok(Some((service, task_definition)))
     };
     let url = async {
@@ -98,54 +98,10 @@ pub async fn find(aws: &Aws, config: &Config) -> Result<Option<Live>> {
     }))
 }
 
-pub async fn describe_task_definition(aws: &Aws, arn: &str) -> Result<TaskDefinition> {
-    aws.ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .send()
-        .await
-        .map_err(|e| failed("reading the task definition", e))?
-        .task_definition
-        .ok_or_else(|| Error::failed(format!("task definition {arn} is empty")))
-}
-
 /// The error for a command that needs a deployment where there is none.
 pub fn not_deployed(config: &Config, region: &str) -> Error {
     Error::failed(format!(
         "nothing is deployed for prefix {} in {region}: run ./aws-app.sh to deploy",
         config.prefix
     ))
-}
-
-/// The family's ACTIVE revisions, newest first (exactly this family: the API's prefix filter
-/// also matches longer family names).
-pub async fn revisions(aws: &Aws, family: &str) -> Result<Vec<String>> {
-    let mut arns = Vec::new();
-    let mut token = None;
-    loop {
-        let page = aws
-            .ecs
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-            .sort(aws_sdk_ecs::types::SortOrder::Desc)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| failed("listing task definition revisions", e))?;
-        arns.extend(page.task_definition_arns().iter().cloned());
-        match page.next_token {
-            Some(next) => token = Some(next),
-            None => break,
-        }
-    }
-    arns.retain(|arn| {
-        arn.rsplit('/').next().and_then(|f| f.rsplit_once(':')).map(|(f, _)| f) == Some(family)
-    });
-    arns.sort_by_key(|arn| std::cmp::Reverse(revision_of(arn)));
-    Ok(arns)
-}
-
-pub fn revision_of(arn: &str) -> i32 {
-    arn.rsplit(':').next().and_then(|r| r.parse().ok()).unwrap_or(0)
 }

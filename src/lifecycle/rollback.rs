@@ -40,7 +40,7 @@ async fn roll(
 ) -> Result<()> {
     let names = &config.names;
     let current = live.revision();
-    let arns = live::revisions(aws, &names.task_family).await?;
+    let arns = crate::aws::ecs::revisions(&aws.ecs, &names.task_family).await?;
     let commit_of = |td: &aws_sdk_ecs::types::TaskDefinition| {
         td.container_definitions()
             .first()
@@ -52,10 +52,10 @@ async fn roll(
     // --cpu would roll back to the same code). --to: the newest revision running that commit.
     let mut target = None;
     for arn in &arns {
-        if to.is_none() && live::revision_of(arn) >= current {
+        if to.is_none() && crate::aws::ecs::revision_of(arn) >= current {
             continue;
         }
-        let td = live::describe_task_definition(aws, arn).await?;
+        let td = crate::aws::ecs::describe_task_definition(&aws.ecs, arn).await?;
         let commit = commit_of(&td);
         let wanted = match to {
             Some(prefix) => commit.as_deref().is_some_and(|c| c.starts_with(prefix)),

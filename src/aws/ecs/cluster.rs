@@ -29,3 +29,13 @@ pub async fn ensure_cluster(ecs: &Client, name: &str, tags: &Tags) -> Result<Str
         .and_then(|c| c.cluster_arn)
         .ok_or_else(|| Error::failed("creating the ECS cluster: no ARN in the answer"))
 }
+
+/// Deletes the cluster once the service being deleted, and its tasks, have left it.
+pub async fn delete_cluster(ecs: &Client, name: &str) -> Result<()> {
+    super::super::until_released(
+        "deleting the ECS cluster",
+        &["ClusterContainsServicesException", "ClusterContainsTasksException"],
+        || ecs.delete_cluster().cluster(name).send(),
+    )
+    .await
+}

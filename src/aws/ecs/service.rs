@@ -207,6 +207,25 @@ fn primary_of(service: Option<&aws_sdk_ecs::types::Service>) -> Option<String> {
     primary_deployment(service?).and_then(|d| d.id().map(str::to_string))
 }
 
+/// Scales the service to zero (its tasks stop), then deletes it.
+pub async fn delete_service(ecs: &Client, cluster: &str, name: &str) -> Result<()> {
+    ecs.update_service()
+        .cluster(cluster)
+        .service(name)
+        .desired_count(0)
+        .send()
+        .await
+        .map_err(|e| failed("scaling the service to zero", e))?;
+    ecs.delete_service()
+        .cluster(cluster)
+        .service(name)
+        .force(true)
+        .send()
+        .await
+        .map_err(|e| failed("deleting the ECS service", e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod diff_tests {
     use super::*;

@@ -148,6 +148,63 @@ fn labels_current(
     wanted.is_none_or(|wanted| wanted.iter().all(|(k, v)| current.get(k) == Some(v)))
 }
 
+/// A revision by ARN (or `family:revision`).
+pub async fn describe_task_definition(ecs: &Client, arn: &str) -> Result<types::TaskDefinition> {
+    ecs.describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(|e| failed("reading the task definition", e))?
+        .task_definition
+        .ok_or_else(|| Error::failed(format!("task definition {arn} is empty")))
+}
+
+/// The family's ACTIVE revisions, newest first (exactly this family: the API's prefix filter
+/// also matches longer family names).
+pub async fn revisions(ecs: &Client, family: &str) -> Result<Vec<String>> {
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let page = ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(types::TaskDefinitionStatus::Active)
+            .sort(types::SortOrder::Desc)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| failed("listing task definition revisions", e))?;
+        arns.extend(page.task_definition_arns().iter().cloned());
+        match page.next_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    arns.retain(|arn| {
+        arn.rsplit('/').next().and_then(|f| f.rsplit_once(':')).map(|(f, _)| f) == Some(family)
+    });
+    arns.sort_by_key(|arn| std::cmp::Reverse(revision_of(arn)));
+    Ok(arns)
+}
+
+/// The revision number of a task definition ARN (0 when it has none).
+pub fn revision_of(arn: &str) -> i32 {
+    arn.rsplit(':').next().and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+/// Deregisters every ACTIVE revision of the family; how many there were.
+pub async fn deregister_all(ecs: &Client, family: &str) -> Result<usize> {
+    let revisions = revisions(ecs, family).await?;
+    for arn in &revisions {
+        ecs.deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| failed("deregistering a task definition", e))?;
+    }
+    Ok(revisions.len())
+}
+
 #[cfg(test)]
 mod diff_tests {
     use super::*;
