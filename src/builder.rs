@@ -311,11 +311,7 @@ async fn ensure_role(aws: &Aws, config: &Config, caller: &Caller) -> Result<(Str
     })
     .await?;
     let mut created_profile = false;
-    let profile = match aws.iam.get_instance_profile().instance_profile_name(name).send().await {
-        Ok(out) => out.instance_profile,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(failed("finding the builder's instance profile", e)),
-    };
+    let profile = crate::aws::iam::find_instance_profile(&aws.iam, name).await?;
     let has_role = match profile {
         Some(profile) => profile.roles().iter().any(|r| r.role_name() == name),
         None => {

@@ -41,35 +41,19 @@ pub struct Prices {
     pub ipv4_hour: f64,
 }
 
-pub const PRICES: &[Prices] = &[
-    Prices {
-        region: "us-east-1",
-        fargate_x86: (0.04048, 0.004445),
-        fargate_arm: (0.03238, 0.00356),
-        alb: (0.0225, 0.008),
-        logs: (0.50, 0.03),
-        ecr_gb_month: 0.10,
-        ipv4_hour: 0.005,
-    },
-    Prices {
-        region: "us-east-2",
-        fargate_x86: (0.04048, 0.004445),
-        fargate_arm: (0.03238, 0.00356),
-        alb: (0.0225, 0.008),
-        logs: (0.50, 0.03),
-        ecr_gb_month: 0.10,
-        ipv4_hour: 0.005,
-    },
-    Prices {
-        region: "us-west-2",
-        fargate_x86: (0.04048, 0.004445),
-        fargate_arm: (0.03238, 0.00356),
-        alb: (0.0225, 0.008),
-        logs: (0.50, 0.03),
-        ecr_gb_month: 0.10,
-        ipv4_hour: 0.005,
-    },
-];
+/// The US regions' prices (the same in us-east-1, us-east-2 and us-west-2).
+const US: Prices = Prices {
+    region: "us-east-1",
+    fargate_x86: (0.04048, 0.004445),
+    fargate_arm: (0.03238, 0.00356),
+    alb: (0.0225, 0.008),
+    logs: (0.50, 0.03),
+    ecr_gb_month: 0.10,
+    ipv4_hour: 0.005,
+};
+
+pub const PRICES: &[Prices] =
+    &[US, Prices { region: "us-east-2", ..US }, Prices { region: "us-west-2", ..US }];
 
 /// The prices of a region, when the table has them.
 pub fn prices(region: &str) -> Option<&'static Prices> {

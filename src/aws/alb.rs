@@ -50,6 +50,32 @@ fn tags(tags: &Tags) -> Vec<Tag> {
     tags.pairs().into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
+/// The tags of each load balancer or target group ARN, as key and value.
+pub async fn tags_of(
+    elb: &Client,
+    arns: &[String],
+) -> Result<std::collections::HashMap<String, Vec<(String, String)>>> {
+    let call = elb.describe_tags().set_resource_arns(Some(arns.to_vec()));
+    let out = call.send().await.map_err(|e| failed("reading the load balancer's tags", e))?;
+    Ok(out
+        .tag_descriptions
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|d| {
+            let tags = d.tags.unwrap_or_default().into_iter();
+            let pairs = tags.map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()));
+            Some((d.resource_arn?, pairs.collect()))
+        })
+        .collect())
+}
+
+/// Puts the prefix's tags on a load balancer or target group (`--adopt`).
+pub async fn tag(elb: &Client, arn: &str, with: &Tags) -> Result<()> {
+    let call = elb.add_tags().resource_arns(arn).set_tags(Some(tags(with)));
+    call.send().await.map_err(|e| failed("tagging the load balancer", e))?;
+    Ok(())
+}
+
 /// The load balancer of this name, if there is one.
 pub async fn find_load_balancer(elb: &Client, name: &str) -> Result<Option<types::LoadBalancer>> {
     let answer = elb.describe_load_balancers().names(name).send().await;

@@ -8,7 +8,7 @@ use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
 use bollard::auth::DockerCredentials;
 
 use super::change::{Change, Diff};
-use super::{Tags, failed, found};
+use super::{Tags, changed, failed, found};
 use crate::error::{Error, Result};
 
 /// The tag an image gets when a service is about to run it (`deployed-<digest hex>`): the
@@ -57,6 +57,30 @@ pub async fn find_repository(ecr: &Client, name: &str) -> Result<Option<String>>
         found("finding the ECR repository", answer, |e| e.is_repository_not_found_exception())?;
     Ok(out
         .and_then(|o| o.repositories().first().and_then(|r| r.repository_arn()).map(String::from)))
+}
+
+/// The repository's tags, as key and value.
+pub async fn repository_tags(ecr: &Client, arn: &str) -> Result<Vec<(String, String)>> {
+    let out = ecr
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| failed("reading the ECR repository's tags", e))?;
+    Ok(out.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect())
+}
+
+/// Puts the prefix's tags on the repository (`--adopt`).
+pub async fn tag_repository(ecr: &Client, arn: &str, tags: &Tags) -> Result<()> {
+    let call = ecr.tag_resource().resource_arn(arn).set_tags(Some(ecr_tags(tags)?));
+    call.send().await.map_err(|e| failed("tagging the ECR repository", e))?;
+    Ok(())
+}
+
+fn ecr_tags(tags: &Tags) -> Result<Vec<Tag>> {
+    let tag = |(k, v): (&str, String)| Tag::builder().key(k).value(v).build();
+    let built: std::result::Result<Vec<Tag>, _> = tags.pairs().into_iter().map(tag).collect();
+    built.map_err(|e| Error::failed(format!("tag: {e}")))
 }
 
 /// The repository's lifecycle policy text, if it has one.
@@ -114,22 +138,10 @@ pub async fn ensure_repository(ecr: &Client, name: &str, tags: &Tags, keep: u32)
             .image_scanning_configuration(
                 ImageScanningConfiguration::builder().scan_on_push(true).build(),
             );
-        for (key, value) in tags.pairs() {
-            create = create.tags(
-                Tag::builder()
-                    .key(key)
-                    .value(value)
-                    .build()
-                    .map_err(|e| Error::failed(format!("tag: {e}")))?,
-            );
-        }
-        match create.send().await {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_repository_already_exists_exception()) => {}
-            Err(e) => return Err(failed("creating the ECR repository", e)),
-        }
+        create = create.set_tags(Some(ecr_tags(tags)?));
+        changed("creating the ECR repository", create.send().await, |e| {
+            e.is_repository_already_exists_exception()
+        })?;
     }
     let current = find_lifecycle_policy(ecr, name).await?;
     if !lifecycle_diff(current.as_deref(), keep).is_empty() {
@@ -194,14 +206,9 @@ async fn find_image(
     id: aws_sdk_ecr::types::ImageIdentifier,
     step: &str,
 ) -> Result<Option<aws_sdk_ecr::types::ImageDetail>> {
-    let found = ecr.describe_images().repository_name(repo).image_ids(id).send().await;
-    match found {
-        Ok(out) => Ok(out.image_details.unwrap_or_default().into_iter().next()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_image_not_found_exception()) => {
-            Ok(None)
-        }
-        Err(e) => Err(failed(step, e)),
-    }
+    let answer = ecr.describe_images().repository_name(repo).image_ids(id).send().await;
+    let out = found(step, answer, |e| e.is_image_not_found_exception())?;
+    Ok(out.and_then(|o| o.image_details.unwrap_or_default().into_iter().next()))
 }
 
 /// Whether the repository has an image tagged `tag`.
@@ -255,18 +262,11 @@ pub async fn protect(ecr: &Client, repo: &str, digest: &str) -> Result<bool> {
         .image_tag(&tag)
         .send()
         .await;
-    match put {
-        Ok(_) => Ok(true),
-        // Tagged by another run meanwhile.
-        Err(e)
-            if e.as_service_error().is_some_and(|s| {
-                s.is_image_already_exists_exception() || s.is_image_tag_already_exists_exception()
-            }) =>
-        {
-            Ok(true)
-        }
-        Err(e) => Err(failed("tagging the image as deployed in ECR", e)),
-    }
+    // Tagged by another run meanwhile is as good.
+    changed("tagging the image as deployed in ECR", put, |e| {
+        e.is_image_already_exists_exception() || e.is_image_tag_already_exists_exception()
+    })?;
+    Ok(true)
 }
 
 /// What ECR's scan on push found in an image.
@@ -322,7 +322,7 @@ pub async fn scan_summary(ecr: &Client, repo: &str, digest: &str) -> Option<Scan
 /// Deletes the repository with its images; false when it was not there.
 pub async fn delete_repository(ecr: &Client, name: &str) -> Result<bool> {
     let answer = ecr.delete_repository().repository_name(name).force(true).send().await;
-    super::deleted("deleting the ECR repository", answer, |e| e.is_repository_not_found_exception())
+    super::changed("deleting the ECR repository", answer, |e| e.is_repository_not_found_exception())
 }
 
 #[cfg(test)]

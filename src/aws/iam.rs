@@ -49,15 +49,8 @@ pub async fn find_or_create_role(
         .assume_role_policy_document(role.trust_policy)
         .description(role.description);
     let extra = extra_tags.iter().map(|(k, v)| (*k, (*v).to_string()));
-    for (key, value) in tags.pairs().into_iter().chain(extra) {
-        create = create.tags(
-            Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-                .map_err(|e| Error::failed(format!("tag: {e}")))?,
-        );
-    }
+    let pairs: Vec<(&str, String)> = tags.pairs().into_iter().chain(extra).collect();
+    create = create.set_tags(Some(iam_tags(pairs)?));
     let arn = create
         .send()
         .await
@@ -73,6 +66,27 @@ pub async fn find_role(iam: &Client, name: &str, what: &str) -> Result<Option<Ro
     let answer = iam.get_role().role_name(name).send().await;
     let out = found(&format!("finding {what}"), answer, |e| e.is_no_such_entity_exception())?;
     Ok(out.and_then(|o| o.role))
+}
+
+/// Puts the prefix's tags on a role (`--adopt`).
+pub async fn tag_role(iam: &Client, name: &str, tags: &Tags) -> Result<()> {
+    let call = iam.tag_role().role_name(name).set_tags(Some(iam_tags(tags.pairs())?));
+    call.send().await.map_err(|e| failed(&format!("tagging IAM role {name}"), e))?;
+    Ok(())
+}
+
+/// Puts the prefix's tags on an instance profile (`--adopt`).
+pub async fn tag_instance_profile(iam: &Client, name: &str, tags: &Tags) -> Result<()> {
+    let call = iam.tag_instance_profile().instance_profile_name(name);
+    let call = call.set_tags(Some(iam_tags(tags.pairs())?));
+    call.send().await.map_err(|e| failed(&format!("tagging instance profile {name}"), e))?;
+    Ok(())
+}
+
+pub(crate) fn iam_tags<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Result<Vec<Tag>> {
+    let built: std::result::Result<Vec<Tag>, _> =
+        pairs.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    built.map_err(|e| Error::failed(format!("tag: {e}")))
 }
 
 /// The instance profile of this name, if there is one.
@@ -194,10 +208,10 @@ pub async fn delete_role(iam: &Client, name: &str, inline: &[&str]) -> Result<bo
     for policy in inline {
         let answer = iam.delete_role_policy().role_name(name).policy_name(*policy).send().await;
         let step = format!("deleting the policy {policy} of the IAM role {name}");
-        super::deleted(&step, answer, |e| e.is_no_such_entity_exception())?;
+        super::changed(&step, answer, |e| e.is_no_such_entity_exception())?;
     }
     let answer = iam.delete_role().role_name(name).send().await;
-    super::deleted(&format!("deleting the IAM role {name}"), answer, |e| {
+    super::changed(&format!("deleting the IAM role {name}"), answer, |e| {
         e.is_no_such_entity_exception()
     })
 }
@@ -216,7 +230,7 @@ pub async fn delete_instance_profile(iam: &Client, name: &str) -> Result<bool> {
             .map_err(|e| failed(&format!("emptying the instance profile {name}"), e))?;
     }
     let answer = iam.delete_instance_profile().instance_profile_name(name).send().await;
-    super::deleted(&format!("deleting the instance profile {name}"), answer, |e| {
+    super::changed(&format!("deleting the instance profile {name}"), answer, |e| {
         e.is_no_such_entity_exception()
     })
 }

@@ -5,7 +5,7 @@ use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 
 use super::change::{Change, Diff};
-use super::{Tags, failed};
+use super::{Tags, changed, failed};
 use crate::error::Result;
 
 pub const RETENTION_DAYS: i32 = 30;
@@ -23,6 +23,32 @@ pub async fn find_log_group(logs: &Client, name: &str) -> Result<Option<LogGroup
         .into_iter()
         .find(|g| g.log_group_name() == Some(name));
     Ok(found)
+}
+
+/// A log group's ARN as the tagging calls take it (DescribeLogGroups gives it with `:*`).
+pub fn taggable_arn(group: &LogGroup) -> String {
+    group.arn().unwrap_or_default().trim_end_matches(":*").to_string()
+}
+
+/// The log group's tags, as key and value.
+pub async fn log_group_tags(logs: &Client, arn: &str) -> Result<Vec<(String, String)>> {
+    let out = logs
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| failed("reading the log group's tags", e))?;
+    Ok(out.tags.unwrap_or_default().into_iter().collect())
+}
+
+/// Puts the prefix's tags on the log group (`--adopt`).
+pub async fn tag_log_group(logs: &Client, arn: &str, tags: &Tags) -> Result<()> {
+    let mut call = logs.tag_resource().resource_arn(arn);
+    for (key, value) in tags.pairs() {
+        call = call.tags(key, value);
+    }
+    call.send().await.map_err(|e| failed("tagging the log group", e))?;
+    Ok(())
 }
 
 /// What differs in the retention.
@@ -47,13 +73,9 @@ pub async fn ensure_log_group(logs: &Client, name: &str, tags: &Tags) -> Result<
             for (key, value) in tags.pairs() {
                 create = create.tags(key, value);
             }
-            match create.send().await {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
-                Err(e) => return Err(failed("creating the log group", e)),
-            }
+            changed("creating the log group", create.send().await, |e| {
+                e.is_resource_already_exists_exception()
+            })?;
             None
         }
     };
@@ -71,7 +93,7 @@ pub async fn ensure_log_group(logs: &Client, name: &str, tags: &Tags) -> Result<
 /// Deletes the log group; false when it was not there.
 pub async fn delete_log_group(logs: &Client, name: &str) -> Result<bool> {
     let answer = logs.delete_log_group().log_group_name(name).send().await;
-    super::deleted("deleting the log group", answer, |e| e.is_resource_not_found_exception())
+    super::changed("deleting the log group", answer, |e| e.is_resource_not_found_exception())
 }
 
 #[cfg(test)]

@@ -333,29 +333,36 @@ where
     retry_for(step, DRAIN_DEADLINE, Duration::from_secs(5), in_use, call).await.map(|_| ())
 }
 
-/// A delete's answer with AWS's typed "not found" as `false`: nothing was there to delete.
-pub fn deleted<T, E, R>(
+/// An SDK call's answer.
+type Answer<T, E, R> =
+    std::result::Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>;
+
+/// What `failed` needs of an SDK error.
+pub trait SdkFailure: ProvideErrorMetadata + std::error::Error + 'static {}
+impl<T: ProvideErrorMetadata + std::error::Error + 'static> SdkFailure for T {}
+
+/// Whether a delete or create changed anything: AWS's typed answer that it was already so
+/// (`already` tells it: nothing there to delete, made by another run meanwhile) is `false`.
+pub fn changed<T, E, R>(
     step: &str,
-    answer: std::result::Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
-    absent: impl FnOnce(&E) -> bool,
+    answer: Answer<T, E, R>,
+    already: impl FnOnce(&E) -> bool,
 ) -> Result<bool>
 where
-    aws_smithy_runtime_api::client::result::SdkError<E, R>:
-        ProvideErrorMetadata + std::error::Error + 'static,
+    aws_smithy_runtime_api::client::result::SdkError<E, R>: SdkFailure,
 {
-    found(step, answer, absent).map(|out| out.is_some())
+    found(step, answer, already).map(|out| out.is_some())
 }
 
 /// A lookup's answer with AWS's typed "not found" (`absent` tells it by the service error) as
 /// `None`: the one place where a resource that is not there is told from a failed call.
 pub fn found<T, E, R>(
     step: &str,
-    answer: std::result::Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    answer: Answer<T, E, R>,
     absent: impl FnOnce(&E) -> bool,
 ) -> Result<Option<T>>
 where
-    aws_smithy_runtime_api::client::result::SdkError<E, R>:
-        ProvideErrorMetadata + std::error::Error + 'static,
+    aws_smithy_runtime_api::client::result::SdkError<E, R>: SdkFailure,
 {
     match answer {
         Ok(out) => Ok(Some(out)),

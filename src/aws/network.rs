@@ -47,8 +47,9 @@ pub(crate) fn tag_spec(kind: ResourceType, name: &str, tags: &Tags) -> TagSpecif
     spec.build()
 }
 
-fn prefix_filter(tags: &Tags) -> Filter {
-    filter(&format!("tag:{}", super::TAG_PREFIX), &tags.prefix)
+/// Resources carrying the prefix's tag.
+fn prefix_filter(prefix: &str) -> Filter {
+    filter(&format!("tag:{}", super::TAG_PREFIX), prefix)
 }
 
 /// A security group aws-app keeps, with the one ingress rule it must have.
@@ -104,16 +105,29 @@ async fn find_default_vpc(ec2: &Client) -> Result<Option<String>> {
 
 /// aws-app's own VPC of the prefix (found by its tags), if there is one.
 async fn find_own_vpc(ec2: &Client, tags: &Tags) -> Result<Option<String>> {
-    Ok(ec2
+    Ok(own_vpcs(ec2, &tags.prefix).await?.into_iter().next())
+}
+
+/// The VPCs carrying the prefix's tag.
+pub async fn own_vpcs(ec2: &Client, prefix: &str) -> Result<Vec<String>> {
+    let found = ec2
         .describe_vpcs()
-        .filters(prefix_filter(tags))
+        .filters(prefix_filter(prefix))
         .send()
         .await
-        .map_err(|e| failed("finding aws-app's VPC", e))?
-        .vpcs
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|v| v.vpc_id))
+        .map_err(|e| failed("finding aws-app's VPC", e))?;
+    Ok(found.vpcs.unwrap_or_default().into_iter().filter_map(|v| v.vpc_id).collect())
+}
+
+/// The names of the security groups carrying the prefix's tag.
+pub async fn own_group_names(ec2: &Client, prefix: &str) -> Result<Vec<String>> {
+    let found = ec2
+        .describe_security_groups()
+        .filters(prefix_filter(prefix))
+        .send()
+        .await
+        .map_err(|e| failed("finding the security groups", e))?;
+    Ok(found.security_groups.unwrap_or_default().into_iter().filter_map(|g| g.group_name).collect())
 }
 
 pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> Result<Network> {
@@ -310,7 +324,7 @@ async fn ensure_vpc(ec2: &Client, name: &str, tags: &Tags) -> Result<String> {
 async fn ensure_gateway(ec2: &Client, vpc: &str, name: &str, tags: &Tags) -> Result<String> {
     let gateway = ec2
         .describe_internet_gateways()
-        .filters(prefix_filter(tags))
+        .filters(prefix_filter(&tags.prefix))
         .send()
         .await
         .map_err(|e| failed("finding aws-app's internet gateway", e))?
@@ -358,7 +372,7 @@ async fn ensure_route_table(
     let found = ec2
         .describe_route_tables()
         .filters(filter("vpc-id", vpc))
-        .filters(prefix_filter(tags))
+        .filters(prefix_filter(&tags.prefix))
         .send()
         .await
         .map_err(|e| failed("finding the VPC's route table", e))?
@@ -646,7 +660,7 @@ pub async fn delete_groups(ec2: &Client, name: &str, prefix: &str) -> Result<usi
     let groups = ec2
         .describe_security_groups()
         .filters(filter("group-name", name))
-        .filters(filter(&format!("tag:{}", super::TAG_PREFIX), prefix))
+        .filters(prefix_filter(prefix))
         .send()
         .await
         .map_err(|e| failed(&format!("finding security group {name}"), e))?;
@@ -680,7 +694,7 @@ pub async fn delete_own_vpc(ec2: &Client, vpc: &str, prefix: &str) -> Result<()>
     // Found by tag: a gateway left detached by an interrupted run is found too.
     let gateways = ec2
         .describe_internet_gateways()
-        .filters(filter(&format!("tag:{}", super::TAG_PREFIX), prefix))
+        .filters(prefix_filter(prefix))
         .send()
         .await
         .map_err(|e| failed("finding the VPC's internet gateway", e))?;

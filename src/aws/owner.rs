@@ -10,10 +10,7 @@
 //! label): a deploy of another `--repo` under the same prefix is refused unless
 //! `--replace-app`, since everything it would touch is named by the prefix alone.
 
-use aws_sdk_ec2::types::Filter;
-use aws_sdk_ecs::types::{ClusterField, ServiceField, TaskDefinitionField};
-
-use super::{Aws, TAG_MANAGED, TAG_PREFIX, Tags, failed};
+use super::{Aws, TAG_MANAGED, TAG_PREFIX, Tags, alb, ecr, ecs, iam, logs, network};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -174,59 +171,13 @@ impl Survey {
     pub async fn adopt(&self, aws: &Aws, tags: &Tags) -> Result<()> {
         for found in self.foreign() {
             crate::note(format!("--adopt: tagging {} as prefix {}'s", found.what(), tags.prefix));
-            let pairs = tags.pairs();
-            let step = format!("tagging {}", found.what());
             match &found.handle {
-                Handle::Ecr(arn) => {
-                    let mut call = aws.ecr.tag_resource().resource_arn(arn);
-                    for (k, v) in &pairs {
-                        let tag = aws_sdk_ecr::types::Tag::builder().key(*k).value(v).build();
-                        call = call.tags(tag.map_err(|e| Error::failed(format!("tag: {e}")))?);
-                    }
-                    call.send().await.map_err(|e| failed(&step, e))?;
-                }
-                Handle::Elb(arn) => {
-                    let mut call = aws.elb.add_tags().resource_arns(arn);
-                    for (k, v) in &pairs {
-                        call = call.tags(
-                            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
-                                .key(*k)
-                                .value(v)
-                                .build(),
-                        );
-                    }
-                    call.send().await.map_err(|e| failed(&step, e))?;
-                }
-                Handle::Ecs(arn) => {
-                    let mut call = aws.ecs.tag_resource().resource_arn(arn);
-                    for (k, v) in &pairs {
-                        call =
-                            call.tags(aws_sdk_ecs::types::Tag::builder().key(*k).value(v).build());
-                    }
-                    call.send().await.map_err(|e| failed(&step, e))?;
-                }
-                Handle::Role(name) | Handle::Profile(name) => {
-                    let mut iam_tags = Vec::new();
-                    for (k, v) in &pairs {
-                        let tag = aws_sdk_iam::types::Tag::builder().key(*k).value(v).build();
-                        iam_tags.push(tag.map_err(|e| Error::failed(format!("tag: {e}")))?);
-                    }
-                    if matches!(found.handle, Handle::Role(_)) {
-                        let call = aws.iam.tag_role().role_name(name).set_tags(Some(iam_tags));
-                        call.send().await.map_err(|e| failed(&step, e))?;
-                    } else {
-                        let call = aws.iam.tag_instance_profile().instance_profile_name(name);
-                        let call = call.set_tags(Some(iam_tags));
-                        call.send().await.map_err(|e| failed(&step, e))?;
-                    }
-                }
-                Handle::Logs(arn) => {
-                    let mut call = aws.logs.tag_resource().resource_arn(arn);
-                    for (k, v) in &pairs {
-                        call = call.tags(*k, v);
-                    }
-                    call.send().await.map_err(|e| failed(&step, e))?;
-                }
+                Handle::Ecr(arn) => ecr::tag_repository(&aws.ecr, arn, tags).await?,
+                Handle::Elb(arn) => alb::tag(&aws.elb, arn, tags).await?,
+                Handle::Ecs(arn) => ecs::tag(&aws.ecs, arn, tags).await?,
+                Handle::Role(name) => iam::tag_role(&aws.iam, name, tags).await?,
+                Handle::Profile(name) => iam::tag_instance_profile(&aws.iam, name, tags).await?,
+                Handle::Logs(arn) => logs::tag_log_group(&aws.logs, arn, tags).await?,
                 Handle::Tagged => {}
             }
         }
@@ -234,123 +185,65 @@ impl Survey {
     }
 }
 
+/// `is_ours` over owned key/value pairs.
+fn owned_ours(tags: &[(String, String)], prefix: &str) -> bool {
+    is_ours(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), prefix)
+}
+
 /// Finds every resource of the prefix's names (and those aws-app tagged), with whether each is
 /// the prefix's. Reads only.
 pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
     let names = &config.names;
     let p = config.prefix.as_str();
-    let ecr = async {
-        let found = aws.ecr.describe_repositories().repository_names(&names.image_repo).send();
-        let arn = match found.await {
-            Ok(out) => {
-                out.repositories().first().and_then(|r| r.repository_arn()).map(str::to_string)
-            }
-            Err(e)
-                if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) =>
-            {
-                None
-            }
-            Err(e) => return Err(failed("finding the ECR repository", e)),
+    let repository = async {
+        let Some(arn) = ecr::find_repository(&aws.ecr, &names.image_repo).await? else {
+            return Ok(Vec::new());
         };
-        let Some(arn) = arn else { return Ok(Vec::new()) };
-        let tags = aws
-            .ecr
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| failed("reading the ECR repository's tags", e))?;
-        let ours = is_ours(tags.tags().iter().map(|t| (t.key(), t.value())), p);
+        let ours = owned_ours(&ecr::repository_tags(&aws.ecr, &arn).await?, p);
         Ok(vec![Found::new(Kind::Repository, &names.image_repo, ours, Handle::Ecr(arn))])
     };
     let elb = async {
-        let mut arns = Vec::new();
-        match aws.elb.describe_load_balancers().names(&names.load_balancer).send().await {
-            Ok(out) => arns.extend(
-                out.load_balancers()
-                    .iter()
-                    .filter_map(|l| l.load_balancer_arn())
-                    .map(|a| (a.to_string(), Kind::LoadBalancer, &names.load_balancer)),
-            ),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_load_balancer_not_found_exception()) => {}
-            Err(e) => return Err(failed("finding the load balancer", e)),
-        }
-        match aws.elb.describe_target_groups().names(&names.target_group).send().await {
-            Ok(out) => arns.extend(
-                out.target_groups()
-                    .iter()
-                    .filter_map(|t| t.target_group_arn())
-                    .map(|a| (a.to_string(), Kind::TargetGroup, &names.target_group)),
-            ),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_target_group_not_found_exception()) => {}
-            Err(e) => return Err(failed("finding the target group", e)),
-        }
+        let (lb, tg) = tokio::try_join!(
+            alb::find_load_balancer(&aws.elb, &names.load_balancer),
+            alb::find_target_group(&aws.elb, &names.target_group),
+        )?;
+        let arns: Vec<(String, Kind, &String)> = [
+            lb.and_then(|l| l.load_balancer_arn)
+                .map(|a| (a, Kind::LoadBalancer, &names.load_balancer)),
+            tg.and_then(|t| t.target_group_arn)
+                .map(|a| (a, Kind::TargetGroup, &names.target_group)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if arns.is_empty() {
             return Ok(Vec::new());
         }
-        let described = aws
-            .elb
-            .describe_tags()
-            .set_resource_arns(Some(arns.iter().map(|(a, _, _)| a.clone()).collect()))
-            .send()
-            .await
-            .map_err(|e| failed("reading the load balancer's tags", e))?;
+        let all: Vec<String> = arns.iter().map(|(a, _, _)| a.clone()).collect();
+        let tags = alb::tags_of(&aws.elb, &all).await?;
         Ok(arns
             .into_iter()
             .map(|(arn, kind, name)| {
-                let tags = described
-                    .tag_descriptions()
-                    .iter()
-                    .find(|d| d.resource_arn() == Some(arn.as_str()))
-                    .map(|d| d.tags().to_vec())
-                    .unwrap_or_default();
-                let ours = is_ours(
-                    tags.iter().map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))),
-                    p,
-                );
+                let ours = tags.get(&arn).is_some_and(|t| owned_ours(t, p));
                 Found::new(kind, name, ours, Handle::Elb(arn))
             })
             .collect())
     };
-    let ecs = async {
+    let tasks = async {
         let mut found = Vec::new();
         let mut source = None;
-        let ecs_ours = |tags: &[aws_sdk_ecs::types::Tag]| {
-            is_ours(tags.iter().map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))), p)
-        };
-        let clusters = aws
-            .ecs
-            .describe_clusters()
-            .clusters(&names.cluster)
-            .include(ClusterField::Tags)
-            .send()
-            .await
-            .map_err(|e| failed("finding the ECS cluster", e))?;
-        let cluster = clusters.clusters().iter().find(|c| c.status() == Some("ACTIVE"));
-        if let Some(cluster) = cluster {
+        if let Some(cluster) = ecs::find_cluster(&aws.ecs, &names.cluster).await? {
             let arn = cluster.cluster_arn().unwrap_or_default().to_string();
-            let ours = ecs_ours(cluster.tags());
+            let ours = is_ours(ecs::tag_pairs(cluster.tags()), p);
             found.push(Found::new(Kind::Cluster, &names.cluster, ours, Handle::Ecs(arn)));
-            let services = aws
-                .ecs
-                .describe_services()
-                .cluster(&names.cluster)
-                .services(&names.service)
-                .include(ServiceField::Tags)
-                .send()
-                .await
-                .map_err(|e| failed("finding the ECS service", e))?;
-            if let Some(service) = services.services().iter().find(|s| s.status() == Some("ACTIVE"))
+            if let Some(service) =
+                ecs::find_service(&aws.ecs, &names.cluster, &names.service).await?
             {
                 let arn = service.service_arn().unwrap_or_default().to_string();
-                let ours = ecs_ours(service.tags());
+                let ours = is_ours(ecs::tag_pairs(service.tags()), p);
                 found.push(Found::new(Kind::Service, &names.service, ours, Handle::Ecs(arn)));
                 if let Some(td) = service.task_definition() {
-                    let described = crate::aws::ecs::describe_task_definition(&aws.ecs, td).await?;
+                    let described = ecs::describe_task_definition(&aws.ecs, td).await?;
                     source = described
                         .container_definitions()
                         .first()
@@ -361,129 +254,61 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
             }
         }
         // The family's newest revision: a family of another's gets no revision of ours.
-        let family = aws
-            .ecs
-            .describe_task_definition()
-            .task_definition(&names.task_family)
-            .include(TaskDefinitionField::Tags)
-            .send()
-            .await;
-        match family {
-            Ok(out) => {
-                let arn = out
-                    .task_definition()
-                    .and_then(|t| t.task_definition_arn())
-                    .unwrap_or_default()
-                    .to_string();
-                let ours = ecs_ours(out.tags());
-                found.push(Found::new(
-                    Kind::TaskFamily,
-                    &names.task_family,
-                    ours,
-                    Handle::Ecs(arn),
-                ));
-            }
-            // ECS answers a family without revisions with a ClientException.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_client_exception()) => {}
-            Err(e) => return Err(failed("finding the task definition family", e)),
+        if let Some((td, tags)) = ecs::find_latest_revision(&aws.ecs, &names.task_family).await? {
+            let arn = td.task_definition_arn().unwrap_or_default().to_string();
+            let ours = is_ours(ecs::tag_pairs(&tags), p);
+            found.push(Found::new(Kind::TaskFamily, &names.task_family, ours, Handle::Ecs(arn)));
         }
         Ok((found, source))
     };
-    let iam = async {
+    let roles = async {
         let mut found = Vec::new();
         let mut builder_role_ours = false;
         for name in [&names.execution_role, &names.builder] {
-            match aws.iam.get_role().role_name(name).send().await {
-                Ok(out) => {
-                    let tags = out.role().map(|r| r.tags().to_vec()).unwrap_or_default();
-                    let ours = is_ours(tags.iter().map(|t| (t.key(), t.value())), p);
-                    if name == &names.builder {
-                        builder_role_ours = ours;
-                    }
-                    found.push(Found::new(Kind::Role, name, ours, Handle::Role(name.clone())));
+            let what = format!("the IAM role {name}");
+            if let Some(role) = iam::find_role(&aws.iam, name, &what).await? {
+                let ours = is_ours(role.tags().iter().map(|t| (t.key(), t.value())), p);
+                if name == &names.builder {
+                    builder_role_ours = ours;
                 }
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {
-                }
-                Err(e) => return Err(failed(&format!("finding the IAM role {name}"), e)),
+                found.push(Found::new(Kind::Role, name, ours, Handle::Role(name.clone())));
             }
         }
         let name = &names.builder;
-        match aws.iam.get_instance_profile().instance_profile_name(name).send().await {
-            Ok(out) => {
-                let profile = out.instance_profile();
-                let tags = profile.map(|r| r.tags().to_vec()).unwrap_or_default();
-                // Profiles made before aws-app tagged them: ours when they hold our role.
-                let holds_ours = builder_role_ours
-                    && profile.is_some_and(|p| p.roles().iter().any(|r| r.role_name() == name));
-                let ours = holds_ours || is_ours(tags.iter().map(|t| (t.key(), t.value())), p);
-                let handle = Handle::Profile(name.clone());
-                found.push(Found::new(Kind::InstanceProfile, name, ours, handle));
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
-            Err(e) => return Err(failed("finding the builder's instance profile", e)),
+        if let Some(profile) = iam::find_instance_profile(&aws.iam, name).await? {
+            // Profiles made before aws-app tagged them: ours when they hold our role.
+            let holds_ours =
+                builder_role_ours && profile.roles().iter().any(|r| r.role_name() == name);
+            let tags = profile.tags().iter().map(|t| (t.key(), t.value()));
+            let ours = holds_ours || is_ours(tags, p);
+            let handle = Handle::Profile(name.clone());
+            found.push(Found::new(Kind::InstanceProfile, name, ours, handle));
         }
         Ok(found)
     };
-    let logs = async {
-        let groups = aws
-            .logs
-            .describe_log_groups()
-            .log_group_name_prefix(&names.log_group)
-            .send()
-            .await
-            .map_err(|e| failed("finding the log group", e))?;
-        let Some(group) =
-            groups.log_groups().iter().find(|g| g.log_group_name() == Some(&names.log_group))
-        else {
+    let log_group = async {
+        let Some(group) = logs::find_log_group(&aws.logs, &names.log_group).await? else {
             return Ok(Vec::new());
         };
-        // DescribeLogGroups gives the ARN with `:*`; tagging calls take it without.
-        let arn = group.arn().unwrap_or_default().trim_end_matches(":*").to_string();
-        let tags = aws
-            .logs
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| failed("reading the log group's tags", e))?;
-        let ours =
-            is_ours(tags.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())), p);
+        let arn = logs::taggable_arn(&group);
+        let ours = owned_ours(&logs::log_group_tags(&aws.logs, &arn).await?, p);
         Ok(vec![Found::new(Kind::LogGroup, &names.log_group, ours, Handle::Logs(arn))])
     };
-    let tagged =
-        async {
-            let by_tag = || Filter::builder().name(format!("tag:{TAG_PREFIX}")).values(p).build();
-            let groups = aws
-                .ec2
-                .describe_security_groups()
-                .filters(by_tag())
-                .send()
-                .await
-                .map_err(|e| failed("finding the security groups", e))?;
-            let mut found: Vec<Found> = groups
-                .security_groups()
-                .iter()
-                .map(|g| {
-                    let name = g.group_name().unwrap_or_default();
-                    Found::new(Kind::SecurityGroup, name, true, Handle::Tagged)
-                })
-                .collect();
-            let vpcs = aws
-                .ec2
-                .describe_vpcs()
-                .filters(by_tag())
-                .send()
-                .await
-                .map_err(|e| failed("finding aws-app's VPC", e))?;
-            found.extend(vpcs.vpcs().iter().map(|v| {
-                Found::new(Kind::Vpc, v.vpc_id().unwrap_or_default(), true, Handle::Tagged)
-            }));
-            Ok::<_, Error>(found)
-        };
-    let (ecr, elb, ecs, iam, logs, tagged) = tokio::join!(ecr, elb, ecs, iam, logs, tagged);
-    let (ecs, source) = ecs?;
+    let tagged = async {
+        let (groups, vpcs) = tokio::try_join!(
+            network::own_group_names(&aws.ec2, p),
+            network::own_vpcs(&aws.ec2, p)
+        )?;
+        let groups =
+            groups.iter().map(|g| Found::new(Kind::SecurityGroup, g, true, Handle::Tagged));
+        let vpcs = vpcs.iter().map(|v| Found::new(Kind::Vpc, v, true, Handle::Tagged));
+        Ok::<_, Error>(groups.chain(vpcs).collect::<Vec<_>>())
+    };
+    let (repository, elb, tasks, roles, log_group, tagged) =
+        tokio::join!(repository, elb, tasks, roles, log_group, tagged);
+    let (tasks, source) = tasks?;
     let mut found = Vec::new();
-    for part in [ecs, elb?, iam?, logs?, ecr?, tagged?] {
+    for part in [tasks, elb?, roles?, log_group?, repository?, tagged?] {
         found.extend(part);
     }
     Ok(Survey { found, source })

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::aws::{Aws, failed};
+use crate::aws::{Aws, found};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -68,18 +68,13 @@ pub async fn logs(config: &Config, follow: bool, since: &str) -> Result<()> {
                 .set_next_token(token.take())
                 .send()
                 .await;
-            let out = match out {
-                Ok(out) => out,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
-                {
-                    return Err(Error::failed(format!(
-                        "no log group {group} in {}: nothing deployed for prefix {} (run ./aws-app.sh)",
-                        aws.region, config.prefix
-                    )));
-                }
-                Err(e) => return Err(failed("reading the app's logs", e)),
+            let found =
+                found("reading the app's logs", out, |e| e.is_resource_not_found_exception());
+            let Some(out) = found? else {
+                return Err(Error::failed(format!(
+                    "no log group {group} in {}: nothing deployed for prefix {} (run ./aws-app.sh)",
+                    aws.region, config.prefix
+                )));
             };
             events.extend(out.events().iter().cloned());
             match out.next_token {

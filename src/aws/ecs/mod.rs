@@ -86,6 +86,18 @@ fn ecs_tags(tags: &Tags) -> Vec<Tag> {
     tags.pairs().into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
+/// An ECS resource's tags as key and value.
+pub fn tag_pairs(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter().map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+}
+
+/// Puts the prefix's tags on an ECS resource (`--adopt`).
+pub async fn tag(ecs: &Client, arn: &str, tags: &Tags) -> Result<()> {
+    let call = ecs.tag_resource().resource_arn(arn).set_tags(Some(ecs_tags(tags)));
+    call.send().await.map_err(|e| failed("tagging the ECS resource", e))?;
+    Ok(())
+}
+
 /// ECS refusing a just-created execution role (IAM is eventually consistent: "ECS was unable
 /// to assume the role"). AWS gives that refusal no error code of its own, so the generic code and
 /// the message's subject are both checked.

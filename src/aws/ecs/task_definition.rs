@@ -7,12 +7,27 @@ pub async fn find_task_definition(
     ecs: &Client,
     family: &str,
 ) -> Result<Option<types::TaskDefinition>> {
-    let answer = ecs.describe_task_definition().task_definition(family).send().await;
+    Ok(find_latest_revision(ecs, family).await?.map(|(td, _)| td))
+}
+
+/// The family's latest ACTIVE revision with its tags.
+pub async fn find_latest_revision(
+    ecs: &Client,
+    family: &str,
+) -> Result<Option<(types::TaskDefinition, Vec<Tag>)>> {
+    let answer = ecs
+        .describe_task_definition()
+        .task_definition(family)
+        .include(types::TaskDefinitionField::Tags)
+        .send()
+        .await;
     // No revision of the family yet: ECS answers with a client error.
     let out = found("reading the task definition", answer, |e| e.is_client_exception())?;
-    Ok(out
-        .and_then(|o| o.task_definition)
-        .filter(|td| td.status().map(|s| s.as_str()) == Some("ACTIVE")))
+    Ok(out.and_then(|o| {
+        let td = o.task_definition?;
+        (td.status().map(|s| s.as_str()) == Some("ACTIVE"))
+            .then(|| (td, o.tags.unwrap_or_default()))
+    }))
 }
 
 /// What differs between a revision and what `spec` says.
