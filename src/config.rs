@@ -2,6 +2,8 @@
 //! prefix and every name derived from it, the repository URL, the branch name. All AWS and Docker
 //! names come from `Names`, so their rules and length limits are checked in one place.
 
+use std::time::Duration;
+
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
 
@@ -143,9 +145,9 @@ pub enum Action {
     Plan { rebuild: bool },
     Build { run: bool, port: u16 },
     Redeploy { force: bool },
-    Watch { interval: String },
+    Watch { interval: Duration },
     Status,
-    Logs { follow: bool, since: String },
+    Logs { follow: bool, since: Duration },
     Rollback { to: Option<String> },
     Destroy { yes: bool, local: bool },
 }
@@ -354,9 +356,13 @@ impl Config {
                 Action::Build { run, port }
             }
             Command::Redeploy { force } => Action::Redeploy { force },
-            Command::Watch { interval } => Action::Watch { interval },
+            Command::Watch { interval } => {
+                Action::Watch { interval: duration(&interval, "--interval")? }
+            }
             Command::Status => Action::Status,
-            Command::Logs { follow, since } => Action::Logs { follow, since },
+            Command::Logs { follow, since } => {
+                Action::Logs { follow, since: duration(&since, "--since")? }
+            }
             Command::Rollback { to } => Action::Rollback { to },
             Command::Destroy { yes, local } => Action::Destroy { yes, local },
         };
@@ -404,9 +410,45 @@ impl Config {
     }
 }
 
+/// A duration as people write it (`30s`, `10m`, `2h`, `1d`, `1h30m`): more than zero and at
+/// most ten years (CloudWatch's longest retention; FilterLogEvents' startTime must not go below
+/// 0).
+pub fn duration(text: &str, option: &str) -> Result<Duration> {
+    const MAX: Duration = Duration::from_secs(3653 * 86_400);
+    let text = text.trim();
+    match humantime::parse_duration(text) {
+        Ok(d) if d > MAX => Err(Error::input(format!(
+            "{option} '{text}' is more than ten years (3653d): use a shorter time"
+        ))),
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(Error::input(format!(
+            "invalid {option} '{text}': use a number with s, m, h or d, e.g. 30s, 10m, 2h"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_parsed_before_anything_runs() {
+        let secs = |t: &str| duration(t, "--since").map(|d| d.as_secs());
+        assert_eq!(secs("10m").ok(), Some(600));
+        assert_eq!(secs("2h").ok(), Some(7200));
+        assert_eq!(secs("30s").ok(), Some(30));
+        assert_eq!(secs("1h30m").ok(), Some(5400));
+        assert_eq!(secs("3653d").ok(), Some(3653 * 86_400));
+        for bad in ["10", "0m", "m", "soon", "", "-5m"] {
+            let err = secs(bad).expect_err(bad);
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.message.starts_with("invalid --since"), "{bad}: {}", err.message);
+        }
+        for long in ["3654d", "18446744073709551615s"] {
+            assert!(secs(long).expect_err(long).message.contains("more than ten years"), "{long}");
+        }
+        assert_eq!(secs("99999999999999999999999d").expect_err("overflow").exit_code(), 2);
+    }
 
     #[test]
     fn a_builder_cidr_is_kept_as_ec2_keeps_it() {

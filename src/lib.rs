@@ -29,9 +29,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Action::Plan { rebuild } => lifecycle::plan::plan(&config, rebuild).await,
         Action::Build { run, port } => local::build(&config, run.then_some(port)).await,
         Action::Redeploy { force } => lifecycle::redeploy::redeploy(&config, force).await,
-        Action::Watch { interval } => lifecycle::watch::watch(&config, &interval).await,
+        Action::Watch { interval } => lifecycle::watch::watch(&config, interval).await,
         Action::Status => lifecycle::status::status(&config).await,
-        Action::Logs { follow, since } => lifecycle::logs::logs(&config, follow, &since).await,
+        Action::Logs { follow, since } => lifecycle::logs::logs(&config, follow, since).await,
         Action::Rollback { to } => {
             let rollback = lifecycle::rollback::rollback(&config, to.as_deref());
             interruptible(
@@ -111,43 +111,16 @@ pub fn unix_now() -> i64 {
 
 /// The Unix time of an RFC 3339 UTC time as `rfc3339` writes it (`2021-11-15T20:31:05Z`).
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let text = text.strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute, second) = (t.next()??, t.next()??, t.next()??);
-    // Howard Hinnant's days_from_civil.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+    let at = humantime::parse_rfc3339(text).ok()?;
+    i64::try_from(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs()).ok()
 }
 
-/// RFC 3339 UTC time of a Unix timestamp (`2021-11-15T20:31:05Z`).
+/// RFC 3339 UTC time of a Unix timestamp (`2021-11-15T20:31:05Z`). A time before 1970 or after
+/// 9999 (a commit may claim either) is written as the nearest one RFC 3339 can say.
 pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let secs = std::time::Duration::from_secs(secs.clamp(0, LAST).unsigned_abs());
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + secs).to_string()
 }
 
 #[cfg(test)]
@@ -170,5 +143,7 @@ mod tests {
             assert_eq!(super::parse_rfc3339(&super::rfc3339(t)), Some(t));
         }
         assert_eq!(super::parse_rfc3339("yesterday"), None);
+        assert_eq!(super::rfc3339(-1), "1970-01-01T00:00:00Z", "before 1970: no panic");
+        assert_eq!(super::rfc3339(i64::MAX), "9999-12-31T23:59:59Z", "after 9999: no panic");
     }
 }

@@ -8,45 +8,16 @@ use crate::aws::{Aws, found};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-/// `30s`, `10m`, `2h`, `1d` -> seconds.
-pub fn parse_duration(text: &str, option: &str) -> Result<u64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => 0,
-    };
-    // Ten years at most: CloudWatch's longest retention, and FilterLogEvents' startTime must
-    // not go below 0.
-    const MAX_SECS: u64 = 3653 * 86_400;
-    match number.parse::<u64>() {
-        Ok(n) if scale > 0 && n > 0 && n.checked_mul(scale).is_some_and(|s| s <= MAX_SECS) => {
-            Ok(n * scale)
-        }
-        Ok(n) if scale > 0 && n > 0 => Err(Error::input(format!(
-            "{option} '{text}' is more than ten years (3653d): use a shorter time"
-        ))),
-        _ => Err(Error::input(format!(
-            "invalid {option} '{text}': use a number with s, m, h or d, e.g. 30s, 10m, 2h"
-        ))),
-    }
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
-pub async fn logs(config: &Config, follow: bool, since: &str) -> Result<()> {
-    let since = parse_duration(since, "--since")?;
+pub async fn logs(config: &Config, follow: bool, since: Duration) -> Result<()> {
     let aws = Aws::connect(config.region.as_deref()).await?;
     let group = &config.names.log_group;
-    let first = now_ms() - i64::try_from(since * 1000).unwrap_or(0);
+    let first = now_ms() - i64::try_from(since.as_millis()).unwrap_or(0);
     // Each poll looks back a minute before the newest line printed (CloudWatch makes lines
     // searchable late, and streams lag each other) and skips the lines it printed already.
     const LOOK_BACK_MS: i64 = 60_000;
@@ -108,21 +79,5 @@ pub async fn logs(config: &Config, follow: bool, since: &str) -> Result<()> {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = &mut stop => return Ok(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations() {
-        assert_eq!(super::parse_duration("10m", "--since").expect("10m"), 600);
-        assert_eq!(super::parse_duration("2h", "--since").expect("2h"), 7200);
-        assert_eq!(super::parse_duration("30s", "--since").expect("30s"), 30);
-        assert!(super::parse_duration("10", "--since").is_err());
-        assert!(super::parse_duration("0m", "--since").is_err());
-        assert!(super::parse_duration("m", "--since").is_err());
-        assert!(super::parse_duration("3653d", "--since").is_ok());
-        assert!(super::parse_duration("3654d", "--since").is_err());
-        assert!(super::parse_duration("99999999999999999d", "--since").is_err());
     }
 }

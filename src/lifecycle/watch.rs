@@ -13,11 +13,10 @@ use tokio::sync::Notify;
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::{Kind, Result};
-use crate::lifecycle::{live, logs::parse_duration};
+use crate::lifecycle::live;
 use crate::{deploy, say, source};
 
-pub async fn watch(config: &Config, interval: &str) -> Result<()> {
-    let every = Duration::from_secs(parse_duration(interval, "--interval")?);
+pub async fn watch(config: &Config, every: Duration) -> Result<()> {
     let aws = Aws::connect(config.region.as_deref()).await?;
     let stopping = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
@@ -31,8 +30,10 @@ pub async fn watch(config: &Config, interval: &str) -> Result<()> {
         });
     }
     say(format!(
-        "watching {} of {} every {interval}; Ctrl-C stops",
-        config.source.branch, config.source.url
+        "watching {} of {} every {}; Ctrl-C stops",
+        config.source.branch,
+        config.source.url,
+        humantime::format_duration(every)
     ));
     let mut last_seen = String::new();
     let mut failed_head = String::new();
