@@ -19,8 +19,6 @@
 
 use std::time::{Duration, Instant};
 
-use std::sync::Mutex;
-
 use std::collections::HashMap;
 
 use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, lock, logs, network};
@@ -148,37 +146,31 @@ async fn local_engine(config: &Config) -> Result<Option<Engine>> {
 pub async fn deploy(config: &Config, rebuild: bool) -> Result<()> {
     let engine = local_engine(config).await?;
     let aws = Aws::connect(config.region.as_deref()).await?;
-    // The prefix's deploy lock, held while this run changes things (released on every exit),
-    // and the EC2 builder while one runs.
-    let held: Mutex<Option<lock::Lock>> = Mutex::new(None);
+    // The EC2 builder while one runs; the prefix's deploy lock is held while this run changes
+    // things, and released on every exit.
     let builder = crate::builder::Lifetime::default();
-    let result = tokio::select! {
-        done = deploy_with(config, engine.as_ref(), &aws, &held, &builder, rebuild) => done,
-        signal = crate::signals::stop_requested() => {
-            let removed = match &engine {
-                Some(engine) => {
-                    engine.remove_role((config.names.label, &config.prefix), "smoke").await
-                }
-                None => 0,
-            };
-            say(format!("stopped by {signal}: cleaning up"));
-            let builder_note = match builder.end(&aws).await {
-                Some(id) => format!(", terminated builder {id}"),
-                None => String::new(),
-            };
-            Err(Error::interrupted(format!(
-                "stopped by {signal}; removed {removed} smoke-test container(s){builder_note}; \
-                 run deploy again to finish (what exists is found again)"
-            )))
-        }
+    let work = async |fence: &lock::Fence| {
+        let done = deploy_with(config, engine.as_ref(), &aws, fence, &builder, rebuild).await;
+        // A builder's termination runs beside the deploy's end: it is waited for here.
+        builder.end(&aws).await;
+        done
     };
-    // A builder's termination runs beside the deploy's end: it is waited for here.
-    builder.end(&aws).await;
-    let lock = held.lock().ok().and_then(|mut l| l.take());
-    if let Some(lock) = lock {
-        lock.release().await;
-    }
-    result
+    let stopped = async |signal| {
+        let removed = match &engine {
+            Some(engine) => engine.remove_role((config.names.label, &config.prefix), "smoke").await,
+            None => 0,
+        };
+        say(format!("stopped by {signal}: cleaning up"));
+        let builder_note = match builder.end(&aws).await {
+            Some(id) => format!(", terminated builder {id}"),
+            None => String::new(),
+        };
+        Error::interrupted(format!(
+            "stopped by {signal}; removed {removed} smoke-test container(s){builder_note}; run \
+             deploy again to finish (what exists is found again)"
+        ))
+    };
+    lock::holding(&aws.dynamodb, &config.prefix, "deploy", work, stopped).await
 }
 
 /// Docker's architecture name of a task definition's runtime platform.
@@ -234,18 +226,13 @@ async fn deploy_with(
     config: &Config,
     engine: Option<&Engine>,
     aws: &Aws,
-    held: &Mutex<Option<lock::Lock>>,
+    fence: &lock::Fence,
     builder: &crate::builder::Lifetime,
     rebuild: bool,
 ) -> Result<()> {
     let started = Instant::now();
     let names = &config.names;
 
-    let taken = lock::acquire(&aws.dynamodb, &config.prefix, "deploy").await?;
-    let fence = taken.fence();
-    if let Ok(mut slot) = held.lock() {
-        *slot = Some(taken);
-    }
     // After the lock: a run that waited deploys the HEAD of now, not of when it started.
     say(format!("resolving {} of {}", config.source.branch, config.source.url));
     let head = source::resolve_head(&config.source).await?;
@@ -285,13 +272,13 @@ async fn deploy_with(
         }
         match (engine, &network) {
             (Some(engine), _) => {
-                build_and_push(config, aws, engine, &registry, &fence, rebuild).await
+                build_and_push(config, aws, engine, &registry, fence, rebuild).await
             }
             (None, Some(network)) => {
                 fence.check("launching an EC2 builder")?;
                 let remote = crate::builder::launch(aws, config, network, builder).await?;
                 let built =
-                    build_and_push(config, aws, &remote.engine, &remote.registry, &fence, rebuild)
+                    build_and_push(config, aws, &remote.engine, &remote.registry, fence, rebuild)
                         .await;
                 builder.end_in_background(aws);
                 built
@@ -301,11 +288,11 @@ async fn deploy_with(
     };
     // The long AWS work runs beside the build; both finish before either error is reported, so
     // nothing is left half-made by a failing neighbour.
-    let infrastructure = ensure_infrastructure(aws, config, network.clone(), &fence);
+    let infrastructure = ensure_infrastructure(aws, config, network.clone(), fence);
     let (infra, release) = tokio::join!(infrastructure, release);
     let release = release?;
     let infra = infra?;
-    finish_deploy(config, aws, &registry, release, infra, &fence, started).await
+    finish_deploy(config, aws, &registry, release, infra, fence, started).await
 }
 
 /// The task definition a release should run under: what `deploy` registers and `plan` compares.

@@ -32,31 +32,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Action::Watch { interval } => lifecycle::watch::watch(&config, interval).await,
         Action::Status => lifecycle::status::status(&config).await,
         Action::Logs { follow, since } => lifecycle::logs::logs(&config, follow, since).await,
-        Action::Rollback { to } => {
-            let rollback = lifecycle::rollback::rollback(&config, to.as_deref());
-            interruptible(
-                rollback,
-                "the service goes on to the revision it was moved to; `status` shows it",
-            )
-            .await
-        }
+        Action::Rollback { to } => lifecycle::rollback::rollback(&config, to.as_deref()).await,
         Action::Destroy { local: true, .. } => local::destroy(&config).await,
-        Action::Destroy { yes, local: false } => {
-            let destroy = lifecycle::destroy::destroy(&config, yes);
-            interruptible(destroy, "run destroy again to delete what is left").await
-        }
-    }
-}
-
-/// Runs a command that has nothing of its own to clean up on SIGINT/SIGTERM: the signal ends it
-/// with exit 130 and a line saying so, and what that leaves (`after`). (deploy, build, watch
-/// and logs race the signal themselves, to clean up first.)
-async fn interruptible(work: impl Future<Output = Result<()>>, after: &str) -> Result<()> {
-    tokio::select! {
-        done = work => done,
-        signal = signals::stop_requested() => {
-            Err(error::Error::interrupted(format!("stopped by {signal}; {after}")))
-        }
+        Action::Destroy { yes, local: false } => lifecycle::destroy::destroy(&config, yes).await,
     }
 }
 

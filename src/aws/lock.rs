@@ -113,9 +113,35 @@ fn no_table<E: ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("ResourceNotFoundException")
 }
 
+/// Runs `work` holding the prefix's lock for `command` (deploy, rollback, destroy), and
+/// releases the lock however the work ends: done, failed, or stopped by SIGINT/SIGTERM (while
+/// waiting for the lock too); on a signal, `stopped` cleans up what the work started and gives
+/// the error that says what is left.
+pub async fn holding<T>(
+    client: &Client,
+    prefix: &str,
+    command: &str,
+    work: impl AsyncFnOnce(&Fence) -> Result<T>,
+    stopped: impl AsyncFnOnce(&'static str) -> Error,
+) -> Result<T> {
+    let stop = crate::signals::stop_requested();
+    tokio::pin!(stop);
+    let lock = tokio::select! {
+        taken = acquire(client, prefix, command) => taken?,
+        signal = &mut stop => return Err(stopped(signal).await),
+    };
+    let fence = lock.fence();
+    let result = tokio::select! {
+        done = work(&fence) => done,
+        signal = &mut stop => Err(stopped(signal).await),
+    };
+    lock.release().await;
+    result
+}
+
 /// Takes the prefix's lock for `command` (deploy, rollback, destroy), waiting while another
 /// run holds it. The table is made on first use.
-pub async fn acquire(client: &Client, prefix: &str, command: &str) -> Result<Lock> {
+async fn acquire(client: &Client, prefix: &str, command: &str) -> Result<Lock> {
     let holder = random_id();
     let owner = format!("{} on {} (pid {})", command, host_name(), std::process::id());
     let started = Instant::now();

@@ -6,6 +6,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::aws::change::{Action, Change};
+use crate::aws::lock::Fence;
 use crate::aws::owner::Kind;
 use crate::aws::{Aws, alb, ecr, ecs, failed, iam, logs, network};
 use crate::config::Config;
@@ -20,8 +21,7 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
     }
     let aws = Aws::connect(config.region.as_deref()).await?;
     // No deploy may recreate what this deletes: hold the prefix's lock to the end.
-    let lock = crate::aws::lock::acquire(&aws.dynamodb, &config.prefix, "destroy").await?;
-    let result = async {
+    let destroy = async |fence: &Fence| {
         let survey = crate::aws::owner::survey(&aws, config).await?;
         let account = aws
             .sts
@@ -42,11 +42,12 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
         if !yes && survey.found.iter().any(|f| f.ours) {
             confirm(config, &account, &aws.region).await?;
         }
-        delete_all(&aws, config, &lock.fence(), &survey).await
-    }
-    .await;
-    lock.release().await;
-    result
+        delete_all(&aws, config, fence, &survey).await
+    };
+    let stopped = async |signal| {
+        Error::interrupted(format!("stopped by {signal}; run destroy again to delete what is left"))
+    };
+    crate::aws::lock::holding(&aws.dynamodb, &config.prefix, "destroy", destroy, stopped).await
 }
 
 /// Deletes what the survey found and is the prefix's, in dependency order; each resource's

@@ -25,10 +25,19 @@ pub async fn rollback(config: &Config, to: Option<&str>) -> Result<()> {
         )));
     }
     // A rollback is a deploy of an older revision: one at a time per prefix.
-    let lock = crate::aws::lock::acquire(&aws.dynamodb, &config.prefix, "rollback").await?;
-    let result = roll(&aws, config, &live, to, &lock.fence()).await;
-    lock.release().await;
-    result
+    crate::aws::lock::holding(
+        &aws.dynamodb,
+        &config.prefix,
+        "rollback",
+        async |fence| roll(&aws, config, &live, to, fence).await,
+        async |signal| {
+            Error::interrupted(format!(
+                "stopped by {signal}; the service goes on to the revision it was moved to; \
+                 `status` shows it"
+            ))
+        },
+    )
+    .await
 }
 
 async fn roll(
