@@ -33,7 +33,7 @@ use crate::aws::{Aws, Tags, failed, retry_for};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::image::Engine;
-use crate::local::seconds;
+use crate::progress::seconds_since as seconds;
 use crate::say;
 
 /// The name the builder's server certificate is for, and the TLS client checks: the instance's

@@ -25,9 +25,11 @@ use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, lock, logs, network};
 use crate::cli::Builder;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::image::verified::build_verified;
 use crate::image::{APP_PORT, BuildOptions, Engine};
 use crate::lifecycle::live;
-use crate::local::{build_verified, seconds};
+use crate::outcome::Outcome;
+use crate::progress::seconds_since as seconds;
 use crate::{http, say, source};
 
 /// How long a rollout may take before the deploy fails.
@@ -143,7 +145,7 @@ async fn local_engine(config: &Config) -> Result<Option<Engine>> {
 /// started; AWS resources it made stay (they are found again, and `destroy` removes them).
 /// `rebuild`: build even when the service runs this commit's build, resolving dependencies and
 /// pulling the base image again.
-pub async fn deploy(config: &Config, rebuild: bool) -> Result<()> {
+pub async fn deploy(config: &Config, rebuild: bool) -> Result<Outcome> {
     let engine = local_engine(config).await?;
     let aws = Aws::connect(config.region.as_deref()).await?;
     // The EC2 builder while one runs; the prefix's deploy lock is held while this run changes
@@ -229,7 +231,7 @@ async fn deploy_with(
     fence: &lock::Fence,
     builder: &crate::builder::Lifetime,
     rebuild: bool,
-) -> Result<()> {
+) -> Result<Outcome> {
     let started = Instant::now();
     let names = &config.names;
 
@@ -397,7 +399,7 @@ async fn finish_deploy(
     infra: Infrastructure,
     fence: &lock::Fence,
     started: Instant,
-) -> Result<()> {
+) -> Result<Outcome> {
     let names = &config.names;
     fence.check("registering the task definition")?;
     let spec = task_spec(config, &aws.region, &release, &infra.execution_role_arn);
@@ -469,13 +471,12 @@ async fn finish_deploy(
     // Anything written to the account counts: a listener, a rule, a route made again.
     let changed =
         release.pushed || registered || change.changed || crate::aws::deployment_writes() > 0;
-    if config.json {
-        let vulnerabilities = release.vulnerabilities.clone().unwrap_or_else(|| {
-            crate::image::lock::vulnerabilities_from_label(
-                labels.get(crate::image::lock::VULNERABILITIES_LABEL).map(String::as_str),
-            )
-        });
-        let out = serde_json::json!({
+    let vulnerabilities = release.vulnerabilities.clone().unwrap_or_else(|| {
+        crate::image::lock::vulnerabilities_from_label(
+            labels.get(crate::image::lock::VULNERABILITIES_LABEL).map(String::as_str),
+        )
+    });
+    let out = serde_json::json!({
             "url": url,
             "commit": release.commit,
             "image": release.image,
@@ -487,12 +488,8 @@ async fn finish_deploy(
             ),
             "scan": scan.as_ref().map(ecr::ScanSummary::to_json),
             "changed": changed,
-        });
-        crate::out!("{out}");
-    } else {
-        crate::out!("{url}");
-    }
-    Ok(())
+    });
+    Ok(Outcome::json(out).line(url))
 }
 
 /// A fingerprint of a page (64-bit FNV-1a, hex): enough to tell this build's page from another

@@ -12,6 +12,7 @@ pub mod http;
 pub mod image;
 pub mod lifecycle;
 pub mod local;
+pub mod outcome;
 pub mod progress;
 pub mod signals;
 pub mod source;
@@ -20,11 +21,11 @@ use crate::cli::Cli;
 use crate::config::{Action, Config};
 use crate::error::Result;
 
-/// Runs one command line. Progress goes to stderr; the result (URL or JSON) to stdout.
+/// Runs one command line. Progress goes to stderr; the result (URL or JSON) to stdout, once.
 pub async fn run(cli: Cli) -> Result<()> {
     let (config, action) = Config::from_cli(cli)?;
     progress::init(config.verbose);
-    match action {
+    let outcome = match action {
         Action::Deploy { rebuild } => deploy::deploy(&config, rebuild).await,
         Action::Plan { rebuild } => lifecycle::plan::plan(&config, rebuild).await,
         Action::Build { run, port } => local::build(&config, run.then_some(port)).await,
@@ -35,7 +36,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Action::Rollback { to } => lifecycle::rollback::rollback(&config, to.as_deref()).await,
         Action::Destroy { local: true, .. } => local::destroy(&config).await,
         Action::Destroy { yes, local: false } => lifecycle::destroy::destroy(&config, yes).await,
-    }
+    }?;
+    outcome.print(config.json);
+    Ok(())
 }
 
 /// A step begins (`fetching …`, `rolling out …`): on stderr, drawn in place with its elapsed

@@ -181,6 +181,11 @@ fn seconds(d: Duration) -> String {
     }
 }
 
+/// `1.2 s` since `start`, for progress lines (the benchmark reads them too).
+pub fn seconds_since(start: std::time::Instant) -> String {
+    format!("{:.1} s", start.elapsed().as_secs_f64())
+}
+
 /// Prints a result line on stdout (`println!`'s arguments) without breaking the progress line.
 #[macro_export]
 macro_rules! out {

@@ -89,12 +89,9 @@ fn checkip(env: &AwsEnv) -> String {
 
 #[test]
 fn without_a_local_engine_deploy_builds_on_an_ec2_builder_that_is_gone_afterwards() {
-    let env = aws_env();
-    let moto = env.clients();
-    let fixture = own_fixture();
-    let prefix = Prefix::new("ec2-builder");
+    let Scenario { env, moto, fixture: _fixture, prefix, url } =
+        Scenario::of("ec2-builder", own_fixture());
     let p = prefix.as_str();
-    let url = fixture.url();
     let checkip = checkip(env);
     let no_engine = [
         ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
@@ -200,12 +197,9 @@ fn without_a_local_engine_deploy_builds_on_an_ec2_builder_that_is_gone_afterward
 
 #[test]
 fn a_failed_build_on_the_builder_terminates_it() {
-    let env = aws_env();
-    let moto = env.clients();
-    let fixture = Fixture::new("raise SystemExit('this app does not start')\n");
-    let prefix = Prefix::new("ec2-fail");
+    let Scenario { env, moto, fixture: _fixture, prefix, url } =
+        Scenario::with_app("ec2-fail", "raise SystemExit('this app does not start')\n");
     let p = prefix.as_str();
-    let url = fixture.url();
     let run = env.aws_app(&[
         "deploy",
         "--builder",
@@ -296,12 +290,9 @@ fn foreign_clients_are_refused(address: &str) {
 
 #[test]
 fn a_builder_goes_on_ctrl_c_and_one_left_by_a_kill_is_removed_by_the_next_run_or_destroy() {
-    let env = aws_env();
-    let moto = env.clients();
-    let fixture = own_fixture();
-    let prefix = Prefix::new("ec2-kill");
+    let Scenario { env, moto, fixture: _fixture, prefix, url } =
+        Scenario::of("ec2-kill", own_fixture());
     let p = prefix.as_str();
-    let url = fixture.url();
     let args =
         ["deploy", "--builder", "ec2", "--builder-cidr", OPERATOR, "--repo", &url, "--prefix", p];
 

@@ -159,12 +159,8 @@ fn requirements_without_pins_resolve_as_of_their_last_change() {
 
 #[test]
 fn a_commit_made_today_redeploys_and_a_new_base_image_rebuilds_the_same_commit() {
-    let env = aws_env();
-    let moto = env.clients();
-    let mut fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("inputs");
+    let Scenario { env, moto, mut fixture, prefix, url } = Scenario::new("inputs");
     let p = prefix.as_str();
-    let url = fixture.url();
     let family = format!("{p}-aws-app");
     let revisions = || {
         moto.run(async {

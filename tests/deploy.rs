@@ -63,12 +63,8 @@ pub fn assert_one_of_each_but_revisions(moto: &Moto, p: &str, revisions: usize) 
 
 #[test]
 fn deploy_serves_the_app_configures_everything_and_a_rerun_changes_nothing() {
-    let env = aws_env();
-    let moto = env.clients();
-    let fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("deploy");
+    let Scenario { env, moto, fixture, prefix, url } = Scenario::new("deploy");
     let p = prefix.as_str();
-    let url = fixture.url();
 
     let run = env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", p]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -92,224 +88,14 @@ fn deploy_serves_the_app_configures_everything_and_a_rerun_changes_nothing() {
     assert!(body.contains("Hello World!"), "{body}");
 
     moto.run(async {
-        use aws_sdk_ec2::types::Filter;
-        let tagged = |tags: Option<&[aws_sdk_ec2::types::Tag]>| {
-            tags.unwrap_or_default()
-                .iter()
-                .any(|t| t.key() == Some("aws-app:prefix") && t.value() == Some(p))
-        };
-        // Security groups: the ALB's takes :80 from anywhere; the tasks' only from the ALB's.
-        let groups = moto
-            .ec2
-            .describe_security_groups()
-            .filters(
-                Filter::builder()
-                    .name("group-name")
-                    .values(format!("{p}-aws-app-alb"))
-                    .values(format!("{p}-aws-app-tasks"))
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("security groups")
-            .security_groups
-            .unwrap_or_default();
-        assert_eq!(groups.len(), 2, "{groups:?}");
-        let alb_sg = groups
-            .iter()
-            .find(|g| g.group_name() == Some(&format!("{p}-aws-app-alb")))
-            .expect("alb sg");
-        let task_sg = groups
-            .iter()
-            .find(|g| g.group_name() == Some(&format!("{p}-aws-app-tasks")))
-            .expect("task sg");
-        assert!(tagged(Some(alb_sg.tags())) && tagged(Some(task_sg.tags())));
-        let alb_rule = &alb_sg.ip_permissions()[0];
-        assert_eq!((alb_rule.from_port(), alb_rule.to_port()), (Some(80), Some(80)));
-        assert_eq!(alb_rule.ip_ranges()[0].cidr_ip(), Some("0.0.0.0/0"));
-        assert_eq!(alb_rule.ipv6_ranges()[0].cidr_ipv6(), Some("::/0"));
-        let task_rules = task_sg.ip_permissions();
-        assert_eq!(task_rules.len(), 1);
-        assert_eq!((task_rules[0].from_port(), task_rules[0].to_port()), (Some(8000), Some(8000)));
-        assert!(
-            task_rules[0].ip_ranges().is_empty() && task_rules[0].ipv6_ranges().is_empty(),
-            "no CIDR may reach the tasks"
-        );
-        assert_eq!(task_rules[0].user_id_group_pairs()[0].group_id(), alb_sg.group_id());
-        assert_eq!(lb.security_groups(), [alb_sg.group_id().expect("id").to_string()]);
-        assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internet-facing"));
-        assert!(lb.availability_zones().len() >= 2, "the default VPC's zones");
-
-        // Target group: type ip, health check on /, tuned; listener :80 forwards to it.
-        let tg = moto
-            .elb
-            .describe_target_groups()
-            .names(format!("{p}-aws-app-tg"))
-            .send()
-            .await
-            .expect("tg");
-        let tg = &tg.target_groups()[0];
-        assert_eq!(tg.target_type().map(|t| t.as_str()), Some("ip"));
-        assert_eq!(tg.port(), Some(8000));
-        assert_eq!(tg.health_check_path(), Some("/"));
-        assert_eq!(tg.health_check_interval_seconds(), Some(5));
-        assert_eq!(tg.health_check_timeout_seconds(), Some(4));
-        assert_eq!(
-            (tg.healthy_threshold_count(), tg.unhealthy_threshold_count()),
-            (Some(2), Some(3))
-        );
-        let attributes = moto
-            .elb
-            .describe_target_group_attributes()
-            .target_group_arn(tg.target_group_arn().expect("arn"))
-            .send()
-            .await
-            .expect("attributes");
-        let delay = attributes
-            .attributes()
-            .iter()
-            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
-            .and_then(|a| a.value());
-        assert_eq!(delay, Some("15"));
-        let listeners = moto
-            .elb
-            .describe_listeners()
-            .load_balancer_arn(lb.load_balancer_arn().expect("arn"))
-            .send()
-            .await
-            .expect("listeners");
-        assert_eq!(listeners.listeners().len(), 1);
-        let listener = &listeners.listeners()[0];
-        assert_eq!(listener.port(), Some(80));
-        assert_eq!(listener.default_actions()[0].target_group_arn(), tg.target_group_arn());
-        let lb_tags = moto
-            .elb
-            .describe_tags()
-            .resource_arns(lb.load_balancer_arn().expect("arn"))
-            .send()
-            .await
-            .expect("tags");
-        assert!(
-            lb_tags.tag_descriptions()[0]
-                .tags()
-                .iter()
-                .any(|t| t.key() == Some("aws-app:prefix") && t.value() == Some(p))
-        );
-
-        // Service: Fargate, awsvpc in the two subnets with the tasks' group, behind the target group.
-        let services = moto
-            .ecs
-            .describe_services()
-            .cluster(format!("{p}-aws-app"))
-            .services(format!("{p}-aws-app"))
-            .send()
-            .await
-            .expect("service");
-        let service = &services.services()[0];
-        assert_eq!(service.launch_type().map(|l| l.as_str()), Some("FARGATE"));
-        assert_eq!(service.desired_count(), 1);
-        let vpc =
-            service.network_configuration().and_then(|n| n.awsvpc_configuration()).expect("awsvpc");
-        assert_eq!(
-            vpc.subnets().len(),
-            lb.availability_zones().len(),
-            "the load balancer's subnets"
-        );
-        assert_eq!(vpc.security_groups(), [task_sg.group_id().expect("id").to_string()]);
-        assert_eq!(vpc.assign_public_ip().map(|a| a.as_str()), Some("ENABLED"));
-        let attachment = &service.load_balancers()[0];
-        assert_eq!(attachment.target_group_arn(), tg.target_group_arn());
-        assert_eq!(
-            (attachment.container_name(), attachment.container_port()),
-            (Some("app"), Some(8000))
-        );
-        // (moto drops deploymentConfiguration and the grace period on create: the circuit
-        // breaker itself is covered by the unit tests of the rollout.)
-
-        // Task definition: the pushed digest, Fargate, the image's architecture, awslogs, role.
-        let td = moto
-            .ecs
-            .describe_task_definition()
-            .task_definition(service.task_definition().expect("td"))
-            .send()
-            .await
-            .expect("td");
-        let td = td.task_definition().expect("td");
-        assert_eq!(
-            td.requires_compatibilities().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
-            ["FARGATE"]
-        );
-        assert_eq!(td.network_mode().map(|n| n.as_str()), Some("awsvpc"));
-        assert_eq!((td.cpu(), td.memory()), (Some("256"), Some("512")));
-        assert_eq!(
-            td.runtime_platform().and_then(|r| r.cpu_architecture()).map(|a| a.as_str()),
-            Some("X86_64")
-        );
-        let container = &td.container_definitions()[0];
-        assert_eq!(container.image(), Some(image));
-        assert_eq!(container.port_mappings()[0].container_port(), Some(8000));
-        let log = container.log_configuration().expect("logs");
-        assert_eq!(log.log_driver().as_str(), "awslogs");
-        assert_eq!(
-            log.options().and_then(|o| o.get("awslogs-group")).map(String::as_str),
-            Some(format!("/aws-app/{p}").as_str())
-        );
-        let role = moto
-            .iam
-            .get_role()
-            .role_name(format!("{p}-aws-app-task-execution"))
-            .send()
-            .await
-            .expect("role");
-        assert_eq!(td.execution_role_arn(), Some(role.role().expect("role").arn()));
-        let policies = moto
-            .iam
-            .list_attached_role_policies()
-            .role_name(format!("{p}-aws-app-task-execution"))
-            .send()
-            .await
-            .expect("policies");
-        assert!(
-            policies
-                .attached_policies()
-                .iter()
-                .any(|a| a.policy_name() == Some("AmazonECSTaskExecutionRolePolicy"))
-        );
-        assert!(
-            role.role()
-                .expect("role")
-                .tags()
-                .iter()
-                .any(|t| t.key() == "aws-app:prefix" && t.value() == p)
-        );
-
-        // ECR: scan on push, immutable tags, lifecycle policy; log group with retention.
-        let repo = moto
-            .ecr
-            .describe_repositories()
-            .repository_names(format!("{p}-aws-app"))
-            .send()
-            .await
-            .expect("repo");
-        let repo = &repo.repositories()[0];
-        assert_eq!(repo.image_tag_mutability().map(|m| m.as_str()), Some("IMMUTABLE"));
-        assert_eq!(repo.image_scanning_configuration().map(|c| c.scan_on_push()), Some(true));
-        let policy = moto
-            .ecr
-            .get_lifecycle_policy()
-            .repository_name(format!("{p}-aws-app"))
-            .send()
-            .await
-            .expect("lifecycle");
-        assert!(policy.lifecycle_policy_text().unwrap_or_default().contains("\"countNumber\":10"));
-        let groups = moto
-            .logs
-            .describe_log_groups()
-            .log_group_name_prefix(format!("/aws-app/{p}"))
-            .send()
-            .await
-            .expect("log groups");
-        assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+        let task_sg =
+            security_groups_let_only_the_load_balancer_reach_the_tasks(&moto, p, lb).await;
+        let tg = the_target_group_is_tuned_and_the_listener_forwards_to_it(&moto, p, lb).await;
+        let td =
+            the_service_runs_on_fargate_behind_the_target_group(&moto, p, lb, &task_sg, &tg).await;
+        the_task_definition_runs_the_pushed_image_with_logs_and_its_role(&moto, p, &td, image)
+            .await;
+        the_repository_and_the_log_group_are_configured(&moto, p).await;
     });
 
     // A second deploy with nothing new: no build, no new revision, no deployment, same URL.
@@ -342,14 +128,255 @@ fn deploy_serves_the_app_configures_everything_and_a_rerun_changes_nothing() {
     assert!(body.contains("Hello again!"), "the URL serves the new commit: {body}");
 }
 
+/// What the first deploy made is checked resource by resource, each a named check of moto's
+/// answers (below).
+type Lb = aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
+
+/// Security groups: the ALB's takes :80 from anywhere; the tasks' only from the ALB's; the load
+/// balancer is internet-facing in them. The tasks' group ID.
+async fn security_groups_let_only_the_load_balancer_reach_the_tasks(
+    moto: &Moto,
+    p: &str,
+    lb: &Lb,
+) -> String {
+    use aws_sdk_ec2::types::Filter;
+    let tagged = |tags: Option<&[aws_sdk_ec2::types::Tag]>| {
+        tags.unwrap_or_default()
+            .iter()
+            .any(|t| t.key() == Some("aws-app:prefix") && t.value() == Some(p))
+    };
+    let groups = moto
+        .ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values(format!("{p}-aws-app-alb"))
+                .values(format!("{p}-aws-app-tasks"))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("security groups")
+        .security_groups
+        .unwrap_or_default();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    let alb_sg = groups
+        .iter()
+        .find(|g| g.group_name() == Some(&format!("{p}-aws-app-alb")))
+        .expect("alb sg");
+    let task_sg = groups
+        .iter()
+        .find(|g| g.group_name() == Some(&format!("{p}-aws-app-tasks")))
+        .expect("task sg");
+    assert!(tagged(Some(alb_sg.tags())) && tagged(Some(task_sg.tags())));
+    let alb_rule = &alb_sg.ip_permissions()[0];
+    assert_eq!((alb_rule.from_port(), alb_rule.to_port()), (Some(80), Some(80)));
+    assert_eq!(alb_rule.ip_ranges()[0].cidr_ip(), Some("0.0.0.0/0"));
+    assert_eq!(alb_rule.ipv6_ranges()[0].cidr_ipv6(), Some("::/0"));
+    let task_rules = task_sg.ip_permissions();
+    assert_eq!(task_rules.len(), 1);
+    assert_eq!((task_rules[0].from_port(), task_rules[0].to_port()), (Some(8000), Some(8000)));
+    assert!(
+        task_rules[0].ip_ranges().is_empty() && task_rules[0].ipv6_ranges().is_empty(),
+        "no CIDR may reach the tasks"
+    );
+    assert_eq!(task_rules[0].user_id_group_pairs()[0].group_id(), alb_sg.group_id());
+    assert_eq!(lb.security_groups(), [alb_sg.group_id().expect("id").to_string()]);
+    assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internet-facing"));
+    assert!(lb.availability_zones().len() >= 2, "the default VPC's zones");
+    task_sg.group_id().expect("id").to_string()
+}
+
+/// Target group: type ip, health check on /, tuned; listener :80 forwards to it. The target
+/// group's ARN.
+async fn the_target_group_is_tuned_and_the_listener_forwards_to_it(
+    moto: &Moto,
+    p: &str,
+    lb: &Lb,
+) -> String {
+    let tg = moto
+        .elb
+        .describe_target_groups()
+        .names(format!("{p}-aws-app-tg"))
+        .send()
+        .await
+        .expect("tg");
+    let tg = &tg.target_groups()[0];
+    assert_eq!(tg.target_type().map(|t| t.as_str()), Some("ip"));
+    assert_eq!(tg.port(), Some(8000));
+    assert_eq!(tg.health_check_path(), Some("/"));
+    assert_eq!(tg.health_check_interval_seconds(), Some(5));
+    assert_eq!(tg.health_check_timeout_seconds(), Some(4));
+    assert_eq!((tg.healthy_threshold_count(), tg.unhealthy_threshold_count()), (Some(2), Some(3)));
+    let attributes = moto
+        .elb
+        .describe_target_group_attributes()
+        .target_group_arn(tg.target_group_arn().expect("arn"))
+        .send()
+        .await
+        .expect("attributes");
+    let delay = attributes
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+        .and_then(|a| a.value());
+    assert_eq!(delay, Some("15"));
+    let listeners = moto
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().expect("arn"))
+        .send()
+        .await
+        .expect("listeners");
+    assert_eq!(listeners.listeners().len(), 1);
+    let listener = &listeners.listeners()[0];
+    assert_eq!(listener.port(), Some(80));
+    assert_eq!(listener.default_actions()[0].target_group_arn(), tg.target_group_arn());
+    let lb_tags = moto
+        .elb
+        .describe_tags()
+        .resource_arns(lb.load_balancer_arn().expect("arn"))
+        .send()
+        .await
+        .expect("tags");
+    assert!(
+        lb_tags.tag_descriptions()[0]
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("aws-app:prefix") && t.value() == Some(p))
+    );
+    tg.target_group_arn().expect("arn").to_string()
+}
+
+/// Service: Fargate, awsvpc in the two subnets with the tasks' group, behind the target group.
+/// Its task definition's ARN.
+async fn the_service_runs_on_fargate_behind_the_target_group(
+    moto: &Moto,
+    p: &str,
+    lb: &Lb,
+    task_sg: &str,
+    tg_arn: &str,
+) -> String {
+    let services = moto
+        .ecs
+        .describe_services()
+        .cluster(format!("{p}-aws-app"))
+        .services(format!("{p}-aws-app"))
+        .send()
+        .await
+        .expect("service");
+    let service = &services.services()[0];
+    assert_eq!(service.launch_type().map(|l| l.as_str()), Some("FARGATE"));
+    assert_eq!(service.desired_count(), 1);
+    let vpc =
+        service.network_configuration().and_then(|n| n.awsvpc_configuration()).expect("awsvpc");
+    assert_eq!(vpc.subnets().len(), lb.availability_zones().len(), "the load balancer's subnets");
+    assert_eq!(vpc.security_groups(), [task_sg.to_string()]);
+    assert_eq!(vpc.assign_public_ip().map(|a| a.as_str()), Some("ENABLED"));
+    let attachment = &service.load_balancers()[0];
+    assert_eq!(attachment.target_group_arn(), Some(tg_arn));
+    assert_eq!(
+        (attachment.container_name(), attachment.container_port()),
+        (Some("app"), Some(8000))
+    );
+    // (moto drops deploymentConfiguration and the grace period on create: the circuit
+    // breaker itself is covered by the unit tests of the rollout.)
+    service.task_definition().expect("td").to_string()
+}
+
+/// Task definition: the pushed digest, Fargate, the image's architecture, awslogs, role.
+async fn the_task_definition_runs_the_pushed_image_with_logs_and_its_role(
+    moto: &Moto,
+    p: &str,
+    td_arn: &str,
+    image: &str,
+) {
+    let td = moto.ecs.describe_task_definition().task_definition(td_arn).send().await.expect("td");
+    let td = td.task_definition().expect("td");
+    assert_eq!(
+        td.requires_compatibilities().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        ["FARGATE"]
+    );
+    assert_eq!(td.network_mode().map(|n| n.as_str()), Some("awsvpc"));
+    assert_eq!((td.cpu(), td.memory()), (Some("256"), Some("512")));
+    assert_eq!(
+        td.runtime_platform().and_then(|r| r.cpu_architecture()).map(|a| a.as_str()),
+        Some("X86_64")
+    );
+    let container = &td.container_definitions()[0];
+    assert_eq!(container.image(), Some(image));
+    assert_eq!(container.port_mappings()[0].container_port(), Some(8000));
+    let log = container.log_configuration().expect("logs");
+    assert_eq!(log.log_driver().as_str(), "awslogs");
+    assert_eq!(
+        log.options().and_then(|o| o.get("awslogs-group")).map(String::as_str),
+        Some(format!("/aws-app/{p}").as_str())
+    );
+    let role = moto
+        .iam
+        .get_role()
+        .role_name(format!("{p}-aws-app-task-execution"))
+        .send()
+        .await
+        .expect("role");
+    assert_eq!(td.execution_role_arn(), Some(role.role().expect("role").arn()));
+    let policies = moto
+        .iam
+        .list_attached_role_policies()
+        .role_name(format!("{p}-aws-app-task-execution"))
+        .send()
+        .await
+        .expect("policies");
+    assert!(
+        policies
+            .attached_policies()
+            .iter()
+            .any(|a| a.policy_name() == Some("AmazonECSTaskExecutionRolePolicy"))
+    );
+    assert!(
+        role.role()
+            .expect("role")
+            .tags()
+            .iter()
+            .any(|t| t.key() == "aws-app:prefix" && t.value() == p)
+    );
+}
+
+/// ECR: scan on push, immutable tags, lifecycle policy; log group with retention.
+async fn the_repository_and_the_log_group_are_configured(moto: &Moto, p: &str) {
+    let repo = moto
+        .ecr
+        .describe_repositories()
+        .repository_names(format!("{p}-aws-app"))
+        .send()
+        .await
+        .expect("repo");
+    let repo = &repo.repositories()[0];
+    assert_eq!(repo.image_tag_mutability().map(|m| m.as_str()), Some("IMMUTABLE"));
+    assert_eq!(repo.image_scanning_configuration().map(|c| c.scan_on_push()), Some(true));
+    let policy = moto
+        .ecr
+        .get_lifecycle_policy()
+        .repository_name(format!("{p}-aws-app"))
+        .send()
+        .await
+        .expect("lifecycle");
+    assert!(policy.lifecycle_policy_text().unwrap_or_default().contains("\"countNumber\":10"));
+    let groups = moto
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws-app/{p}"))
+        .send()
+        .await
+        .expect("log groups");
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+}
+
 #[test]
 fn an_interrupted_deploy_converges_when_run_again() {
-    let env = aws_env();
-    let moto = env.clients();
-    let fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("interrupt");
+    let Scenario { env, moto, fixture: _fixture, prefix, url } = Scenario::new("interrupt");
     let p = prefix.as_str();
-    let url = fixture.url();
     // The load balancer exists; the service does not yet (it needs the pushed image).
     env.kill_at(&["deploy", "--repo", &url, "--prefix", p], "aws-app: infrastructure ready");
     assert_eq!(load_balancers(&moto, &format!("{p}-aws-app")).len(), 1);
@@ -538,11 +565,8 @@ fn ecr_says_whether_an_image_is_there_and_what_its_scan_found() {
 
 #[test]
 fn a_deploy_on_a_terminal_shows_bytes_pushed_and_what_each_wait_waits_for() {
-    let env = aws_env();
-    let fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("ttydeploy");
+    let Scenario { env, fixture: _fixture, prefix, url, .. } = Scenario::new("ttydeploy");
     let p = prefix.as_str();
-    let url = fixture.url();
     let run = env.aws_app_on_a_terminal(&["deploy", "--repo", &url, "--prefix", p]);
     assert_eq!(run.code, 0, "{run:?}");
     let shown = drawings(&run.stdout);

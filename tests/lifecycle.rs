@@ -92,12 +92,8 @@ pub fn leftovers(env: &AwsEnv, moto: &Moto, p: &str) -> Vec<String> {
 
 #[test]
 fn destroy_removes_everything_and_a_second_destroy_has_nothing_to_do() {
-    let env = aws_env();
-    let moto = env.clients();
-    let fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("destroy");
+    let Scenario { env, moto, fixture: _fixture, prefix, url } = Scenario::new("destroy");
     let p = prefix.as_str();
-    let url = fixture.url();
     let run = env.aws_app(&["deploy", "--repo", &url, "--prefix", p]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(leftovers(env, &moto, p).len() >= 8, "{:?}", leftovers(env, &moto, p));
@@ -137,12 +133,8 @@ fn destroy_removes_everything_and_a_second_destroy_has_nothing_to_do() {
 
 #[test]
 fn an_interrupted_destroy_is_finished_by_the_next_one() {
-    let env = aws_env();
-    let moto = env.clients();
-    let fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("halfdestroy");
+    let Scenario { env, moto, fixture: _fixture, prefix, url } = Scenario::new("halfdestroy");
     let p = prefix.as_str();
-    let url = fixture.url();
     let run = env.aws_app(&["deploy", "--repo", &url, "--prefix", p]);
     assert_eq!(run.code, 0, "{run:?}");
 
@@ -156,13 +148,9 @@ fn an_interrupted_destroy_is_finished_by_the_next_one() {
 
 #[test]
 fn redeploy_status_logs_and_rollback_follow_the_branch() {
-    let env = aws_env();
-    let moto = env.clients();
-    let mut fixture = Fixture::new(APP_PY);
-    let first = fixture.head();
-    let prefix = Prefix::new("daytwo");
+    let Scenario { env, moto, mut fixture, prefix, url } = Scenario::new("daytwo");
     let p = prefix.as_str();
-    let url = fixture.url();
+    let first = fixture.head();
     let deploy = env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", p]);
     assert_eq!(deploy.code, 0, "{deploy:?}");
     let site = deploy.json()["url"].as_str().expect("url").to_string();
@@ -260,56 +248,22 @@ fn redeploy_status_logs_and_rollback_follow_the_branch() {
 
 #[test]
 fn watch_deploys_each_new_commit_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::sync::mpsc;
-    let env = aws_env();
-    let mut fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("watch");
+    let Scenario { env, mut fixture, prefix, url, .. } = Scenario::new("watch");
     let p = prefix.as_str();
-    let url = fixture.url();
-    let mut cmd = command(&[BIN, "watch", "--interval", "1s", "--repo", &url, "--prefix", p]);
-    for (k, v) in env.tool_env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("watch");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = String::new();
-    let mut wait_for = |needle: &str| loop {
-        let line = lines
-            .recv_timeout(std::time::Duration::from_secs(180))
-            .unwrap_or_else(|_| panic!("no '{needle}' in: {seen}"));
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains(needle) {
-            break;
-        }
-    };
+    let mut run = Spawned::start(
+        env.command(&["watch", "--interval", "1s", "--repo", &url, "--prefix", p], &[]),
+    );
     // The first commit is deployed, then each new one.
-    wait_for(&format!("runs {}", &fixture.head()[..12]));
+    run.wait_for(&format!("runs {}", &fixture.head()[..12]));
     for greeting in ["Hello again!", "Hello a third time!"] {
         fixture.write("app.py", &APP_PY.replace("Hello World!", greeting));
         let commit = fixture.commit(greeting);
-        wait_for(&format!("new commit {}", &commit[..12]));
-        wait_for(&format!("runs {}", &commit[..12]));
+        run.wait_for(&format!("new commit {}", &commit[..12]));
+        run.wait_for(&format!("runs {}", &commit[..12]));
     }
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success()
-    );
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(0), "{seen}");
+    run.signal("-TERM");
+    let (code, seen) = run.finish();
+    assert_eq!(code, Some(0), "{seen}");
     let status = env.aws_app(&["status", "--json", "--prefix", p]);
     assert_eq!(status.json()["commit"], fixture.head());
     assert!(env.get(status.json()["url"].as_str().expect("url")).1.contains("Hello a third time!"));
@@ -317,11 +271,8 @@ fn watch_deploys_each_new_commit_and_stops_on_sigterm() {
 
 #[test]
 fn watch_retries_a_round_that_failed_outside_the_commit_and_skips_a_failing_commit() {
-    let env = aws_env();
-    let mut fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("watchfault");
+    let Scenario { env, mut fixture, prefix, url, .. } = Scenario::new("watchfault");
     let p = prefix.as_str();
-    let url = fixture.url();
     // AWS through a front that passes every call (no chaos), so it can go away and come back.
     let front = env.chaos(7, 0.0);
     let port = front.port;

@@ -25,12 +25,8 @@ fn plan(env: &AwsEnv, args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn plan_shows_creates_then_nothing_then_drift_and_a_new_commit_without_writing() {
-    let env = aws_env();
-    let moto = env.clients();
-    let mut fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("plan");
+    let Scenario { env, moto, mut fixture, prefix, url } = Scenario::new("plan");
     let p = prefix.as_str();
-    let url = fixture.url();
     let lb = format!("{p}-aws-app");
     let tg = format!("{p}-aws-app-tg");
 

@@ -90,12 +90,8 @@ fn leftovers(env: &AwsEnv, moto: &Moto, p: &str) -> Vec<String> {
 
 #[test]
 fn four_deploys_and_a_destroy_at_once_hold_the_lock_one_at_a_time() {
-    let env = aws_env();
-    let moto = env.clients();
-    let fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("lockrace");
+    let Scenario { env, moto, fixture: _fixture, prefix, url } = Scenario::new("lockrace");
     let p = prefix.as_str();
-    let url = fixture.url();
     let start = std::sync::Barrier::new(5);
     let runs: Vec<Run> = std::thread::scope(|s| {
         let mut handles = Vec::new();
@@ -149,12 +145,8 @@ fn four_deploys_and_a_destroy_at_once_hold_the_lock_one_at_a_time() {
 
 #[test]
 fn a_run_whose_lease_was_taken_over_stops_before_its_next_write() {
-    let env = aws_env();
-    let moto = env.clients();
-    let mut fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("takeover");
+    let Scenario { env, moto, mut fixture, prefix, url } = Scenario::new("takeover");
     let p = prefix.as_str();
-    let url = fixture.url();
     let first = fixture.head();
 
     // A deploy of the first commit, stopped (SIGSTOP: it cannot renew) once it built.
@@ -400,12 +392,8 @@ fn a_hostile_app_repository_is_contained() {
 
 #[test]
 fn resources_of_the_prefixs_names_without_its_tags_are_left_untouched_and_one_app_per_prefix() {
-    let env = aws_env();
-    let moto = env.clients();
-    let fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("notours");
+    let Scenario { env, moto, fixture: _fixture, prefix, url } = Scenario::new("notours");
     let p = prefix.as_str();
-    let url = fixture.url();
     // Someone else's target group, role and log group, named as the prefix's would be, made
     // a while ago (straight in moto: past IAM's lag the layer emulates for new roles).
     let (tg, role, group) =
@@ -603,12 +591,8 @@ fn strings(value: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn the_documented_iam_policy_is_what_every_command_needs_and_no_more() {
-    let env = aws_env();
-    let moto = env.clients();
-    let mut fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("iam");
+    let Scenario { env, moto, mut fixture, prefix, url } = Scenario::new("iam");
     let p = prefix.as_str();
-    let url = fixture.url();
 
     // The two managed policies fit AWS's 6,144 characters (without spaces) with the longest
     // prefix aws-app takes (21 characters: the target group name's room).

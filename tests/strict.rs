@@ -42,12 +42,8 @@ def index():
 
 #[test]
 fn a_failing_rollout_is_rolled_back_and_the_url_keeps_serving_the_previous_build() {
-    let env = aws_env();
-    let moto = env.clients();
-    let mut fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("rollout");
+    let Scenario { env, moto, mut fixture, prefix, url } = Scenario::new("rollout");
     let p = prefix.as_str();
-    let url = fixture.url();
     let first = env.aws_app(&["deploy", "--json", "--repo", &url, "--prefix", p]);
     assert_eq!(first.code, 0, "{first:?}");
     let site = first.json()["url"].as_str().expect("url").to_string();
@@ -116,12 +112,8 @@ fn ecr_images(moto: &Moto, repo: &str) -> Vec<(String, Vec<String>)> {
 
 #[test]
 fn the_lifecycle_policy_never_expires_what_runs_or_what_rollback_needs() {
-    let env = aws_env();
-    let moto = env.clients();
-    let mut fixture = Fixture::new(APP_PY);
-    let prefix = Prefix::new("expiry");
+    let Scenario { env, moto, mut fixture, prefix, url } = Scenario::new("expiry");
     let p = prefix.as_str();
-    let url = fixture.url();
     let repo = format!("{p}-aws-app");
     let deploy = |extra: &[&str]| {
         let mut args =

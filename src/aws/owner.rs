@@ -244,12 +244,7 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
                 found.push(Found::new(Kind::Service, &names.service, ours, Handle::Ecs(arn)));
                 if let Some(td) = service.task_definition() {
                     let described = ecs::describe_task_definition(&aws.ecs, td).await?;
-                    source = described
-                        .container_definitions()
-                        .first()
-                        .and_then(|c| c.docker_labels())
-                        .and_then(|l| l.get(SOURCE_LABEL))
-                        .cloned();
+                    source = ecs::label_of(&described, SOURCE_LABEL).map(String::from);
                 }
             }
         }

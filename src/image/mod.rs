@@ -8,6 +8,7 @@ pub mod context;
 pub mod dockerignore;
 pub mod host;
 pub mod lock;
+pub mod verified;
 
 use std::collections::HashMap;
 use std::io;

@@ -11,9 +11,10 @@ use crate::aws::owner::Kind;
 use crate::aws::{Aws, alb, ecr, ecs, failed, iam, logs, network};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::outcome::Outcome;
 use crate::say;
 
-pub async fn destroy(config: &Config, yes: bool) -> Result<()> {
+pub async fn destroy(config: &Config, yes: bool) -> Result<Outcome> {
     if !yes && !std::io::stdin().is_terminal() {
         return Err(Error::input(
             "destroy deletes every AWS resource of the prefix: pass --yes (no terminal to ask on)",
@@ -57,7 +58,7 @@ async fn delete_all(
     config: &Config,
     fence: &crate::aws::lock::Fence,
     survey: &crate::aws::owner::Survey,
-) -> Result<()> {
+) -> Result<Outcome> {
     let names = &config.names;
     let mut deleted: Vec<String> = Vec::new();
     say(format!("deleting what prefix {} has in {}", config.prefix, aws.region));
@@ -147,10 +148,7 @@ async fn delete_all(
             config.prefix
         ));
     }
-    if config.json {
-        crate::out!("{}", serde_json::json!({ "deleted": deleted }));
-    }
-    Ok(())
+    Ok(Outcome::json(serde_json::json!({ "deleted": deleted })))
 }
 
 /// Asks on the terminal (the read runs off the runtime: a signal still ends the run).

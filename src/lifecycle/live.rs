@@ -43,7 +43,7 @@ impl Live {
 
     /// The image the revision runs (`registry/repo@sha256:…`).
     pub fn image(&self) -> Option<&str> {
-        self.task_definition.container_definitions().first().and_then(|c| c.image())
+        crate::aws::ecs::image_of(&self.task_definition)
     }
 
     /// Whether it runs `commit` built by this aws-app's recipe on `base_image` (as given; with
@@ -81,12 +81,7 @@ pub async fn find(aws: &Aws, config: &Config) -> Result<Option<Live>> {
         return Ok(None);
     };
     let url = url?;
-    let labels = task_definition
-        .container_definitions()
-        .first()
-        .and_then(|c| c.docker_labels())
-        .cloned()
-        .unwrap_or_default();
+    let labels = crate::aws::ecs::labels_of(&task_definition);
     Ok(Some(Live {
         service,
         task_definition,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::aws::{Aws, found};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::outcome::Outcome;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -14,7 +15,7 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
-pub async fn logs(config: &Config, follow: bool, since: Duration) -> Result<()> {
+pub async fn logs(config: &Config, follow: bool, since: Duration) -> Result<Outcome> {
     let aws = Aws::connect(config.region.as_deref()).await?;
     let group = &config.names.log_group;
     let first = now_ms() - i64::try_from(since.as_millis()).unwrap_or(0);
@@ -73,11 +74,11 @@ pub async fn logs(config: &Config, follow: bool, since: Duration) -> Result<()> 
                     crate::rfc3339(first / 1000)
                 ));
             }
-            return Ok(());
+            return Ok(Outcome::none());
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = &mut stop => return Ok(()),
+            _ = &mut stop => return Ok(Outcome::none()),
         }
     }
 }

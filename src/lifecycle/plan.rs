@@ -11,6 +11,7 @@ use crate::deploy::{self, Release};
 use crate::error::Result;
 use crate::image::{APP_PORT, Engine};
 use crate::lifecycle::live;
+use crate::outcome::Outcome;
 use crate::{say, source};
 
 /// What a deploy would do.
@@ -26,7 +27,7 @@ pub struct Plan {
     pub cost: cost::Estimate,
 }
 
-pub async fn plan(config: &Config, rebuild: bool) -> Result<()> {
+pub async fn plan(config: &Config, rebuild: bool) -> Result<Outcome> {
     let aws = Aws::connect(config.region.as_deref()).await?;
     crate::aws::read_only();
     say(format!(
@@ -34,8 +35,7 @@ pub async fn plan(config: &Config, rebuild: bool) -> Result<()> {
         config.source.url, config.source.branch
     ));
     let plan = make(&aws, config, rebuild).await?;
-    if config.json {
-        let out = serde_json::json!({
+    let out = serde_json::json!({
             "prefix": config.prefix,
             "region": aws.region,
             "commit": plan.commit,
@@ -47,39 +47,28 @@ pub async fn plan(config: &Config, rebuild: bool) -> Result<()> {
             "cost": plan.cost.to_json(),
             "api_calls": crate::aws::api_calls(),
             "writes": crate::aws::writes_tried(),
-        });
-        crate::out!("{out}");
-        return Ok(());
-    }
-    crate::out!("plan for prefix {} in {}:", config.prefix, aws.region);
-    for change in &plan.changes {
-        crate::out!("  {}", change.line());
-    }
-    match &plan.build {
-        Some(why) => crate::out!("  {:<10} image of {} ({why})", "build", &plan.commit[..12]),
-        None => crate::out!(
-            "  {:<10} image of {} (the service runs it)",
-            "unchanged",
-            &plan.commit[..12]
-        ),
-    }
-    crate::out!(
-        "  {:<10} {}",
-        if plan.rollout { "roll out" } else { "no rollout" },
-        if plan.rollout { "a new deployment of the service" } else { "the service stays as it is" }
-    );
+    });
+    let mut text = vec![format!("plan for prefix {} in {}:", config.prefix, aws.region)];
+    text.extend(plan.changes.iter().map(|change| format!("  {}", change.line())));
+    let commit = &plan.commit[..12];
+    text.push(match &plan.build {
+        Some(why) => format!("  {:<10} image of {commit} ({why})", "build"),
+        None => format!("  {:<10} image of {commit} (the service runs it)", "unchanged"),
+    });
+    text.push(match plan.rollout {
+        true => format!("  {:<10} a new deployment of the service", "roll out"),
+        false => format!("  {:<10} the service stays as it is", "no rollout"),
+    });
     if let Some(why) = &plan.blocked {
-        crate::out!("deploy would stop here: {why}");
+        text.push(format!("deploy would stop here: {why}"));
     }
-    for line in plan.cost.lines() {
-        crate::out!("{line}");
-    }
+    text.extend(plan.cost.lines());
     crate::done(format!(
         "planned with {} AWS API calls, {} writes",
         crate::aws::api_calls(),
         crate::aws::writes_tried()
     ));
-    Ok(())
+    Ok(Outcome { text, json: Some(out) })
 }
 
 /// Reads what is there and compares it with what a deploy wants.

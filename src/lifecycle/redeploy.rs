@@ -8,9 +8,10 @@ use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::Result;
 use crate::lifecycle::live;
+use crate::outcome::Outcome;
 use crate::{deploy, say, source};
 
-pub async fn redeploy(config: &Config, force: bool) -> Result<()> {
+pub async fn redeploy(config: &Config, force: bool) -> Result<Outcome> {
     if force {
         say("--force: rebuilding and deploying whatever runs now");
         return deploy::deploy(config, true).await;
@@ -40,21 +41,14 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<()> {
             live.revision(),
             crate::aws::api_calls()
         ));
-        if config.json {
-            crate::out!(
-                "{}",
-                serde_json::json!({
-                    "url": url,
-                    "commit": head,
-                    "image": live.task_definition.container_definitions().first().and_then(|c| c.image()),
-                    "task_definition": live.task_definition.task_definition_arn(),
-                    "changed": false,
-                })
-            );
-        } else {
-            crate::out!("{url}");
-        }
-        return Ok(());
+        let out = serde_json::json!({
+            "url": url,
+            "commit": head,
+            "image": live.image(),
+            "task_definition": live.task_definition.task_definition_arn(),
+            "changed": false,
+        });
+        return Ok(Outcome::json(out).line(url));
     }
     say(format!("{moved}: deploying"));
     deploy::deploy(config, false).await

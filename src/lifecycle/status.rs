@@ -11,9 +11,10 @@ use crate::image::lock::{
     VULNERABILITIES_LABEL, describe_resolution, inputs_json, unchecked_count, vulnerability_count,
 };
 use crate::lifecycle::live::{self, Live};
+use crate::outcome::Outcome;
 use crate::unix_now as now;
 
-pub async fn status(config: &Config) -> Result<()> {
+pub async fn status(config: &Config) -> Result<Outcome> {
     let aws = Aws::connect(config.region.as_deref()).await?;
     let Some(live) = live::find(&aws, config).await? else {
         return Err(live::not_deployed(config, &aws.region));
@@ -41,8 +42,7 @@ pub async fn status(config: &Config) -> Result<()> {
         Some((_, digest)) => ecr::scan_summary(&aws.ecr, &config.names.image_repo, digest).await,
         None => None,
     };
-    if config.json {
-        let out = serde_json::json!({
+    let out = serde_json::json!({
             "url": live.url,
             "commit": live.commit,
             "commit_time": live.commit_time,
@@ -60,36 +60,34 @@ pub async fn status(config: &Config) -> Result<()> {
             "rollout_state": rollout,
             "targets": targets.iter().map(|(id, state, reason)| serde_json::json!({"target": id, "state": state, "reason": reason})).collect::<Vec<_>>(),
             "events": events.iter().map(|(at, message)| serde_json::json!({"at": at, "message": message})).collect::<Vec<_>>(),
-        });
-        crate::out!("{out}");
-        return Ok(());
-    }
+    });
+    let mut text = Vec::new();
     let commit = live.commit.as_deref().unwrap_or("unknown");
     let age = age.map_or("age unknown".to_string(), |s| format!("{} old", human(s)));
-    crate::out!("service    {} in {}", config.names.service, aws.region);
-    crate::out!("commit     {commit} ({age})");
-    crate::out!("image      {}", image.unwrap_or("unknown"));
+    text.push(format!("service    {} in {}", config.names.service, aws.region));
+    text.push(format!("commit     {commit} ({age})"));
+    text.push(format!("image      {}", image.unwrap_or("unknown")));
     let or_unknown = |key: &str| live.label(key).unwrap_or("unknown");
     let base_id = or_unknown(BASE_ID_LABEL);
-    crate::out!(
+    text.push(format!(
         "built from {} ({}), aws-app recipe {}",
         or_unknown(BASE_IMAGE_LABEL),
         base_id.strip_prefix("sha256:").map_or(base_id, |id| &id[..12.min(id.len())]),
         or_unknown(RECIPE_LABEL)
-    );
+    ));
     let pins = live.label(PINS_LABEL).map(|p| p.split_whitespace().count());
-    crate::out!(
+    text.push(format!(
         "pins       {} resolved {}: {}",
         pins.map_or("?".to_string(), |n| n.to_string()),
         describe_resolution(live.label(RESOLUTION_LABEL)),
         live.label(PINS_LABEL).unwrap_or("unknown")
-    );
+    ));
     let not_checked = match unchecked {
         Some(0) => String::new(),
         Some(n) => format!(" ({n} of the releases not checked)"),
         None => String::new(),
     };
-    crate::out!(
+    text.push(format!(
         "advisories {}",
         match vulnerabilities {
             Some(0) => format!("no known vulnerabilities in the pins{not_checked}"),
@@ -99,33 +97,33 @@ pub async fn status(config: &Config) -> Result<()> {
             ),
             None => "not checked (the advisory source could not be asked)".to_string(),
         }
-    );
-    crate::out!(
+    ));
+    text.push(format!(
         "ECR scan   {}",
         scan.as_ref().map_or("no scan of this image in ECR".to_string(), ToString::to_string)
-    );
-    crate::out!("revision   {}", live.revision());
-    crate::out!(
+    ));
+    text.push(format!("revision   {}", live.revision()));
+    text.push(format!(
         "tasks      {} running, {} pending, {} desired",
         live.service.running_count(),
         live.service.pending_count(),
         live.service.desired_count()
-    );
-    crate::out!("rollout    {}", rollout.as_deref().unwrap_or("unknown"));
+    ));
+    text.push(format!("rollout    {}", rollout.as_deref().unwrap_or("unknown")));
     if targets.is_empty() {
-        crate::out!("targets    none registered");
+        text.push("targets    none registered".to_string());
     }
     for (id, state, reason) in &targets {
-        crate::out!(
+        text.push(format!(
             "target     {id}: {state}{}",
             reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
-        );
+        ));
     }
     for (at, message) in &events {
-        crate::out!("event      {at} {}", crate::shown(message));
+        text.push(format!("event      {at} {}", crate::shown(message)));
     }
-    crate::out!("{}", live.url.as_deref().unwrap_or("no load balancer"));
-    Ok(())
+    text.push(live.url.as_deref().unwrap_or("no load balancer").to_string());
+    Ok(Outcome { text, json: Some(out) })
 }
 
 async fn target_health(aws: &Aws, live: &Live) -> Result<Vec<(String, String, Option<String>)>> {

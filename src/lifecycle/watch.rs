@@ -14,9 +14,10 @@ use crate::aws::Aws;
 use crate::config::Config;
 use crate::error::{Kind, Result};
 use crate::lifecycle::live;
+use crate::outcome::Outcome;
 use crate::{deploy, say, source};
 
-pub async fn watch(config: &Config, every: Duration) -> Result<()> {
+pub async fn watch(config: &Config, every: Duration) -> Result<Outcome> {
     let aws = Aws::connect(config.region.as_deref()).await?;
     let stopping = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
@@ -69,7 +70,7 @@ pub async fn watch(config: &Config, every: Duration) -> Result<()> {
         }
     }
     crate::done("watch stopped");
-    Ok(())
+    Ok(Outcome::none())
 }
 
 /// The pause after the `failures`-th failure in a row that was not the commit's: 5 s, doubling,
@@ -106,7 +107,7 @@ async fn round(
     }
     say(format!("new commit {} on {}: deploying", &head[..12], config.source.branch));
     // The next round confirms it ("runs ...") from AWS.
-    let deployed = deploy::deploy(config, false).await;
+    let deployed = deploy::deploy(config, false).await.map(|outcome| outcome.print(config.json));
     if let Err(e) = &deployed
         && e.kind == Kind::CommitFailed
     {

@@ -491,13 +491,19 @@ pub struct ChaosFront {
     pub port: u16,
 }
 
-/// A running aws-app whose stderr the test reads line by line.
+/// A running aws-app whose stderr the test reads line by line: the one way the tests start the
+/// tool to wait for a line of its progress and signal it.
 pub struct Spawned {
     pub child: std::process::Child,
-    stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// Its stderr lines, read on a thread so that a wait has a deadline.
+    lines: std::sync::mpsc::Receiver<String>,
     /// Every stderr line read so far.
     pub seen: String,
 }
+
+/// How long a wait for a line of progress may take before the test fails (the longest step of
+/// a deploy against the test environment is well under it).
+const LINE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Spawned {
     /// Starts `cmd` (stdout dropped, stderr read by `wait_for`).
@@ -508,7 +514,16 @@ impl Spawned {
             .spawn()
             .expect("start aws-app");
         let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-        Spawned { child, stderr, seen: String::new() }
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in stderr.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Spawned { child, lines, seen: String::new() }
     }
 
     /// Reads stderr up to the first line containing `needle`; that line.
@@ -523,10 +538,16 @@ impl Spawned {
 
     fn wait_line(&mut self, what: &str, found: impl Fn(&str) -> bool) -> String {
         loop {
-            let mut line = String::new();
-            let read = std::io::BufRead::read_line(&mut self.stderr, &mut line).expect("read");
-            assert!(read > 0, "ended before '{what}': {}", self.seen);
+            let line = match self.lines.recv_timeout(LINE_DEADLINE) {
+                Ok(line) => line,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!("no '{what}' within {} s: {}", LINE_DEADLINE.as_secs(), self.seen)
+                }
+                Err(_) => panic!("ended before '{what}': {}", self.seen),
+            };
             self.seen.push_str(&line);
+            self.seen.push('\n');
             if found(&line) {
                 return line;
             }
@@ -543,8 +564,11 @@ impl Spawned {
     /// Reads the rest of stderr and waits for the end: the exit code (None when killed by a
     /// signal) and everything read since the start.
     pub fn finish(mut self) -> (Option<i32>, String) {
-        std::io::Read::read_to_string(&mut self.stderr, &mut self.seen).expect("read the rest");
         let status = self.child.wait().expect("wait");
+        for line in self.lines.iter() {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
         (status.code(), self.seen)
     }
 }
@@ -592,6 +616,38 @@ impl Moto {
 }
 
 /// A prefix of its own for each test, removed locally (containers, images) when dropped.
+/// What an end-to-end test starts from: the test environment, SDK clients on moto, a fixture
+/// repository of the app (its URL), and a prefix of its own (its local leftovers removed when
+/// dropped). Destructured at the top of a test:
+/// `let Scenario { env, moto, fixture, prefix, url } = Scenario::new("deploy");` (a test that
+/// does not use the fixture binds it all the same, `fixture: _fixture`: it holds the repository).
+pub struct Scenario {
+    pub env: &'static AwsEnv,
+    pub moto: Moto,
+    pub fixture: Fixture,
+    pub prefix: Prefix,
+    pub url: String,
+}
+
+impl Scenario {
+    /// The fixture app (`APP_PY`) under the prefix `it-<name>-<pid>`.
+    pub fn new(name: &str) -> Scenario {
+        Scenario::with_app(name, APP_PY)
+    }
+
+    /// Another `app.py` under the prefix `it-<name>-<pid>`.
+    pub fn with_app(name: &str, app_py: &str) -> Scenario {
+        Scenario::of(name, Fixture::new(app_py))
+    }
+
+    /// A fixture made otherwise under the prefix `it-<name>-<pid>`.
+    pub fn of(name: &str, fixture: Fixture) -> Scenario {
+        let env = aws_env();
+        let url = fixture.url();
+        Scenario { env, moto: env.clients(), fixture, prefix: Prefix::new(name), url }
+    }
+}
+
 pub struct Prefix(pub String);
 
 impl Prefix {

@@ -30,14 +30,31 @@ pub async fn find_latest_revision(
     }))
 }
 
+/// The labels of a revision's (first and only) container: what aws-app recorded of the build.
+pub fn labels_of(td: &types::TaskDefinition) -> HashMap<String, String> {
+    let container = td.container_definitions().first();
+    container.and_then(|c| c.docker_labels()).cloned().unwrap_or_default()
+}
+
+/// One label of a revision's container.
+pub fn label_of<'a>(td: &'a types::TaskDefinition, key: &str) -> Option<&'a str> {
+    let container = td.container_definitions().first();
+    container.and_then(|c| c.docker_labels()).and_then(|l| l.get(key)).map(String::as_str)
+}
+
+/// The image a revision runs (`registry/repo@sha256:…`).
+pub fn image_of(td: &types::TaskDefinition) -> Option<&str> {
+    td.container_definitions().first().and_then(|c| c.image())
+}
+
 /// What differs between a revision and what `spec` says.
 pub fn task_definition_diff(current: &types::TaskDefinition, spec: &TaskSpec) -> Diff {
     let mut diff = Diff::default();
     let container = current.container_definitions().first();
-    let labels = container.and_then(|c| c.docker_labels()).cloned().unwrap_or_default();
+    let labels = labels_of(current);
     let short = |commit: &str| commit.chars().take(12).collect::<String>();
     diff.compare("commit", labels.get(COMMIT_LABEL).map(|c| short(c)), short(&spec.commit));
-    if container.and_then(|c| c.image()) != Some(spec.image.as_str()) {
+    if image_of(current) != Some(spec.image.as_str()) {
         diff.note("image → this build's");
     }
     if !labels_current(spec.labels.as_ref(), &labels) {
@@ -77,9 +94,8 @@ pub async fn ensure_task_definition(
 ) -> Result<TaskDefinition> {
     let architecture = spec.cpu_architecture()?;
     let current = find_task_definition(ecs, &spec.family).await?;
-    let container = current.as_ref().and_then(|c| c.container_definitions().first());
-    let current_labels = container.and_then(|c| c.docker_labels()).cloned().unwrap_or_default();
-    let same_image = container.and_then(|c| c.image()) == Some(spec.image.as_str());
+    let current_labels = current.as_ref().map(labels_of).unwrap_or_default();
+    let same_image = current.as_ref().and_then(image_of) == Some(spec.image.as_str());
     if let Some(current) = &current
         && task_definition_diff(current, spec).is_empty()
         && let Some(arn) = current.task_definition_arn()
