@@ -94,6 +94,16 @@ pub struct GlobalArgs {
     /// Deploy this --repo under a prefix that runs another app, replacing that app.
     #[arg(long, global = true)]
     pub replace_app: bool,
+
+    /// A variable for the app's container, KEY=VALUE (repeatable; overrides --env-file's).
+    /// Plain configuration: it is in the task definition as written.
+    #[arg(long = "env", value_name = "KEY=VALUE", global = true)]
+    pub env_vars: Vec<String>,
+
+    /// A file of KEY=VALUE lines for the app's container (`#` comments, blank lines and a
+    /// leading `export` are allowed; a value may be quoted).
+    #[arg(long, env = "AWS_APP_ENV_FILE", global = true, value_name = "PATH")]
+    pub env_file: Option<std::path::PathBuf>,
 }
 
 /// Where `deploy` builds.

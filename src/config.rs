@@ -31,6 +31,8 @@ pub struct Config {
     pub adopt: bool,
     /// `--replace-app`: a prefix that runs another app source gets this one.
     pub replace_app: bool,
+    /// `--env-file` and `--env`: the app container's variables, sorted by name.
+    pub environment: Vec<(String, String)>,
 }
 
 /// Fargate task size and count, checked against Fargate's valid combinations.
@@ -387,6 +389,7 @@ impl Config {
             )));
         }
         let builder_cidr = g.builder_cidr.as_deref().map(check_builder_cidr).transpose()?;
+        let environment = environment(g.env_file.as_deref(), &g.env_vars)?;
         let (repo_url, login) = split_user_info(g.repo.trim());
         let app = app_name(&repo_url);
         let config = Config {
@@ -405,9 +408,90 @@ impl Config {
             builder_cidr,
             adopt: g.adopt,
             replace_app: g.replace_app,
+            environment,
         };
         Ok((config, action))
     }
+}
+
+/// Variables aws-app sets itself: gunicorn binds `PORT`, and the load balancer, the health check
+/// and the smoke test reach the app on 8000.
+const RESERVED_VARIABLES: &[&str] = &["PORT"];
+
+/// The most bytes of variables: a task definition is at most 64 KiB as JSON, and the rest of it
+/// (labels, the build's record) needs room too.
+const MAX_ENVIRONMENT_BYTES: usize = 32 * 1024;
+
+/// The container's variables from `--env-file` (first) and `--env` (each overrides what came
+/// before), sorted by name; exit 2 with the remedy for a malformed or reserved one.
+pub fn environment(
+    file: Option<&std::path::Path>,
+    vars: &[String],
+) -> Result<Vec<(String, String)>> {
+    let mut found = std::collections::BTreeMap::new();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::input(format!("cannot read --env-file {}: {e}", path.display())))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let line = line.strip_prefix("export ").map_or(line, str::trim_start);
+            let what = format!("--env-file {} line {}", path.display(), n + 1);
+            let (key, value) = variable(line, &what)?;
+            found.insert(key, unquoted(value).to_string());
+        }
+    }
+    for var in vars {
+        let (key, value) = variable(var, "--env")?;
+        found.insert(key, value.to_string());
+    }
+    let bytes: usize = found.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_ENVIRONMENT_BYTES {
+        return Err(Error::input(format!(
+            "the variables take {bytes} bytes, more than {MAX_ENVIRONMENT_BYTES} (a task \
+             definition is at most 64 KiB): keep large configuration in a file of the app"
+        )));
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// `KEY=VALUE` with a name a shell and ECS take (letters, digits, `_`, not starting with a digit).
+fn variable<'a>(text: &'a str, what: &str) -> Result<(String, &'a str)> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(Error::input(format!("{what}: '{text}' is not KEY=VALUE")));
+    };
+    let key = key.trim();
+    let named = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !named {
+        return Err(Error::input(format!(
+            "{what}: invalid variable name '{key}': use letters, digits and _, not starting \
+             with a digit"
+        )));
+    }
+    if RESERVED_VARIABLES.contains(&key) {
+        return Err(Error::input(format!(
+            "{what}: {key} is aws-app's (the app listens on 8000, where the load balancer and \
+             the health check reach it): leave it out"
+        )));
+    }
+    if value.contains('\0') {
+        return Err(Error::input(format!("{what}: the value of {key} has a NUL character")));
+    }
+    Ok((key.to_string(), value))
+}
+
+/// A value of an env file without the quotes around it (`"a b"`, `'a b'`).
+fn unquoted(value: &str) -> &str {
+    let value = value.trim();
+    for quote in ['"', '\''] {
+        if let Some(inner) = value.strip_prefix(quote).and_then(|v| v.strip_suffix(quote)) {
+            return inner;
+        }
+    }
+    value
 }
 
 /// A duration as people write it (`30s`, `10m`, `2h`, `1d`, `1h30m`): more than zero and at
@@ -430,6 +514,40 @@ pub fn duration(text: &str, option: &str) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_come_from_the_file_then_the_options_sorted_and_checked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("app.env");
+        let text = "# config\n\nexport GREETING=\"Hello there\"\nWEB_CONCURRENCY=2\nEMPTY=\n";
+        std::fs::write(&file, text).expect("write");
+        let vars = ["WEB_CONCURRENCY=3".to_string(), "A_B=x=y".to_string()];
+        let env = environment(Some(&file), &vars).expect("variables");
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            pairs,
+            [("A_B", "x=y"), ("EMPTY", ""), ("GREETING", "Hello there"), ("WEB_CONCURRENCY", "3")]
+        );
+        for (bad, says) in [
+            ("NOEQUALS", "is not KEY=VALUE"),
+            ("1X=a", "invalid variable name '1X'"),
+            ("A-B=a", "invalid variable name 'A-B'"),
+            ("=a", "invalid variable name ''"),
+            ("PORT=9000", "PORT is aws-app's"),
+        ] {
+            let err = environment(None, &[bad.to_string()]).expect_err(bad);
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.message.contains(says), "{bad}: {}", err.message);
+        }
+        std::fs::write(&file, "OK=1\nnot a variable\n").expect("write");
+        let err = environment(Some(&file), &[]).expect_err("line 2");
+        assert!(err.message.contains("line 2"), "{}", err.message);
+        let missing = environment(Some(&dir.path().join("none.env")), &[]).expect_err("missing");
+        assert!(missing.message.starts_with("cannot read --env-file"), "{}", missing.message);
+        let big = [format!("BIG={}", "x".repeat(MAX_ENVIRONMENT_BYTES))];
+        assert!(environment(None, &big).expect_err("big").message.contains("64 KiB"));
+        assert_eq!(environment(None, &[]).expect("none"), Vec::new());
+    }
 
     #[test]
     fn durations_are_parsed_before_anything_runs() {

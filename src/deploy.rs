@@ -304,6 +304,13 @@ pub(crate) fn task_spec(
     release: &Release,
     execution_role_arn: &str,
 ) -> ecs::TaskSpec {
+    // The smoke test's page holds for the variables it ran with: under others (a change of
+    // --env alone, which builds nothing) the URL check asks a 200 only.
+    let mut labels = release.labels.clone();
+    if labels.get(PAGE_CONFIG_LABEL) != environment_fingerprint(&config.environment).as_ref() {
+        labels.remove(ecs::PAGE_LABEL);
+        labels.remove(PAGE_CONFIG_LABEL);
+    }
     ecs::TaskSpec {
         family: config.names.task_family.clone(),
         image: release.image.clone(),
@@ -315,8 +322,20 @@ pub(crate) fn task_spec(
         region: region.to_string(),
         port: APP_PORT,
         commit: release.commit.clone(),
-        labels: Some(release.labels.clone()),
+        labels: Some(labels),
+        environment: config.environment.clone(),
     }
+}
+
+/// The label of the variables a smoke-tested page was served with (none: no variables). A page
+/// fingerprint taken with other variables says nothing of this configuration's page.
+pub const PAGE_CONFIG_LABEL: &str = "dev.aws-app.page-config";
+
+/// The fingerprint of the variables, for `PAGE_CONFIG_LABEL`; none when there are none (so a
+/// deploy without `--env` labels its revisions as before).
+pub fn environment_fingerprint(environment: &[(String, String)]) -> Option<String> {
+    let text: String = environment.iter().map(|(k, v)| format!("{k}={v}\0")).collect();
+    (!environment.is_empty()).then(|| fingerprint(&text))
 }
 
 /// The service as `deploy` leaves it.
@@ -375,6 +394,9 @@ async fn build_and_push(
             &inputs.lock,
         );
         labels.insert(ecs::PAGE_LABEL.to_string(), fingerprint(&built.body));
+        if let Some(config_fingerprint) = environment_fingerprint(&config.environment) {
+            labels.insert(PAGE_CONFIG_LABEL.to_string(), config_fingerprint);
+        }
         labels.insert(crate::aws::owner::SOURCE_LABEL.to_string(), built.checkout.url.clone());
         labels
             .insert(ecs::COMMIT_TIME_LABEL.to_string(), crate::rfc3339(built.checkout.commit_time));

@@ -33,7 +33,9 @@ pub async fn build(config: &Config, run_on: Option<u16>) -> Result<Outcome> {
                 let name = &config.names.local_container;
                 let expect = config.expect.as_deref();
                 starting_local.store(true, Ordering::SeqCst);
-                let url = engine.run_local(&built.image, name, port, prefix_label, expect).await?;
+                let url = engine
+                    .run_local(&built.image, name, port, prefix_label, expect, &config.environment)
+                    .await?;
                 starting_local.store(false, Ordering::SeqCst);
                 crate::done(format!("{} runs as container {name}", built.image.reference));
                 Some(url)

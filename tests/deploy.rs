@@ -587,3 +587,102 @@ fn a_deploy_on_a_terminal_shows_bytes_pushed_and_what_each_wait_waits_for() {
     assert!(printed.starts_with("http://") && printed.ends_with('/'), "{shown:#?}");
     assert_eq!(env.aws_app(&["destroy", "--yes", "--prefix", p]).code, 0);
 }
+
+#[test]
+fn variables_reach_the_container_and_a_change_of_them_alone_rolls_out_without_a_build() {
+    let app = APP_PY.replace(
+        "\"<h1>Hello World!</h1>",
+        "\"<h1>\" + os.environ.get(\"GREETING\", \"no greeting\") + \"</h1>",
+    );
+    let Scenario { env, moto, fixture: _fixture, prefix, url } = Scenario::with_app("vars", &app);
+    let p = prefix.as_str();
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("app.env");
+    std::fs::write(&file, "# the app's\nexport GREETING=\"from the file\"\nWEB_CONCURRENCY=2\n")
+        .expect("env file");
+    let file = file.to_str().expect("path");
+    let deploy = |args: &[&str]| {
+        let mut all = vec!["deploy", "--json", "--repo", &url, "--prefix", p];
+        all.extend_from_slice(args);
+        let run = env.aws_app(&all);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        run
+    };
+    let page = |run: &Run| env.get(run.json()["url"].as_str().expect("url")).1;
+
+    // Bad variables are bad input before anything is made.
+    let bad = env.aws_app(&["deploy", "--repo", &url, "--prefix", p, "--env", "PORT=9000"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.last_stderr_line().contains("PORT is aws-app's"), "{bad:?}");
+    assert!(load_balancers(&moto, &format!("{p}-aws-app")).is_empty(), "nothing made");
+
+    // The file's variables, one overridden by --env: in the smoke test (the URL check compares
+    // its page), the task definition and the running container.
+    let first = deploy(&["--env-file", file, "--env", "GREETING=Hello variables!"]);
+    assert!(page(&first).contains("<h1>Hello variables!</h1>"), "{}", page(&first));
+    let td = moto.service_task_definition(p);
+    let vars = moto.run(async {
+        let out = moto.ecs.describe_task_definition().task_definition(&td).send().await;
+        let td = out.expect("td").task_definition.expect("td");
+        aws_app::aws::ecs::environment_of(&td)
+    });
+    let expected = [("GREETING", "Hello variables!"), ("WEB_CONCURRENCY", "2")]
+        .map(|(k, v)| (k.into(), v.into()));
+    assert_eq!(vars, expected.to_vec());
+    let status = env.aws_app(&["status", "--json", "--prefix", p]);
+    assert_eq!(status.json()["environment"]["WEB_CONCURRENCY"], "2", "{status:?}");
+    let text = env.aws_app(&["status", "--prefix", p]);
+    assert!(text.stdout.contains("variables  GREETING, WEB_CONCURRENCY"), "{text:?}");
+
+    // Only a variable changes: the plan says so, and the deploy registers a revision and rolls
+    // it out without building; the URL serves the new value.
+    let plan = env.aws_app(&[
+        "plan",
+        "--json",
+        "--repo",
+        &url,
+        "--prefix",
+        p,
+        "--env-file",
+        file,
+        "--env",
+        "GREETING=Changed",
+    ]);
+    let plan = plan.json();
+    assert_eq!(plan["build"], false, "{plan}");
+    assert_eq!(plan["rollout"], true, "{plan}");
+    let td_change = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["resource"].as_str().unwrap_or("").starts_with("task definition"));
+    let td_change = td_change.expect("task definition");
+    assert_eq!(td_change["differences"], serde_json::json!(["variable GREETING changed"]));
+    let changed = deploy(&["--env-file", file, "--env", "GREETING=Changed"]);
+    assert!(changed.stderr.contains("nothing to build"), "{changed:?}");
+    assert!(!changed.stderr.contains("Step 1/"), "no image build: {changed:?}");
+    assert_eq!(changed.json()["changed"], true);
+    assert_eq!(task_definition_arns(&moto, &format!("{p}-aws-app")).len(), 2);
+    assert!(page(&changed).contains("<h1>Changed</h1>"), "{}", page(&changed));
+
+    // redeploy: the same variables are up to date; without them, the service is moved to none.
+    let same = env.aws_app(&[
+        "redeploy",
+        "--json",
+        "--repo",
+        &url,
+        "--prefix",
+        p,
+        "--env-file",
+        file,
+        "--env",
+        "GREETING=Changed",
+    ]);
+    assert_eq!(same.code, 0, "{same:?}");
+    assert_eq!(same.json()["changed"], false, "{same:?}");
+    let none = env.aws_app(&["redeploy", "--json", "--repo", &url, "--prefix", p]);
+    assert_eq!(none.code, 0, "{none:?}");
+    assert!(none.stderr.contains("runs other variables"), "{none:?}");
+    assert!(page(&none).contains("<h1>no greeting</h1>"), "{}", page(&none));
+    assert_eq!(env.aws_app(&["destroy", "--yes", "--prefix", p]).code, 0);
+}

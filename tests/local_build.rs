@@ -141,6 +141,41 @@ fn an_app_that_fails_at_import_fails_the_build_and_leaves_no_container() {
 }
 
 #[test]
+fn variables_reach_the_smoke_test_and_the_local_container() {
+    let app = APP_PY.replace(
+        "\"<h1>Hello World!</h1>",
+        "\"<h1>\" + os.environ.get(\"GREETING\", \"no greeting\") + \"</h1>",
+    );
+    let fixture = Fixture::new(&app);
+    let prefix = Prefix::new("localvars");
+    let url = fixture.url();
+    let port = free_port().to_string();
+    // The smoke test serves the variable's page (else --expect fails it), and so does the
+    // container left running.
+    let args = [
+        "build",
+        "--run",
+        "--port",
+        &port,
+        "--repo",
+        &url,
+        "--prefix",
+        prefix.as_str(),
+        "--env",
+        "GREETING=Hello local",
+        "--expect",
+        "<h1>Hello local</h1>",
+    ];
+    let run = aws_app(&args, &build_env());
+    assert_eq!(run.code, 0, "{run:?}");
+    let (status, body) = http_get(run.last_stdout_line());
+    assert_eq!(status, 200);
+    assert!(body.contains("<h1>Hello local</h1>"), "{body}");
+    let destroyed = aws_app(&["destroy", "--local", "--prefix", prefix.as_str()], &build_env());
+    assert_eq!(destroyed.code, 0, "{destroyed:?}");
+}
+
+#[test]
 fn expect_text_missing_from_the_page_fails_the_smoke_test() {
     let fixture = Fixture::new(APP_PY);
     let prefix = Prefix::new("expect");

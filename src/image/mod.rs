@@ -403,25 +403,28 @@ impl Engine {
         Err(failed("the engine sent no file".to_string()))
     }
 
-    /// Starts the image once on a free local port and waits for it to serve `GET /` (with
-    /// `expect` in the body when given). Always removes the container; returns the page.
+    /// Starts the image once on a free local port, with the app's variables `env`, and waits
+    /// for it to serve `GET /` (with `expect` in the body when given). Always removes the
+    /// container; returns the page.
     pub async fn smoke_test(
         &self,
         image: &BuiltImage,
         prefix_label: (&str, &str),
         expect: Option<&str>,
+        env: &[(String, String)],
     ) -> Result<Page> {
         self.remove_stale_smoke(prefix_label).await;
         let mark = RunMark::new();
-        let id = self.start(image, None, None, prefix_label, "smoke").await?;
+        let id = self.start(image, None, None, prefix_label, "smoke", env).await?;
         let served = self.wait_serving(&id, expect).await;
         self.remove_container(&id).await;
         drop(mark);
         served.map(|(page, _)| page)
     }
 
-    /// Replaces the prefix's local container with one of `image` on `port` and waits for it
-    /// to serve. The earlier container is only removed once the new image passed its smoke test.
+    /// Replaces the prefix's local container with one of `image` (with the app's variables
+    /// `env`) on `port` and waits for it to serve. The earlier container is only removed once
+    /// the new image passed its smoke test.
     pub async fn run_local(
         &self,
         image: &BuiltImage,
@@ -429,6 +432,7 @@ impl Engine {
         port: u16,
         prefix_label: (&str, &str),
         expect: Option<&str>,
+        env: &[(String, String)],
     ) -> Result<String> {
         let old = self.containers(prefix_label, Some("local")).await?;
         // Fail before the earlier container goes if something else holds the port.
@@ -463,10 +467,11 @@ impl Engine {
             }
             aside += 1;
         }
-        let started = match self.start(image, Some(name), Some(port), prefix_label, "local").await {
-            Ok(id) => self.wait_serving(&id, expect).await.map(|(_, port)| port),
-            Err(e) => Err(e),
-        };
+        let started =
+            match self.start(image, Some(name), Some(port), prefix_label, "local", env).await {
+                Ok(id) => self.wait_serving(&id, expect).await.map(|(_, port)| port),
+                Err(e) => Err(e),
+            };
         match started {
             Ok(port) => {
                 for c in self.containers(prefix_label, Some("local")).await.unwrap_or_default() {
@@ -535,7 +540,7 @@ impl Engine {
     }
 
     /// Creates and starts a container of `image` publishing the app port on `port` (or a free
-    /// one). On any failure the container is removed again.
+    /// one), with the variables `env`. On any failure the container is removed again.
     async fn start(
         &self,
         image: &BuiltImage,
@@ -543,6 +548,7 @@ impl Engine {
         port: Option<u16>,
         (label, prefix): (&str, &str),
         role: &str,
+        env: &[(String, String)],
     ) -> Result<String> {
         let binding = PortBinding {
             host_ip: Some(endpoint().bind_ip.to_string()),
@@ -554,6 +560,7 @@ impl Engine {
         });
         let body = ContainerCreateBody {
             image: Some(image.reference.clone()),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             exposed_ports: Some(vec![format!("{APP_PORT}/tcp")]),
             labels: Some(
                 [

@@ -75,7 +75,9 @@ pub async fn build_verified(
 
     let clock = Instant::now();
     say("smoke test: running the image until GET / answers");
-    let page = engine.smoke_test(&image, prefix_label, config.expect.as_deref()).await?;
+    let page =
+        engine.smoke_test(&image, prefix_label, config.expect.as_deref(), &config.environment);
+    let page = page.await?;
     crate::done(format!("smoke test passed: GET / answered 200 in {}", seconds(clock)));
     Ok(Verified { checkout, image, body: page.body })
 }

@@ -29,6 +29,9 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<Outcome> {
             config.names.service,
             &head[..12]
         ),
+        Some(l) if crate::aws::ecs::environment_of(&l.task_definition) != config.environment => {
+            format!("{} runs other variables than --env/--env-file give", config.names.service)
+        }
         Some(_) => String::new(),
         None => "nothing is deployed yet".to_string(),
     };

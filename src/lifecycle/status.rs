@@ -42,8 +42,10 @@ pub async fn status(config: &Config) -> Result<Outcome> {
         Some((_, digest)) => ecr::scan_summary(&aws.ecr, &config.names.image_repo, digest).await,
         None => None,
     };
+    let environment = crate::aws::ecs::environment_of(&live.task_definition);
     let out = serde_json::json!({
             "url": live.url,
+            "environment": environment.iter().map(|(k, v)| (k.clone(), v.as_str().into())).collect::<serde_json::Map<_, _>>(),
             "commit": live.commit,
             "commit_time": live.commit_time,
             "age_seconds": age,
@@ -67,6 +69,10 @@ pub async fn status(config: &Config) -> Result<Outcome> {
     text.push(format!("service    {} in {}", config.names.service, aws.region));
     text.push(format!("commit     {commit} ({age})"));
     text.push(format!("image      {}", image.unwrap_or("unknown")));
+    if !environment.is_empty() {
+        let names: Vec<&str> = environment.iter().map(|(k, _)| k.as_str()).collect();
+        text.push(format!("variables  {}", names.join(", ")));
+    }
     let or_unknown = |key: &str| live.label(key).unwrap_or("unknown");
     let base_id = or_unknown(BASE_ID_LABEL);
     text.push(format!(

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, CpuArchitecture,
-    DeploymentCircuitBreaker, DeploymentConfiguration, DesiredStatus, LaunchType, LoadBalancer,
-    LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, OsFamily, PortMapping,
-    PropagateTags, RuntimePlatform, Tag, TransportProtocol,
+    DeploymentCircuitBreaker, DeploymentConfiguration, DesiredStatus, KeyValuePair, LaunchType,
+    LoadBalancer, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, OsFamily,
+    PortMapping, PropagateTags, RuntimePlatform, Tag, TransportProtocol,
 };
 
 use aws_sdk_ecs::types;
@@ -49,6 +49,8 @@ pub struct TaskSpec {
     /// serves this build), the commit's time, the build inputs. None: the image was not built by
     /// this run; keep what the current revision says of it.
     pub labels: Option<HashMap<String, String>>,
+    /// The container's variables (`--env`), sorted by name.
+    pub environment: Vec<(String, String)>,
 }
 
 /// The container label holding the smoke-tested page's fingerprint.

@@ -71,6 +71,9 @@ pub fn task_definition_diff(current: &types::TaskDefinition, spec: &TaskSpec) ->
         wanted.as_ref().map_or(spec.architecture.as_str(), |a| a.as_str()),
     );
     diff.compare("container", container.and_then(|c| c.name()), CONTAINER);
+    for difference in environment_diff(&environment_of(current), &spec.environment) {
+        diff.note(difference);
+    }
     let port = i32::from(spec.port);
     if !container
         .is_some_and(|c| c.port_mappings().iter().any(|p| p.container_port() == Some(port)))
@@ -168,7 +171,50 @@ fn container_definition(
                 .build(),
         )
         .log_configuration(logs)
+        .set_environment(Some(
+            spec.environment
+                .iter()
+                .map(|(name, value)| KeyValuePair::builder().name(name).value(value).build())
+                .collect(),
+        ))
         .build())
+}
+
+/// A revision's container variables, sorted by name.
+pub fn environment_of(td: &types::TaskDefinition) -> Vec<(String, String)> {
+    let container = td.container_definitions().first();
+    let mut vars: Vec<(String, String)> = container
+        .map(|c| c.environment())
+        .unwrap_or_default()
+        .iter()
+        .map(|kv| {
+            (kv.name().unwrap_or_default().to_string(), kv.value().unwrap_or_default().to_string())
+        })
+        .collect();
+    vars.sort();
+    vars
+}
+
+/// What differs between two sets of variables, by name only (a value may be sensitive even
+/// when it should not be).
+pub fn environment_diff(current: &[(String, String)], wanted: &[(String, String)]) -> Vec<String> {
+    let value = |vars: &[(String, String)], name: &str| {
+        vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    };
+    let mut differences = Vec::new();
+    for (name, v) in wanted {
+        match value(current, name) {
+            None => differences.push(format!("variable {name} added")),
+            Some(old) if &old != v => differences.push(format!("variable {name} changed")),
+            Some(_) => {}
+        }
+    }
+    for (name, _) in current {
+        if value(wanted, name).is_none() {
+            differences.push(format!("variable {name} removed"));
+        }
+    }
+    differences
 }
 
 /// Whether the current revision's labels already say what this run knows of the build.
@@ -253,6 +299,7 @@ mod diff_tests {
             port: 8000,
             commit: "0123456789abcdef0123456789abcdef01234567".into(),
             labels: Some(HashMap::from([(PAGE_LABEL.to_string(), "feedface".to_string())])),
+            environment: vec![("A".into(), "1".into()), ("B".into(), "2".into())],
         }
     }
 
@@ -279,7 +326,7 @@ mod diff_tests {
         let current = registered(&base);
         assert_eq!(task_definition_diff(&current, &base).0, Vec::<String>::new());
         type Case = (&'static str, fn(&mut TaskSpec), &'static [&'static str]);
-        let cases: [Case; 8] = [
+        let cases: [Case; 10] = [
             ("size", |s| s.cpu = 512, &["cpu 256 → 512"]),
             ("memory", |s| s.memory = 1024, &["memory 512 → 1024"]),
             (
@@ -300,6 +347,16 @@ mod diff_tests {
             ("arm64", |s| s.architecture = "arm64".into(), &["architecture X86_64 → ARM64"]),
             ("port", |s| s.port = 9000, &["port → 9000"]),
             ("log group", |s| s.log_group = "/other".into(), &["log group /aws-app/ann → /other"]),
+            (
+                "variables",
+                |s| s.environment = vec![("B".into(), "3".into()), ("C".into(), "x".into())],
+                &["variable B changed", "variable C added", "variable A removed"],
+            ),
+            (
+                "no variables",
+                |s| s.environment.clear(),
+                &["variable A removed", "variable B removed"],
+            ),
         ];
         for (case, change, wanted) in cases {
             let mut spec = base.clone();
