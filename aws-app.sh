@@ -270,8 +270,36 @@ if command -v docker >/dev/null 2>&1; then
   if [ -t 0 ] && [ -t 1 ]; then run+=(-t); fi
   if [ -d "$HOME/.aws" ]; then run+=(-v "$HOME/.aws:/root/.aws:ro"); fi
   while IFS='=' read -r name _; do
-    case "$name" in AWS_*|HTTP_PROXY|HTTPS_PROXY|NO_PROXY|http_proxy|https_proxy|no_proxy) run+=(-e "$name") ;; esac
+    case "$name" in
+      AWS_APP_ENV_FILE) ;; # mounted below
+      AWS_*|HTTP_PROXY|HTTPS_PROXY|NO_PROXY|http_proxy|https_proxy|no_proxy) run+=(-e "$name") ;;
+    esac
   done < <(env)
+  # An env file (--env-file PATH or AWS_APP_ENV_FILE) is mounted read-only at its absolute
+  # path, and named by that path: the container's working directory is not this one.
+  absolute() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+  mounted=" "
+  mount_env_file() {
+    case "$mounted" in *" $1 "*) return ;; esac # Docker refuses one mount point twice
+    if [ -e "$1" ]; then run+=(-v "$1:$1:ro"); mounted="$mounted$1 "; fi
+  }
+  if [ -n "${AWS_APP_ENV_FILE:-}" ]; then
+    env_file=$(absolute "$AWS_APP_ENV_FILE")
+    mount_env_file "$env_file"
+    run+=(-e "AWS_APP_ENV_FILE=$env_file")
+  fi
+  args=()
+  prev=""
+  for a in "$@"; do
+    if [ "$prev" = "--env-file" ]; then
+      a=$(absolute "$a")
+      mount_env_file "$a"
+    fi
+    case "$a" in --env-file=*) a="--env-file=$(absolute "${a#--env-file=}")"; mount_env_file "${a#--env-file=}" ;; esac
+    args+=("$a")
+    prev=$a
+  done
+  set -- ${args[@]+"${args[@]}"}
   # A local repository (--repo PATH or file://PATH) is mounted at the same path, read-only.
   repo=${AWS_APP_REPO:-}
   prev=""

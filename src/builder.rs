@@ -760,23 +760,11 @@ async fn terminate(aws: &Aws, ids: &[String]) -> Result<()> {
     }
 }
 
-/// Deletes the builder's security group once no network interface holds it any more.
-async fn delete_group_when_released(aws: &Aws, group: &str) -> Result<()> {
-    let busy = |code: Option<&str>, _: Option<&str>| code == Some("DependencyViolation");
-    retry_for(
-        "deleting the builder's security group",
-        RELEASE_DEADLINE,
-        Duration::from_secs(5),
-        busy,
-        || aws.ec2.delete_security_group().group_id(group).send(),
-    )
-    .await
-    .map(|_| ())
-}
-
-/// `delete_group_when_released` that never fails: what it cannot delete it says.
+/// Deletes the builder's security group once no network interface holds it any more, and never
+/// fails: what it cannot delete it says.
 async fn delete_group(aws: &Aws, group: &str) {
-    match delete_group_when_released(aws, group).await {
+    let step = "deleting the builder's security group";
+    match network::delete_group_when_released(&aws.ec2, group, step, RELEASE_DEADLINE).await {
         Ok(()) => {}
         Err(e) if e.message.contains("InvalidGroup.NotFound") => {}
         Err(e) => crate::note(format!("{} (the next deploy or destroy removes it)", e.message)),

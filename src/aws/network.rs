@@ -667,12 +667,24 @@ pub async fn delete_groups(ec2: &Client, name: &str, prefix: &str) -> Result<usi
     let ids: Vec<&str> = groups.security_groups().iter().filter_map(|g| g.group_id()).collect();
     for id in &ids {
         let step = format!("deleting security group {name}");
-        super::until_released(&step, &["DependencyViolation"], || {
-            ec2.delete_security_group().group_id(*id).send()
-        })
-        .await?;
+        delete_group_when_released(ec2, id, &step, super::DRAIN_DEADLINE).await?;
     }
     Ok(ids.len())
+}
+
+/// Deletes the security group `id` once no network interface holds it any more, waiting up to
+/// `deadline`.
+pub async fn delete_group_when_released(
+    ec2: &Client,
+    id: &str,
+    step: &str,
+    deadline: std::time::Duration,
+) -> Result<()> {
+    let in_use = |code: Option<&str>, _: Option<&str>| code == Some("DependencyViolation");
+    let delete = || ec2.delete_security_group().group_id(id).send();
+    super::retry_for(step, deadline, std::time::Duration::from_secs(5), in_use, delete)
+        .await
+        .map(|_| ())
 }
 
 /// Deletes a VPC aws-app made (`prefix`'s tag): subnets, internet gateway (found by tag, so a

@@ -230,28 +230,46 @@ pub async fn survey(aws: &Aws, config: &Config) -> Result<Survey> {
             .collect())
     };
     let tasks = async {
+        let cluster_and_service = async {
+            let Some(cluster) = ecs::find_cluster(&aws.ecs, &names.cluster).await? else {
+                return Ok((None, None));
+            };
+            let service = ecs::find_service(&aws.ecs, &names.cluster, &names.service).await?;
+            Ok::<_, Error>((Some(cluster), service))
+        };
+        // The family's newest revision (a family of another's gets no revision of ours), asked
+        // beside the cluster and service.
+        let latest = ecs::find_latest_revision(&aws.ecs, &names.task_family);
+        let ((cluster, service), latest) = tokio::try_join!(cluster_and_service, latest)?;
         let mut found = Vec::new();
-        let mut source = None;
-        if let Some(cluster) = ecs::find_cluster(&aws.ecs, &names.cluster).await? {
+        if let Some(cluster) = &cluster {
             let arn = cluster.cluster_arn().unwrap_or_default().to_string();
             let ours = is_ours(ecs::tag_pairs(cluster.tags()), p);
             found.push(Found::new(Kind::Cluster, &names.cluster, ours, Handle::Ecs(arn)));
-            if let Some(service) =
-                ecs::find_service(&aws.ecs, &names.cluster, &names.service).await?
-            {
-                let arn = service.service_arn().unwrap_or_default().to_string();
-                let ours = is_ours(ecs::tag_pairs(service.tags()), p);
-                found.push(Found::new(Kind::Service, &names.service, ours, Handle::Ecs(arn)));
-                if let Some(td) = service.task_definition() {
-                    let described = ecs::describe_task_definition(&aws.ecs, td).await?;
-                    source = ecs::label_of(&described, SOURCE_LABEL).map(String::from);
-                }
-            }
         }
-        // The family's newest revision: a family of another's gets no revision of ours.
-        if let Some((td, tags)) = ecs::find_latest_revision(&aws.ecs, &names.task_family).await? {
+        let mut source = None;
+        if let Some(service) = &service {
+            let arn = service.service_arn().unwrap_or_default().to_string();
+            let ours = is_ours(ecs::tag_pairs(service.tags()), p);
+            found.push(Found::new(Kind::Service, &names.service, ours, Handle::Ecs(arn)));
+            // The revision it runs: most often the newest, already read.
+            let runs = service.task_definition();
+            let newest = latest
+                .as_ref()
+                .map(|(td, _)| td)
+                .filter(|td| runs.is_some() && td.task_definition_arn() == runs);
+            source = match (newest, runs) {
+                (Some(td), _) => ecs::label_of(td, SOURCE_LABEL).map(String::from),
+                (None, Some(arn)) => {
+                    let described = ecs::describe_task_definition(&aws.ecs, arn).await?;
+                    ecs::label_of(&described, SOURCE_LABEL).map(String::from)
+                }
+                (None, None) => None,
+            };
+        }
+        if let Some((td, tags)) = &latest {
             let arn = td.task_definition_arn().unwrap_or_default().to_string();
-            let ours = is_ours(ecs::tag_pairs(&tags), p);
+            let ours = is_ours(ecs::tag_pairs(tags), p);
             found.push(Found::new(Kind::TaskFamily, &names.task_family, ours, Handle::Ecs(arn)));
         }
         Ok((found, source))
