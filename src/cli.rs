@@ -100,6 +100,12 @@ pub struct GlobalArgs {
     #[arg(long = "env", value_name = "KEY=VALUE", global = true)]
     pub env_vars: Vec<String>,
 
+    /// A variable whose value ECS reads from a secret when a task starts, KEY=REF (repeatable):
+    /// REF is an SSM parameter or a Secrets Manager secret, by its name in the deploy's region or
+    /// by ARN (a secret's JSON key as `NAME:json-key`). aws-app never reads the value.
+    #[arg(long = "secret", value_name = "KEY=REF", global = true)]
+    pub secrets: Vec<String>,
+
     /// A file of KEY=VALUE lines for the app's container (`#` comments, blank lines and a
     /// leading `export` are allowed; a value may be quoted).
     #[arg(long, env = "AWS_APP_ENV_FILE", global = true, value_name = "PATH")]

@@ -33,6 +33,9 @@ pub struct Config {
     pub replace_app: bool,
     /// `--env-file` and `--env`: the app container's variables, sorted by name.
     pub environment: Vec<(String, String)>,
+    /// `--secret`: the app container's variables read from SSM or Secrets Manager, as
+    /// `(variable, reference as given)`, sorted by variable (`aws::secrets` resolves them).
+    pub secrets: Vec<(String, String)>,
 }
 
 /// Fargate task size and count, checked against Fargate's valid combinations.
@@ -121,7 +124,8 @@ pub fn split_user_info(url: &str) -> (String, Option<Login>) {
     (clean, Some(Login { user, secret }))
 }
 
-fn percent_decode(text: &str) -> String {
+/// `%XX` sequences decoded (URL user-info, IAM's URL-encoded policy documents).
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -390,6 +394,7 @@ impl Config {
         }
         let builder_cidr = g.builder_cidr.as_deref().map(check_builder_cidr).transpose()?;
         let environment = environment(g.env_file.as_deref(), &g.env_vars)?;
+        let secrets = secrets(&g.secrets, &environment)?;
         let (repo_url, login) = split_user_info(g.repo.trim());
         let app = app_name(&repo_url);
         let config = Config {
@@ -409,6 +414,7 @@ impl Config {
             adopt: g.adopt,
             replace_app: g.replace_app,
             environment,
+            secrets,
         };
         Ok((config, action))
     }
@@ -453,6 +459,28 @@ pub fn environment(
             "the variables take {bytes} bytes, more than {MAX_ENVIRONMENT_BYTES} (a task \
              definition is at most 64 KiB): keep large configuration in a file of the app"
         )));
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// `--secret`'s `KEY=REF` pairs, sorted by name: names as a variable's, references that read as
+/// a parameter's or secret's, no name twice and none also a plain variable.
+pub fn secrets(vars: &[String], environment: &[(String, String)]) -> Result<Vec<(String, String)>> {
+    let mut found = std::collections::BTreeMap::new();
+    for var in vars {
+        let (key, reference) = variable(var, "--secret")?;
+        let reference = reference.trim();
+        if let Err(why) = crate::aws::secrets::Reference::parse(reference) {
+            return Err(Error::input(format!("--secret {key}: {why}")));
+        }
+        if environment.iter().any(|(k, _)| *k == key) {
+            return Err(Error::input(format!(
+                "--secret {key}: {key} is also a plain variable (--env/--env-file): give it once"
+            )));
+        }
+        if found.insert(key.clone(), reference.to_string()).is_some() {
+            return Err(Error::input(format!("--secret {key} is given twice: give it once")));
+        }
     }
     Ok(found.into_iter().collect())
 }
@@ -547,6 +575,30 @@ mod tests {
         let big = [format!("BIG={}", "x".repeat(MAX_ENVIRONMENT_BYTES))];
         assert!(environment(None, &big).expect_err("big").message.contains("64 KiB"));
         assert_eq!(environment(None, &[]).expect("none"), Vec::new());
+    }
+
+    #[test]
+    fn secrets_are_named_like_variables_and_referenced_by_name_or_arn() {
+        let env = [("GREETING".to_string(), "hi".to_string())];
+        let given = ["TOKEN=prod/api:token", "DB=/prod/db"].map(str::to_string);
+        let found = secrets(&given, &env).expect("secrets");
+        let pairs: Vec<(&str, &str)> =
+            found.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(pairs, [("DB", "/prod/db"), ("TOKEN", "prod/api:token")]);
+        for (bad, says) in [
+            ("GREETING=/x", "also a plain variable"),
+            ("PORT=/x", "PORT is aws-app's"),
+            ("1A=/x", "invalid variable name"),
+            ("A=", "--secret A: the reference is empty"),
+            ("A=arn:aws:s3:::b", "not the ARN"),
+            ("NOREF", "is not KEY=VALUE"),
+        ] {
+            let err = secrets(&[bad.to_string()], &env).expect_err(bad);
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.message.contains(says), "{bad}: {}", err.message);
+        }
+        let twice = ["A=/x", "A=/y"].map(str::to_string);
+        assert!(secrets(&twice, &env).expect_err("twice").message.contains("given twice"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, lock, logs, network};
+use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, lock, logs, network, secrets};
 use crate::cli::Builder;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -44,6 +44,8 @@ pub struct Infrastructure {
     pub load_balancer: alb::LoadBalancer,
     pub target_group_arn: String,
     pub execution_role_arn: String,
+    /// The container's secrets (`(variable, valueFrom)`), which the execution role may read.
+    pub secrets: Vec<(String, String)>,
     pub cluster_arn: String,
 }
 
@@ -52,11 +54,13 @@ pub fn tags(config: &Config) -> Tags {
 }
 
 /// Finds or creates the network (unless given: an EC2 builder needed it first), load balancer,
-/// role, log group and cluster; the lock's fence is checked before each.
+/// role (with the policy for `secrets`), log group and cluster; the lock's fence is checked
+/// before each.
 pub async fn ensure_infrastructure(
     aws: &Aws,
     config: &Config,
     network: Option<network::Network>,
+    secrets: &secrets::Resolved,
     fence: &lock::Fence,
 ) -> Result<Infrastructure> {
     let (names, tags) = (&config.names, tags(config));
@@ -84,8 +88,9 @@ pub async fn ensure_infrastructure(
     let account = async {
         fence.check("making the roles")?;
         iam::ensure_ecs_service_linked_role(&aws.iam).await?;
+        let policy = secrets.policy.as_deref();
         let execution_role_arn =
-            iam::ensure_execution_role(&aws.iam, &names.execution_role, &tags).await?;
+            iam::ensure_execution_role(&aws.iam, &names.execution_role, &tags, policy).await?;
         fence.check("making the log group")?;
         logs::ensure_log_group(&aws.logs, &names.log_group, &tags).await?;
         fence.check("making the cluster")?;
@@ -101,7 +106,14 @@ pub async fn ensure_infrastructure(
         load_balancer.dns_name,
         network.vpc_id
     ));
-    Ok(Infrastructure { network, load_balancer, target_group_arn, execution_role_arn, cluster_arn })
+    Ok(Infrastructure {
+        network,
+        load_balancer,
+        target_group_arn,
+        execution_role_arn,
+        secrets: secrets.secrets.clone(),
+        cluster_arn,
+    })
 }
 
 /// The image to run: its registry reference by digest, the commit, and what is known of its
@@ -148,11 +160,21 @@ async fn local_engine(config: &Config) -> Result<Option<Engine>> {
 pub async fn deploy(config: &Config, rebuild: bool) -> Result<Outcome> {
     let engine = local_engine(config).await?;
     let aws = Aws::connect(config.region.as_deref()).await?;
+    // A secret that is not there is bad input: found out before the lock, or anything, is taken.
+    let secrets = secrets::resolve(&aws, &config.secrets).await?;
+    if !secrets.secrets.is_empty() {
+        crate::note(format!(
+            "{} secret(s) for the container: ECS reads them when a task starts (the smoke test \
+             runs without them; aws-app never reads their values)",
+            secrets.secrets.len()
+        ));
+    }
     // The EC2 builder while one runs; the prefix's deploy lock is held while this run changes
     // things, and released on every exit.
     let builder = crate::builder::Lifetime::default();
     let work = async |fence: &lock::Fence| {
-        let done = deploy_with(config, engine.as_ref(), &aws, fence, &builder, rebuild).await;
+        let done =
+            deploy_with(config, engine.as_ref(), &aws, &secrets, fence, &builder, rebuild).await;
         // A builder's termination runs beside the deploy's end: it is waited for here.
         builder.end(&aws).await;
         done
@@ -228,6 +250,7 @@ async fn deploy_with(
     config: &Config,
     engine: Option<&Engine>,
     aws: &Aws,
+    secrets: &secrets::Resolved,
     fence: &lock::Fence,
     builder: &crate::builder::Lifetime,
     rebuild: bool,
@@ -290,24 +313,29 @@ async fn deploy_with(
     };
     // The long AWS work runs beside the build; both finish before either error is reported, so
     // nothing is left half-made by a failing neighbour.
-    let infrastructure = ensure_infrastructure(aws, config, network.clone(), fence);
+    let infrastructure = ensure_infrastructure(aws, config, network.clone(), secrets, fence);
     let (infra, release) = tokio::join!(infrastructure, release);
     let release = release?;
     let infra = infra?;
     finish_deploy(config, aws, &registry, release, infra, fence, started).await
 }
 
-/// The task definition a release should run under: what `deploy` registers and `plan` compares.
+/// The task definition a release should run under (with `secrets`' variables): what `deploy`
+/// registers and `plan` compares.
 pub(crate) fn task_spec(
     config: &Config,
     region: &str,
     release: &Release,
     execution_role_arn: &str,
+    secrets: &[(String, String)],
 ) -> ecs::TaskSpec {
     // The smoke test's page holds for the variables it ran with: under others (a change of
-    // --env alone, which builds nothing) the URL check asks a 200 only.
+    // --env alone, which builds nothing) the URL check asks a 200 only. The smoke test never
+    // has the secrets, so with any its page says nothing of the live one.
     let mut labels = release.labels.clone();
-    if labels.get(PAGE_CONFIG_LABEL) != environment_fingerprint(&config.environment).as_ref() {
+    if labels.get(PAGE_CONFIG_LABEL) != environment_fingerprint(&config.environment).as_ref()
+        || !secrets.is_empty()
+    {
         labels.remove(ecs::PAGE_LABEL);
         labels.remove(PAGE_CONFIG_LABEL);
     }
@@ -324,6 +352,7 @@ pub(crate) fn task_spec(
         commit: release.commit.clone(),
         labels: Some(labels),
         environment: config.environment.clone(),
+        secrets: secrets.to_vec(),
     }
 }
 
@@ -424,7 +453,8 @@ async fn finish_deploy(
 ) -> Result<Outcome> {
     let names = &config.names;
     fence.check("registering the task definition")?;
-    let spec = task_spec(config, &aws.region, &release, &infra.execution_role_arn);
+    let role = &infra.execution_role_arn;
+    let spec = task_spec(config, &aws.region, &release, role, &infra.secrets);
     let tag_set = tags(config);
     let ecs::TaskDefinition { arn: task_definition, registered, page, labels } =
         ecs::ensure_task_definition(&aws.ecs, &spec, &tag_set).await?;

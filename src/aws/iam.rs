@@ -1,5 +1,7 @@
 //! The task execution role ECS uses to pull the image and write logs: trusted by
-//! ecs-tasks.amazonaws.com, with AWS's managed AmazonECSTaskExecutionRolePolicy.
+//! ecs-tasks.amazonaws.com, with AWS's managed AmazonECSTaskExecutionRolePolicy, and with
+//! `--secret` the inline policy that lets ECS read exactly the app's secrets
+//! (`secrets::POLICY_NAME`).
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::{AttachedPolicy, InstanceProfile, Role, Tag};
@@ -108,9 +110,49 @@ pub fn execution_policy_diff(role_arn: &str, attached: &[AttachedPolicy]) -> Dif
     diff
 }
 
+/// The role's inline policy `policy` as a JSON document, if it has one (IAM answers it
+/// URL-encoded).
+async fn inline_policy(
+    iam: &Client,
+    role: &str,
+    policy: &str,
+) -> Result<Option<serde_json::Value>> {
+    let answer = iam.get_role_policy().role_name(role).policy_name(policy).send().await;
+    let step = format!("reading the policy {policy} of the IAM role {role}");
+    let Some(out) = found(&step, answer, |e| e.is_no_such_entity_exception())? else {
+        return Ok(None);
+    };
+    let text = out.policy_document();
+    let parsed = serde_json::from_str(text)
+        .or_else(|_| serde_json::from_str(&crate::config::percent_decode(text)))
+        .map_err(|e| Error::failed(format!("{step}: not JSON: {e}")))?;
+    Ok(Some(parsed))
+}
+
+/// How the secrets policy differs from `wanted` (None: the role should have none).
+fn secrets_policy_diff(current: Option<&serde_json::Value>, wanted: Option<&str>) -> Diff {
+    let wanted: Option<serde_json::Value> = wanted.and_then(|w| serde_json::from_str(w).ok());
+    let mut diff = Diff::default();
+    let name = super::secrets::POLICY_NAME;
+    match (current, &wanted) {
+        (None, Some(_)) => diff.note(format!("inline policy {name} → added")),
+        (Some(_), None) => diff.note(format!("inline policy {name} → removed")),
+        (Some(current), Some(wanted)) if current != wanted => {
+            diff.note(format!("inline policy {name} → the secrets given"))
+        }
+        _ => {}
+    }
+    diff
+}
+
 /// What a deploy would do to the execution role and ECS's service-linked role, and the
-/// execution role's ARN when it exists. Reads only.
-pub async fn plan(iam: &Client, name: &str) -> Result<(Vec<Change>, Option<String>)> {
+/// execution role's ARN when it exists. `secrets_policy`: the inline policy `--secret` wants.
+/// Reads only.
+pub async fn plan(
+    iam: &Client,
+    name: &str,
+    secrets_policy: Option<&str>,
+) -> Result<(Vec<Change>, Option<String>)> {
     let linked = find_role(iam, SERVICE_LINKED_ROLE, "ECS's service-linked role").await?;
     let mut changes = vec![Change::from_diff(
         format!("IAM role {SERVICE_LINKED_ROLE}"),
@@ -126,7 +168,12 @@ pub async fn plan(iam: &Client, name: &str) -> Result<(Vec<Change>, Option<Strin
                 .send()
                 .await
                 .map_err(|e| failed("reading the role's policies", e))?;
-            execution_policy_diff(&role.arn, attached.attached_policies())
+            let mut diff = execution_policy_diff(&role.arn, attached.attached_policies());
+            let current = inline_policy(iam, name, super::secrets::POLICY_NAME).await?;
+            for note in secrets_policy_diff(current.as_ref(), secrets_policy).0 {
+                diff.note(note);
+            }
+            diff
         }
         None => Diff::default(),
     };
@@ -136,8 +183,14 @@ pub async fn plan(iam: &Client, name: &str) -> Result<(Vec<Change>, Option<Strin
 
 const SERVICE_LINKED_ROLE: &str = "AWSServiceRoleForECS";
 
-/// Finds or creates the role and attaches the managed policy; returns the role's ARN.
-pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Result<String> {
+/// Finds or creates the role, attaches the managed policy, and puts (or, without secrets,
+/// deletes) the inline policy for the app's secrets; returns the role's ARN.
+pub async fn ensure_execution_role(
+    iam: &Client,
+    name: &str,
+    tags: &Tags,
+    secrets_policy: Option<&str>,
+) -> Result<String> {
     let spec = RoleSpec {
         name,
         trust_policy: TRUST_POLICY,
@@ -159,7 +212,50 @@ pub async fn ensure_execution_role(iam: &Client, name: &str, tags: &Tags) -> Res
         })
         .await?;
     }
+    put_secrets_policy(iam, name, secrets_policy, created).await?;
     Ok(arn)
+}
+
+/// Puts the inline policy for the app's secrets on the execution role `name` when it differs
+/// from `policy`, or deletes it when there is none to put. `created`: the role was made a
+/// moment ago (it has no inline policy, and IAM may not know it yet).
+pub async fn put_secrets_policy(
+    iam: &Client,
+    name: &str,
+    policy: Option<&str>,
+    created: bool,
+) -> Result<()> {
+    let inline = super::secrets::POLICY_NAME;
+    let current = match created {
+        true => None,
+        false => inline_policy(iam, name, inline).await?,
+    };
+    if secrets_policy_diff(current.as_ref(), policy).is_empty() {
+        return Ok(());
+    }
+    let settling = |code: Option<&str>, _: Option<&str>| created && code == Some("NoSuchEntity");
+    match policy {
+        Some(document) => {
+            retry_while(
+                &format!("putting the policy {inline} on the role {name}"),
+                settling,
+                || {
+                    iam.put_role_policy()
+                        .role_name(name)
+                        .policy_name(inline)
+                        .policy_document(document)
+                        .send()
+                },
+            )
+            .await?;
+        }
+        None => {
+            let answer = iam.delete_role_policy().role_name(name).policy_name(inline).send().await;
+            let step = format!("deleting the policy {inline} of the role {name}");
+            super::changed(&step, answer, |e| e.is_no_such_entity_exception())?;
+        }
+    }
+    Ok(())
 }
 
 /// ECS's service-linked role, which a fresh account lacks until ECS is first used: CreateService
@@ -237,6 +333,26 @@ pub async fn delete_instance_profile(iam: &Client, name: &str) -> Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_secrets_policy_is_compared_as_json() {
+        let wanted = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameters","Resource":["arn:x"]}]}"#;
+        let same: serde_json::Value =
+            serde_json::from_str(&wanted.replace(',', ", ")).expect("JSON");
+        assert!(super::secrets_policy_diff(Some(&same), Some(wanted)).is_empty());
+        assert!(super::secrets_policy_diff(None, None).is_empty());
+        let other = serde_json::json!({"Version": "2012-10-17", "Statement": []});
+        let changed = super::secrets_policy_diff(Some(&other), Some(wanted)).0;
+        assert_eq!(changed, ["inline policy aws-app-secrets → the secrets given"]);
+        assert_eq!(
+            super::secrets_policy_diff(None, Some(wanted)).0,
+            ["inline policy aws-app-secrets → added"]
+        );
+        assert_eq!(
+            super::secrets_policy_diff(Some(&other), None).0,
+            ["inline policy aws-app-secrets → removed"]
+        );
+    }
+
     #[test]
     fn the_managed_policy_is_named_in_the_roles_partition() {
         for (role, policy) in [

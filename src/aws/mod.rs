@@ -13,6 +13,7 @@ pub mod lock;
 pub mod logs;
 pub mod network;
 pub mod owner;
+pub mod secrets;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -45,8 +46,12 @@ pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub iam: aws_sdk_iam::Client,
+    /// `--secret`: the KMS keys of the app's parameters and secrets (described, never used).
+    pub kms: aws_sdk_kms::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
-    /// The EC2 builder's: its AMI (a public SSM parameter) and its push credentials.
+    /// `--secret`: the app's secrets' metadata (their values are never read).
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// The EC2 builder's AMI (a public SSM parameter); `--secret`'s parameters' metadata.
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
 }
@@ -109,7 +114,9 @@ impl Aws {
             ecs: client!(aws_sdk_ecs),
             elb: client!(aws_sdk_elasticloadbalancingv2),
             iam: client!(aws_sdk_iam),
+            kms: client!(aws_sdk_kms),
             logs: client!(aws_sdk_cloudwatchlogs),
+            secretsmanager: client!(aws_sdk_secretsmanager),
             ssm: client!(aws_sdk_ssm),
             sts: client!(aws_sdk_sts),
         })

@@ -114,7 +114,9 @@ async fn delete_all(
         done(format!("log group {}", names.log_group));
     }
     let role = &names.execution_role;
-    if mine(Kind::Role, role) && iam::delete_role(&aws.iam, role, &[]).await? {
+    if mine(Kind::Role, role)
+        && iam::delete_role(&aws.iam, role, &[crate::aws::secrets::POLICY_NAME]).await?
+    {
         done(format!("IAM role {role}"));
     }
     if mine(Kind::Role, &names.builder) && mine(Kind::InstanceProfile, &names.builder) {

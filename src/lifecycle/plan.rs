@@ -4,7 +4,7 @@
 //! compares what it finds with what it wants in the same pure functions `deploy` acts on.
 
 use crate::aws::change::{Action, Change, Diff};
-use crate::aws::{Aws, alb, ecr, ecs, iam, logs, network, owner};
+use crate::aws::{Aws, alb, ecr, ecs, iam, logs, network, owner, secrets};
 use crate::config::Config;
 use crate::cost;
 use crate::deploy::{self, Release};
@@ -75,6 +75,7 @@ pub async fn plan(config: &Config, rebuild: bool) -> Result<Outcome> {
 pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
     let names = &config.names;
     let tags = deploy::tags(config);
+    let secrets = secrets::resolve(aws, &config.secrets).await?;
     let head = source::resolve_head(&config.source).await?;
     let survey = owner::survey(aws, config).await?;
     let blocked = survey.check_deploy(config).err().map(|e| e.message);
@@ -82,7 +83,7 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
     let vpc = network.as_ref().map(|n| n.vpc_id.clone());
     let (lb, roles, log_group, repository, cluster, family, running) = tokio::try_join!(
         alb::plan(&aws.elb, names, vpc.as_deref()),
-        iam::plan(&aws.iam, &names.execution_role),
+        iam::plan(&aws.iam, &names.execution_role, secrets.policy.as_deref()),
         logs::plan(&aws.logs, &names.log_group),
         ecr::plan(&aws.ecr, &names.image_repo, config.keep_images),
         ecs::find_cluster(&aws.ecs, &names.cluster),
@@ -123,8 +124,14 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
         cluster.is_some(),
         Diff::default(),
     ));
-    let (task_definition, new_revision) =
-        task_definition_change(config, &aws.region, family.as_ref(), release.as_ref(), role_arn);
+    let (task_definition, new_revision) = task_definition_change(
+        config,
+        &aws.region,
+        family.as_ref(),
+        release.as_ref(),
+        role_arn,
+        &secrets.secrets,
+    );
     changes.push(task_definition);
     let (service, rollout) = service_change(
         config,
@@ -182,6 +189,7 @@ fn task_definition_change(
     latest: Option<&aws_sdk_ecs::types::TaskDefinition>,
     release: Option<&Release>,
     role_arn: Option<String>,
+    secrets: &[(String, String)],
 ) -> (Change, bool) {
     let what = format!("task definition {}", config.names.task_family);
     let Some(latest) = latest else {
@@ -194,7 +202,7 @@ fn task_definition_change(
         return (Change::from_diff(revision, true, diff), true);
     };
     let role = role_arn.unwrap_or_else(|| "(a new role)".to_string());
-    let spec = deploy::task_spec(config, region, release, &role);
+    let spec = deploy::task_spec(config, region, release, &role, secrets);
     let diff = ecs::task_definition_diff(latest, &spec);
     let new = !diff.is_empty();
     (Change::from_diff(revision, true, diff), new)

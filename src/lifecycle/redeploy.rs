@@ -18,8 +18,12 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<Outcome> {
     }
     let aws = Aws::connect(config.region.as_deref()).await?;
     // The branch's HEAD and what runs, asked at once.
-    let (head, live) = tokio::join!(source::resolve_head(&config.source), live::find(&aws, config));
-    let (head, live) = (head?, live?);
+    let (head, live, secrets) = tokio::join!(
+        source::resolve_head(&config.source),
+        live::find(&aws, config),
+        crate::aws::secrets::resolve(&aws, &config.secrets)
+    );
+    let (head, live, secrets) = (head?, live?, secrets?);
     let moved = match &live {
         Some(l) if l.commit.as_deref() != Some(head.as_str()) => {
             format!("{} moved to {}", config.source.branch, &head[..12])
@@ -31,6 +35,9 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<Outcome> {
         ),
         Some(l) if crate::aws::ecs::environment_of(&l.task_definition) != config.environment => {
             format!("{} runs other variables than --env/--env-file give", config.names.service)
+        }
+        Some(l) if crate::aws::secrets::secrets_of(&l.task_definition) != secrets.secrets => {
+            format!("{} runs other secrets than --secret gives", config.names.service)
         }
         Some(_) => String::new(),
         None => "nothing is deployed yet".to_string(),

@@ -55,6 +55,14 @@ async fn roll(
     let changed = target.revision() != current;
     if changed {
         check_image_kept(aws, config, &target).await?;
+        // The execution role may read the target's secrets (a later deploy may have given it
+        // others, or none); a secret deleted since is exit 2 before the service is touched.
+        let wanted: Vec<(String, String)> = crate::aws::secrets::secrets_of(&target);
+        let secrets = crate::aws::secrets::resolve(aws, &wanted).await?;
+        fence.check("granting the revision's secrets")?;
+        let role = &config.names.execution_role;
+        crate::aws::iam::put_secrets_policy(&aws.iam, role, secrets.policy.as_deref(), false)
+            .await?;
         say(format!(
             "rolling back from revision {current} to {} (commit {})",
             target.revision(),

@@ -43,9 +43,12 @@ pub async fn status(config: &Config) -> Result<Outcome> {
         None => None,
     };
     let environment = crate::aws::ecs::environment_of(&live.task_definition);
+    // Secrets by name and where ECS reads them from: their values are not aws-app's to know.
+    let secrets = crate::aws::secrets::secrets_of(&live.task_definition);
     let out = serde_json::json!({
             "url": live.url,
             "environment": environment.iter().map(|(k, v)| (k.clone(), v.as_str().into())).collect::<serde_json::Map<_, _>>(),
+            "secrets": secrets.iter().map(|(k, from)| (k.clone(), from.as_str().into())).collect::<serde_json::Map<_, _>>(),
             "commit": live.commit,
             "commit_time": live.commit_time,
             "age_seconds": age,
@@ -72,6 +75,10 @@ pub async fn status(config: &Config) -> Result<Outcome> {
     if !environment.is_empty() {
         let names: Vec<&str> = environment.iter().map(|(k, _)| k.as_str()).collect();
         text.push(format!("variables  {}", names.join(", ")));
+    }
+    if !secrets.is_empty() {
+        let names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();
+        text.push(format!("secrets    {}", names.join(", ")));
     }
     let or_unknown = |key: &str| live.label(key).unwrap_or("unknown");
     let base_id = or_unknown(BASE_ID_LABEL);

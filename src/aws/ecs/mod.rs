@@ -12,7 +12,7 @@ use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, CpuArchitecture,
     DeploymentCircuitBreaker, DeploymentConfiguration, DesiredStatus, KeyValuePair, LaunchType,
     LoadBalancer, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, OsFamily,
-    PortMapping, PropagateTags, RuntimePlatform, Tag, TransportProtocol,
+    PortMapping, PropagateTags, RuntimePlatform, Secret, Tag, TransportProtocol,
 };
 
 use aws_sdk_ecs::types;
@@ -51,6 +51,8 @@ pub struct TaskSpec {
     pub labels: Option<HashMap<String, String>>,
     /// The container's variables (`--env`), sorted by name.
     pub environment: Vec<(String, String)>,
+    /// The container's variables from secrets (`--secret`): `(name, valueFrom ARN)`, sorted.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// The container label holding the smoke-tested page's fingerprint.

@@ -71,7 +71,11 @@ pub fn task_definition_diff(current: &types::TaskDefinition, spec: &TaskSpec) ->
         wanted.as_ref().map_or(spec.architecture.as_str(), |a| a.as_str()),
     );
     diff.compare("container", container.and_then(|c| c.name()), CONTAINER);
-    for difference in environment_diff(&environment_of(current), &spec.environment) {
+    for difference in environment_diff("variable", &environment_of(current), &spec.environment) {
+        diff.note(difference);
+    }
+    let secrets = crate::aws::secrets::secrets_of(current);
+    for difference in environment_diff("secret", &secrets, &spec.secrets) {
         diff.note(difference);
     }
     let port = i32::from(spec.port);
@@ -159,6 +163,14 @@ fn container_definition(
         ])))
         .build()
         .map_err(|e| Error::failed(format!("log configuration: {e}")))?;
+    let secrets: Result<Vec<Secret>> = spec
+        .secrets
+        .iter()
+        .map(|(name, from)| {
+            let secret = Secret::builder().name(name).value_from(from).build();
+            secret.map_err(|e| Error::failed(format!("secret {name}: {e}")))
+        })
+        .collect();
     Ok(ContainerDefinition::builder()
         .name(CONTAINER)
         .image(&spec.image)
@@ -177,6 +189,7 @@ fn container_definition(
                 .map(|(name, value)| KeyValuePair::builder().name(name).value(value).build())
                 .collect(),
         ))
+        .set_secrets((!spec.secrets.is_empty()).then_some(secrets?))
         .build())
 }
 
@@ -195,23 +208,27 @@ pub fn environment_of(td: &types::TaskDefinition) -> Vec<(String, String)> {
     vars
 }
 
-/// What differs between two sets of variables, by name only (a value may be sensitive even
-/// when it should not be).
-pub fn environment_diff(current: &[(String, String)], wanted: &[(String, String)]) -> Vec<String> {
+/// What differs between two sets of variables (`what`: "variable", or "secret" for references
+/// to secrets), by name only (a value may be sensitive even when it should not be).
+pub fn environment_diff(
+    what: &str,
+    current: &[(String, String)],
+    wanted: &[(String, String)],
+) -> Vec<String> {
     let value = |vars: &[(String, String)], name: &str| {
         vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     };
     let mut differences = Vec::new();
     for (name, v) in wanted {
         match value(current, name) {
-            None => differences.push(format!("variable {name} added")),
-            Some(old) if &old != v => differences.push(format!("variable {name} changed")),
+            None => differences.push(format!("{what} {name} added")),
+            Some(old) if &old != v => differences.push(format!("{what} {name} changed")),
             Some(_) => {}
         }
     }
     for (name, _) in current {
         if value(wanted, name).is_none() {
-            differences.push(format!("variable {name} removed"));
+            differences.push(format!("{what} {name} removed"));
         }
     }
     differences
@@ -300,6 +317,10 @@ mod diff_tests {
             commit: "0123456789abcdef0123456789abcdef01234567".into(),
             labels: Some(HashMap::from([(PAGE_LABEL.to_string(), "feedface".to_string())])),
             environment: vec![("A".into(), "1".into()), ("B".into(), "2".into())],
+            secrets: vec![(
+                "TOKEN".into(),
+                "arn:aws:ssm:us-east-1:123456789012:parameter/prod/token".into(),
+            )],
         }
     }
 
@@ -326,7 +347,7 @@ mod diff_tests {
         let current = registered(&base);
         assert_eq!(task_definition_diff(&current, &base).0, Vec::<String>::new());
         type Case = (&'static str, fn(&mut TaskSpec), &'static [&'static str]);
-        let cases: [Case; 10] = [
+        let cases: [Case; 12] = [
             ("size", |s| s.cpu = 512, &["cpu 256 → 512"]),
             ("memory", |s| s.memory = 1024, &["memory 512 → 1024"]),
             (
@@ -357,6 +378,12 @@ mod diff_tests {
                 |s| s.environment.clear(),
                 &["variable A removed", "variable B removed"],
             ),
+            (
+                "another secret source",
+                |s| s.secrets[0].1.push_str("-v2"),
+                &["secret TOKEN changed"],
+            ),
+            ("no secrets", |s| s.secrets.clear(), &["secret TOKEN removed"]),
         ];
         for (case, change, wanted) in cases {
             let mut spec = base.clone();

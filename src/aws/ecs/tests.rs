@@ -211,6 +211,7 @@ async fn a_just_created_role_refused_by_ecs_is_retried() {
         commit: "0".repeat(40),
         labels: Some(HashMap::from([(PAGE_LABEL.to_string(), "0123456789abcdef".into())])),
         environment: Vec::new(),
+        secrets: Vec::new(),
     };
     let tags = Tags { prefix: "ann".into(), app: "app".into() };
     let td = ensure_task_definition(&ecs, &spec, &tags).await.expect("retried");
