@@ -125,7 +125,7 @@ pub fn split_user_info(url: &str) -> (String, Option<Login>) {
 }
 
 /// `%XX` sequences decoded (URL user-info, IAM's URL-encoded policy documents).
-pub(crate) fn percent_decode(text: &str) -> String {
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -546,7 +546,9 @@ fn documented_policy(p: &str) -> (serde_json::Value, [serde_json::Value; 2]) {
         serde_json::from_str(&text.replace("PREFIX", p)).expect("docs/iam-policy.json is JSON");
     let first = |s: &serde_json::Value| {
         let sid = s["Sid"].as_str().expect("every statement has a Sid");
-        ["Ecr", "Ecs", "Elb", "Logs", "DynamoDb", "Sts"].iter().any(|x| sid.starts_with(x))
+        ["Ecr", "Ecs", "Elb", "Logs", "DynamoDb", "Sts", "Secrets"]
+            .iter()
+            .any(|x| sid.starts_with(x))
     };
     let statements = doc["Statement"].as_array().expect("statements").clone();
     let part = |keep: bool| {
@@ -641,7 +643,16 @@ fn the_documented_iam_policy_is_what_every_command_needs_and_no_more() {
     let first = run(&["deploy", "--json", "--repo", &url]);
     fixture.write("app.py", &APP_PY.replace("Hello World!", "Hello least privilege!"));
     fixture.commit("Second commit");
-    run(&["deploy", "--repo", &url]);
+    // With a secret (a SecureString under a customer managed key): its lookups and the role's
+    // inline policy; the next deploy, without it, deletes that policy.
+    let parameter = format!("/{p}/token");
+    moto.run(async {
+        let key = moto.kms.create_key().send().await.expect("key");
+        let key = key.key_metadata().expect("metadata").arn().expect("arn").to_string();
+        let put = moto.ssm.put_parameter().name(&parameter).value("t0ken").key_id(key);
+        put.r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.expect("put");
+    });
+    run(&["deploy", "--repo", &url, "--secret", &format!("TOKEN={parameter}")]);
     run(&["deploy", "--repo", &url]);
     run(&["status", "--json"]);
     run(&["logs", "--since", "10m"]);
@@ -720,7 +731,6 @@ fn the_documented_iam_policy_is_what_every_command_needs_and_no_more() {
         "iam:GetInstanceProfile",
         "iam:RemoveRoleFromInstanceProfile",
         "iam:DeleteInstanceProfile",
-        "iam:DeleteRolePolicy",
         "ec2:DescribeInstances",
     ];
     let mut idle = Vec::new();

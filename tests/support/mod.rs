@@ -433,7 +433,10 @@ impl AwsEnv {
             ecs: aws_sdk_ecs::Client::new(&config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
             runtime,
         }
     }
@@ -590,7 +593,10 @@ pub struct Moto {
     pub ecs: aws_sdk_ecs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub iam: aws_sdk_iam::Client,
+    pub kms: aws_sdk_kms::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub runtime: tokio::runtime::Runtime,
 }
 

@@ -1290,6 +1290,10 @@ class Task:
                "AWS_DEFAULT_REGION": self.svc.region,
                "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/%s" % self.id}
         env.update({e["name"]: e["value"] for e in self.td["containerDefinitions"][0].get("environment", [])})
+        try:
+            env.update(task_secrets(self.td, self.svc.region))
+        except SecretsRefused as e:
+            return "ResourceInitializationError: unable to pull secrets or registry auth: %s" % e
         flags = [x for k, v in env.items() for x in ("-e", "%s=%s" % (k, v))]
         r = docker("run", "-d", "--name", self.container, "--label", LABEL,
                    "--label", "%s.service=%s" % (LABEL, self.svc.name), *flags,
@@ -1356,6 +1360,120 @@ class Task:
             STATE.tasks[self.arn]["containers"] = [{k: v for k, v in c.items() if v is not None}
                                                    for c in STATE.tasks[self.arn]["containers"]]
         print("stopped %s: %s" % (self.container, reason), flush=True)
+
+
+class SecretsRefused(Exception):
+    pass
+
+
+def role_policies(role_arn):
+    """The inline and attached policy documents of the role an execution role ARN names."""
+    iam = moto_client("iam", "us-east-1")
+    name = role_arn.rsplit("/", 1)[-1]
+    docs = []
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        docs.append(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"])
+    for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        try:
+            policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+            version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+            docs.append(version["PolicyVersion"]["Document"])
+        except Exception:
+            pass  # AWS's managed policies moto lacks: none of them reads secrets
+    return [json.loads(urllib.parse.unquote(d)) if isinstance(d, str) else d for d in docs]
+
+
+def role_allows(docs, action, resource):
+    """Whether the role's policies allow `action` on `resource` (moto's evaluation, with the ARN)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    allowed = False
+    for doc in docs:
+        result = IAMPolicy(json.dumps(doc)).is_action_permitted(action, resource)
+        if result == PermissionResult.DENIED:
+            return False
+        allowed = allowed or result == PermissionResult.PERMITTED
+    return allowed
+
+
+def customer_key(region, key):
+    """The ARN of a KMS key when it is customer managed (decrypting needs kms:Decrypt on it)."""
+    if not key or key.startswith("alias/aws/"):
+        return None
+    meta = moto_client("kms", region).describe_key(KeyId=key)["KeyMetadata"]
+    return meta["Arn"] if meta.get("KeyManager") != "AWS" else None
+
+
+def task_secrets(td, region):
+    """The container's secrets as ECS injects them: each valueFrom read with the task execution
+    role's rights (ssm:GetParameters, secretsmanager:GetSecretValue, kms:Decrypt on a customer
+    managed key), a JSON key picked out of a secret; SecretsRefused when one cannot be read."""
+    secrets = td["containerDefinitions"][0].get("secrets") or []
+    if not secrets:
+        return {}
+    role = td.get("executionRoleArn")
+    if not role:
+        raise SecretsRefused("secrets need an execution role")
+    docs = role_policies(role)
+    denied = "AccessDeniedException: User: %s is not authorized to perform: %s on resource: %s"
+    values = {}
+    for secret in secrets:
+        ref = secret["valueFrom"]
+        parts = ref.split(":")
+        if ref.startswith("arn:") and parts[2] == "ssm":
+            ssm_region, path = parts[3], parts[5].split("/", 1)[1]
+            arn = ref
+            names = ["/" + path, path] if "/" in path else [path, "/" + path]
+        elif ref.startswith("arn:") and parts[2] == "secretsmanager":
+            ssm_region, arn, names = parts[3], ":".join(parts[:7]), None
+        else:
+            ssm_region, names = region, [ref]
+            arn = "arn:aws:ssm:%s:%s:parameter/%s" % (region, ACCOUNT, ref.lstrip("/"))
+        if names is not None:
+            if not role_allows(docs, "ssm:GetParameters", arn):
+                raise SecretsRefused("unable to retrieve secrets from ssm: " + denied % (role, "ssm:GetParameters", arn))
+            ssm = moto_client("ssm", ssm_region)
+            param = None
+            for name in names:
+                try:
+                    param = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+                    break
+                except ssm.exceptions.ParameterNotFound:
+                    continue
+            if param is None:
+                raise SecretsRefused("unable to retrieve secrets from ssm: invalid parameters: %s" % ref)
+            if param["Type"] == "SecureString":
+                meta = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [param["Name"]]}])["Parameters"]
+                key = customer_key(ssm_region, meta[0].get("KeyId") if meta else None)
+                if key and not role_allows(docs, "kms:Decrypt", key):
+                    raise SecretsRefused("unable to retrieve secrets from ssm: " + denied % (role, "kms:Decrypt", key))
+            values[secret["name"]] = param["Value"]
+            continue
+        if not role_allows(docs, "secretsmanager:GetSecretValue", arn):
+            raise SecretsRefused("unable to retrieve secret from asm: " + denied % (role, "secretsmanager:GetSecretValue", arn))
+        sm = moto_client("secretsmanager", ssm_region)
+        json_key, stage, version = (parts[7:] + ["", "", ""])[:3]
+        ask = {"SecretId": arn}
+        if stage:
+            ask["VersionStage"] = stage
+        if version:
+            ask["VersionId"] = version
+        try:
+            described = sm.describe_secret(SecretId=arn)
+            got = sm.get_secret_value(**ask)
+        except Exception as e:
+            raise SecretsRefused("unable to retrieve secret from asm: %s" % e)
+        key = customer_key(ssm_region, described.get("KmsKeyId"))
+        if key and not role_allows(docs, "kms:Decrypt", key):
+            raise SecretsRefused("unable to retrieve secret from asm: " + denied % (role, "kms:Decrypt", key))
+        value = got.get("SecretString", "")
+        if json_key:
+            try:
+                value = json.loads(value)[json_key]
+            except (ValueError, KeyError, TypeError):
+                raise SecretsRefused("unable to retrieve secret from asm: the secret %s has no JSON key %s" % (arn, json_key))
+            value = value if isinstance(value, str) else json.dumps(value)
+        values[secret["name"]] = value
+    return values
 
 
 def target_group(svc):

@@ -534,7 +534,7 @@ class ErrorShapes(unittest.TestCase):
 
 _CRATES = {"aws-sdk-ecs": "ecs", "aws-sdk-ecr": "ecr", "aws-sdk-cloudwatchlogs": "logs", "aws-sdk-ec2": "ec2",
            "aws-sdk-elasticloadbalancingv2": "elbv2", "aws-sdk-iam": "iam", "aws-sdk-sts": "sts",
-           "aws-sdk-ssm": "ssm"}
+           "aws-sdk-ssm": "ssm", "aws-sdk-secretsmanager": "secretsmanager", "aws-sdk-kms": "kms"}
 _REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 
 
