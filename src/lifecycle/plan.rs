@@ -197,8 +197,16 @@ fn task_definition_change(
     };
     let revision = format!("{what}:{}", latest.revision());
     let Some(release) = release else {
+        // The build is not made by a plan, but what the configuration changes is known.
         let mut diff = Diff::default();
         diff.note("image → a new build");
+        let variables = ecs::environment_of(latest);
+        let differences = ecs::environment_diff("variable", &variables, &config.environment)
+            .into_iter()
+            .chain(ecs::environment_diff("secret", &secrets::secrets_of(latest), secrets));
+        for difference in differences {
+            diff.note(difference);
+        }
         return (Change::from_diff(revision, true, diff), true);
     };
     let role = role_arn.unwrap_or_else(|| "(a new role)".to_string());

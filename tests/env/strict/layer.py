@@ -39,7 +39,12 @@ Two roles in one process:
 2. **The data plane** (``--alb-port``): the local "Fargate" + ALB. It runs each deployment's task
    (the task definition's image, in Docker, port published on 127.0.0.1), health-checks it like
    the target group, and answers HTTP proxy requests for a load balancer's DNS name from the
-   healthy task of the service behind it.
+   healthy task of the service behind it. A container definition's ``secrets`` reach the
+   container as ECS puts them: only when the task definition's execution role is allowed
+   ``ssm:GetParameters`` / ``secretsmanager:GetSecretValue`` on the ARN (and ``kms:Decrypt`` on a
+   customer managed key), by its inline and attached policies as moto's IAM evaluates them, the
+   values read from moto (a secret's json-key extracted); otherwise the task stops with
+   ``ResourceInitializationError: unable to pull secrets or registry auth``.
 
 A second instance with ``--chaos SEED`` in front of the first injects throttles and 5xx at random
 (seeded) into any call, before the call reaches AWS.
