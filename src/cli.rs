@@ -67,9 +67,18 @@ pub struct GlobalArgs {
     #[arg(long, env = "AWS_APP_MEMORY", global = true, default_value_t = 512)]
     pub memory: u32,
 
-    /// Number of tasks the service runs.
-    #[arg(long, env = "AWS_APP_COUNT", global = true, default_value_t = 1)]
-    pub count: u32,
+    /// Number of tasks the service runs (1); with --min/--max, the size it starts at (--min).
+    #[arg(long, env = "AWS_APP_COUNT", global = true)]
+    pub count: Option<u32>,
+
+    /// Autoscaling: the fewest tasks Application Auto Scaling may scale the service to (with
+    /// --max).
+    #[arg(long, env = "AWS_APP_MIN", global = true)]
+    pub min: Option<u32>,
+
+    /// Autoscaling: the most tasks (with --min); scales on requests per task and on CPU.
+    #[arg(long, env = "AWS_APP_MAX", global = true)]
+    pub max: Option<u32>,
 
     /// Images ECR keeps: this many of the deployed ones (what runs and what rollback returns
     /// to), and as many others (builds never deployed); older ones expire.

@@ -43,11 +43,30 @@ pub struct Config {
 pub struct TaskSize {
     pub cpu: u32,
     pub memory: u32,
+    /// The tasks the service runs; with `scaling`, the count a new service starts at.
     pub count: u32,
+    /// `--min`/`--max`: Application Auto Scaling sets the count within this range.
+    pub scaling: Option<Range>,
 }
 
+/// The range of tasks autoscaling keeps the service in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub min: u32,
+    pub max: u32,
+}
+
+/// The most tasks one service runs by aws-app (`--count`, `--max`).
+const MAX_TASKS: u32 = 100;
+
 impl TaskSize {
-    fn new(cpu: u32, memory: u32, count: u32) -> Result<TaskSize> {
+    fn new(
+        cpu: u32,
+        memory: u32,
+        count: Option<u32>,
+        min: Option<u32>,
+        max: Option<u32>,
+    ) -> Result<TaskSize> {
         let memory_range = match cpu {
             256 => 512..=2048,
             512 => 1024..=4096,
@@ -73,10 +92,43 @@ impl TaskSize {
                 if cpu == 256 { " (or 512)" } else { "" }
             )));
         }
-        if !(1..=100).contains(&count) {
-            return Err(Error::input(format!("--count {count}: use 1 to 100 tasks")));
+        let scaling = match (min, max) {
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(Error::input(
+                    "autoscaling needs both --min and --max (e.g. --min 1 --max 4); without \
+                     either, --count tasks run",
+                ));
+            }
+            (Some(min), Some(max)) => {
+                if !(1..=MAX_TASKS).contains(&min) || !(1..=MAX_TASKS).contains(&max) {
+                    return Err(Error::input(format!(
+                        "--min {min} --max {max}: use 1 to {MAX_TASKS} tasks (at least one task \
+                         serves the URL)"
+                    )));
+                }
+                if min > max {
+                    return Err(Error::input(format!(
+                        "--min {min} is more than --max {max}: give the fewer tasks as --min"
+                    )));
+                }
+                Some(Range { min, max })
+            }
+        };
+        let count = count.unwrap_or(scaling.map_or(1, |r| r.min));
+        if !(1..=MAX_TASKS).contains(&count) {
+            return Err(Error::input(format!("--count {count}: use 1 to {MAX_TASKS} tasks")));
         }
-        Ok(TaskSize { cpu, memory, count })
+        if let Some(range) = scaling
+            && !(range.min..=range.max).contains(&count)
+        {
+            return Err(Error::input(format!(
+                "--count {count} is outside --min {} --max {}: give a starting size within the \
+                 range (or leave --count out to start at --min)",
+                range.min, range.max
+            )));
+        }
+        Ok(TaskSize { cpu, memory, count, scaling })
     }
 }
 
@@ -382,7 +434,7 @@ impl Config {
                 "invalid --region '{region}': use a region name such as us-east-1"
             )));
         }
-        let task = TaskSize::new(g.cpu, g.memory, g.count)?;
+        let task = TaskSize::new(g.cpu, g.memory, g.count, g.min, g.max)?;
         // The lifecycle policy keeps this many deployed images: one would let the image
         // rollback returns to expire.
         if !(2..=1000).contains(&g.keep_images) {
@@ -654,13 +706,35 @@ mod tests {
 
     #[test]
     fn task_sizes_follow_fargate() {
-        assert!(TaskSize::new(256, 512, 1).is_ok());
-        assert!(TaskSize::new(1024, 3072, 2).is_ok());
-        assert!(
-            TaskSize::new(300, 512, 1).expect_err("cpu").message.contains("not a Fargate size")
-        );
-        assert!(TaskSize::new(256, 4096, 1).expect_err("mem").message.contains("does not fit"));
-        assert!(TaskSize::new(256, 512, 0).is_err());
+        let fixed = |cpu, memory, count| TaskSize::new(cpu, memory, Some(count), None, None);
+        assert!(fixed(256, 512, 1).is_ok());
+        assert!(fixed(1024, 3072, 2).is_ok());
+        assert!(fixed(300, 512, 1).expect_err("cpu").message.contains("not a Fargate size"));
+        assert!(fixed(256, 4096, 1).expect_err("mem").message.contains("does not fit"));
+        assert!(fixed(256, 512, 0).is_err());
+        assert_eq!(TaskSize::new(256, 512, None, None, None).map(|t| t.count).ok(), Some(1));
+    }
+
+    #[test]
+    fn an_autoscaling_range_holds_the_starting_count() {
+        let size = |count, min, max| TaskSize::new(256, 512, count, min, max);
+        let started = size(None, Some(2), Some(6)).expect("a range");
+        assert_eq!((started.count, started.scaling), (2, Some(Range { min: 2, max: 6 })));
+        assert_eq!(size(Some(4), Some(2), Some(6)).map(|t| t.count).ok(), Some(4));
+        assert!(size(None, Some(3), Some(3)).is_ok());
+        for (count, min, max, says) in [
+            (None, Some(2), None, "both --min and --max"),
+            (None, None, Some(2), "both --min and --max"),
+            (None, Some(0), Some(2), "use 1 to 100"),
+            (None, Some(1), Some(101), "use 1 to 100"),
+            (None, Some(5), Some(2), "more than --max"),
+            (Some(8), Some(1), Some(4), "outside --min 1 --max 4"),
+            (Some(1), Some(2), Some(4), "outside --min 2 --max 4"),
+        ] {
+            let err = size(count, min, max).expect_err(says);
+            assert_eq!(err.exit_code(), 2, "{says}");
+            assert!(err.message.contains(says), "{says}: {}", err.message);
+        }
     }
 
     #[test]

@@ -144,6 +144,14 @@ pub fn estimate(usage: &Usage) -> Estimate {
 }
 
 impl Estimate {
+    /// The monthly total, when the region is priced.
+    pub fn total(&self) -> Option<f64> {
+        match self {
+            Estimate::Priced { total, .. } => Some(*total),
+            Estimate::Unpriced { .. } => None,
+        }
+    }
+
     pub fn lines(&self) -> Vec<String> {
         match self {
             Estimate::Unpriced { region } => vec![format!(

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, lock, logs, network, secrets};
+use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, lock, logs, network, scaling, secrets};
 use crate::cli::Builder;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -379,6 +379,10 @@ pub(crate) fn service_spec(
         name: config.names.service.clone(),
         task_definition: task_definition.to_string(),
         desired_count: i32::try_from(config.task.count).unwrap_or(1),
+        range: config
+            .task
+            .scaling
+            .map(|r| (i32::try_from(r.min).unwrap_or(1), i32::try_from(r.max).unwrap_or(1))),
         subnets: network.subnets.clone(),
         security_group: network.task_security_group.clone(),
         target_group_arn: target_group_arn.to_string(),
@@ -474,7 +478,32 @@ async fn finish_deploy(
             names.image_repo
         )));
     }
+    // Autoscaling that is no longer asked for goes before the service's count is set again.
+    let scaling_id = scaling::resource_id(&names.cluster, &names.service);
+    let wanted_scaling = match config.task.scaling {
+        Some(range) => {
+            let label = scaling::resource_label(&infra.load_balancer.arn, &infra.target_group_arn)?;
+            Some(scaling::wanted(&scaling_id, &names.service, range, &label))
+        }
+        None => None,
+    };
+    if wanted_scaling.is_none() && scaling::find(&aws.autoscaling, &scaling_id).await?.is_some() {
+        fence.check("removing the service's autoscaling")?;
+        scaling::delete(&aws.autoscaling, &scaling_id).await?;
+        crate::note(format!("autoscaling removed: the service runs {} tasks", config.task.count));
+    }
     let change = ecs::ensure_service(&aws.ecs, &service, &tag_set).await?;
+    if let Some(wanted) = &wanted_scaling {
+        fence.check("autoscaling the service")?;
+        if scaling::ensure(&aws.autoscaling, wanted, &tag_set).await? {
+            let policies: Vec<String> = wanted.policies.iter().map(scaling::describe).collect();
+            crate::note(format!(
+                "autoscaling {} on {}",
+                scaling::range_text(wanted.min, wanted.max),
+                policies.join(" and ")
+            ));
+        }
+    }
     if let Some(deployment) = &change.deployment_id {
         let clock = Instant::now();
         say(format!("rolling out {deployment}"));

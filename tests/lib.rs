@@ -15,6 +15,7 @@ mod lifecycle;
 mod local_build;
 mod plan;
 mod release;
+mod scaling;
 mod secrets;
 mod security;
 mod source;

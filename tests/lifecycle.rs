@@ -86,6 +86,25 @@ pub fn leftovers(env: &AwsEnv, moto: &Moto, p: &str) -> Vec<String> {
                 .filter_map(|g| g.log_group_name())
                 .map(|n| format!("log group {n}")),
         );
+        let ns = aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs;
+        let id = format!("service/{p}-aws-app/{p}-aws-app");
+        let targets = moto.autoscaling.describe_scalable_targets().service_namespace(ns.clone());
+        let targets = targets.resource_ids(&id).send().await.expect("scalable targets");
+        left.extend(
+            targets
+                .scalable_targets()
+                .iter()
+                .map(|t| format!("scalable target {}", t.resource_id())),
+        );
+        let policies = moto.autoscaling.describe_scaling_policies().service_namespace(ns);
+        let policies = policies.resource_id(&id).send().await.expect("scaling policies");
+        left.extend(
+            policies
+                .scaling_policies()
+                .iter()
+                .filter(|s| s.resource_id() == id)
+                .map(|s| format!("scaling policy {}", s.policy_name())),
+        );
         left
     })
 }

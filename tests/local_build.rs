@@ -249,7 +249,14 @@ fn a_new_local_container_that_does_not_serve_gives_the_port_back_to_the_earlier_
     fixture.commit("Break the app");
     let broken = aws_app(&args, &build_env());
     assert_eq!(broken.code, 1, "{broken:?}");
-    assert!(broken.last_stderr_line().contains("the app exited (code 3)"), "{broken:?}");
+    // Gunicorn exits 3 when its worker cannot boot, or 1 when the worker's exit interrupts
+    // the arbiter's own halt (a race in gunicorn, seen on a loaded machine): either is the
+    // app's exit.
+    let last = broken.last_stderr_line();
+    assert!(
+        ["(code 3)", "(code 1)"].iter().any(|c| last.contains(&format!("the app exited {c}"))),
+        "{broken:?}"
+    );
     assert_eq!(docker(&["inspect", "--format", "{{.Id}}", &name]), first_id);
     assert_eq!(http_get(&printed).0, 200);
 

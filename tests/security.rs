@@ -546,7 +546,7 @@ fn documented_policy(p: &str) -> (serde_json::Value, [serde_json::Value; 2]) {
         serde_json::from_str(&text.replace("PREFIX", p)).expect("docs/iam-policy.json is JSON");
     let first = |s: &serde_json::Value| {
         let sid = s["Sid"].as_str().expect("every statement has a Sid");
-        ["Ecr", "Ecs", "Elb", "Logs", "DynamoDb", "Sts", "Secrets"]
+        ["Ecr", "Ecs", "Elb", "Logs", "DynamoDb", "Sts", "Secrets", "Autoscaling"]
             .iter()
             .any(|x| sid.starts_with(x))
     };
@@ -652,8 +652,12 @@ fn the_documented_iam_policy_is_what_every_command_needs_and_no_more() {
         let put = moto.ssm.put_parameter().name(&parameter).value("t0ken").key_id(key);
         put.r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.expect("put");
     });
-    run(&["deploy", "--repo", &url, "--secret", &format!("TOKEN={parameter}")]);
-    run(&["deploy", "--repo", &url]);
+    // Autoscaled from here on: the target and its policies (and their alarms, which AWS makes
+    // with these permissions); destroy deregisters it.
+    let scaled = ["--min", "1", "--max", "2"];
+    let secret = format!("TOKEN={parameter}");
+    run(&[&["deploy", "--repo", &url, "--secret", &secret][..], &scaled].concat());
+    run(&[&["deploy", "--repo", &url][..], &scaled].concat());
     run(&["status", "--json"]);
     run(&["logs", "--since", "10m"]);
     run(&["rollback"]);

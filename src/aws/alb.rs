@@ -152,12 +152,12 @@ pub fn listener_diff(listener: &types::Listener, tg_arn: Option<&str>) -> Diff {
 }
 
 /// What a deploy would do to the load balancer, target group and listener, and the target
-/// group's ARN when it exists. Reads only.
+/// group's and load balancer's ARNs when they exist. Reads only.
 pub async fn plan(
     elb: &Client,
     names: &Names,
     vpc_id: Option<&str>,
-) -> Result<(Vec<Change>, Option<String>)> {
+) -> Result<(Vec<Change>, Option<String>, Option<String>)> {
     let (lb, tg) = tokio::join!(
         find_load_balancer(elb, &names.load_balancer),
         find_target_group(elb, &names.target_group)
@@ -192,7 +192,8 @@ pub async fn plan(
         Change::from_diff(format!("target group {}", names.target_group), tg.is_some(), tg_diff),
         Change::from_diff("listener :80", listener.is_some(), listener_diff),
     ];
-    Ok((changes, tg_arn.map(str::to_string)))
+    let lb_arn = lb.as_ref().and_then(|l| l.load_balancer_arn()).map(str::to_string);
+    Ok((changes, tg_arn.map(str::to_string), lb_arn))
 }
 
 /// Finds or creates the ALB. Creation returns at once; the ALB provisions in the background

@@ -13,6 +13,7 @@ pub mod lock;
 pub mod logs;
 pub mod network;
 pub mod owner;
+pub mod scaling;
 pub mod secrets;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +40,8 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct Aws {
     pub region: String,
+    /// `--min`/`--max`: the service as a scalable target, its target tracking policies.
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
     /// The deploy lock's table (`lock`).
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ec2: aws_sdk_ec2::Client,
@@ -108,6 +111,7 @@ impl Aws {
         }
         Ok(Aws {
             region,
+            autoscaling: client!(aws_sdk_applicationautoscaling),
             dynamodb: client!(aws_sdk_dynamodb),
             ec2: client!(aws_sdk_ec2),
             ecr: client!(aws_sdk_ecr),

@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::aws::change::{Action, Change};
 use crate::aws::lock::Fence;
 use crate::aws::owner::Kind;
-use crate::aws::{Aws, alb, ecr, ecs, failed, iam, logs, network};
+use crate::aws::{Aws, alb, ecr, ecs, failed, iam, logs, network, scaling};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
@@ -35,15 +35,30 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<Outcome> {
             "destroy of prefix {} in AWS account {account}, region {}:",
             config.prefix, aws.region
         ));
+        // The service's autoscaling goes with the service (or, a service gone, with the cluster).
+        let names = &config.names;
+        let scaling_id = scaling::resource_id(&names.cluster, &names.service);
+        let scaled = survey.owns(Kind::Service, &names.service)
+            || survey.owns(Kind::Cluster, &names.cluster);
+        let scaled = match scaled {
+            true => scaling::find(&aws.autoscaling, &scaling_id).await?.map(|_| scaling_id),
+            false => None,
+        };
         // The same list as `plan`'s, with what becomes of each.
         for found in &survey.found {
             let action = if found.ours { Action::Delete } else { Action::Foreign };
             crate::note(format!("  {}", Change::new(found.what(), action).line()));
         }
-        if !yes && survey.found.iter().any(|f| f.ours) {
+        if let Some(id) = &scaled {
+            crate::note(format!(
+                "  {}",
+                Change::new(format!("autoscaling {id}"), Action::Delete).line()
+            ));
+        }
+        if !yes && (scaled.is_some() || survey.found.iter().any(|f| f.ours)) {
             confirm(config, &account, &aws.region).await?;
         }
-        delete_all(&aws, config, fence, &survey).await
+        delete_all(&aws, config, fence, &survey, scaled.as_deref()).await
     };
     let stopped = async |signal| {
         Error::interrupted(format!("stopped by {signal}; run destroy again to delete what is left"))
@@ -58,6 +73,7 @@ async fn delete_all(
     config: &Config,
     fence: &crate::aws::lock::Fence,
     survey: &crate::aws::owner::Survey,
+    scaled: Option<&str>,
 ) -> Result<Outcome> {
     let names = &config.names;
     let mut deleted: Vec<String> = Vec::new();
@@ -69,8 +85,14 @@ async fn delete_all(
     // What the survey (taken under the lock) found and is the prefix's; the rest is left alone.
     let mine = |kind: Kind, name: &str| survey.may_change(kind, name);
 
-    // 1. The service (scaled to zero, then deleted) and its task definitions.
+    // 1. The service's autoscaling (it would set the count again), the service (scaled to
+    // zero, then deleted) and its task definitions.
     fence.check("deleting the service")?;
+    if let Some(id) = scaled
+        && scaling::delete(&aws.autoscaling, id).await?
+    {
+        done(format!("autoscaling {id}"));
+    }
     if survey.owns(Kind::Service, &names.service) {
         ecs::delete_service(&aws.ecs, &names.cluster, &names.service).await?;
         done(format!("service {}", names.service));

@@ -4,7 +4,7 @@
 //! compares what it finds with what it wants in the same pure functions `deploy` acts on.
 
 use crate::aws::change::{Action, Change, Diff};
-use crate::aws::{Aws, alb, ecr, ecs, iam, logs, network, owner, secrets};
+use crate::aws::{Aws, alb, ecr, ecs, iam, logs, network, owner, scaling, secrets};
 use crate::config::Config;
 use crate::cost;
 use crate::deploy::{self, Release};
@@ -25,6 +25,8 @@ pub struct Plan {
     /// Why a deploy would stop before changing anything (resources of another's, another app).
     pub blocked: Option<String>,
     pub cost: cost::Estimate,
+    /// With `--min`/`--max`: the estimate at the fewest and at the most tasks.
+    pub scaled_cost: Option<(cost::Estimate, cost::Estimate)>,
 }
 
 pub async fn plan(config: &Config, rebuild: bool) -> Result<Outcome> {
@@ -45,6 +47,12 @@ pub async fn plan(config: &Config, rebuild: bool) -> Result<Outcome> {
             "rollout": plan.rollout,
             "blocked": plan.blocked,
             "cost": plan.cost.to_json(),
+            "cost_autoscaled": plan.scaled_cost.as_ref().map(|(fewest, most)| serde_json::json!({
+                "min_tasks": config.task.scaling.map(|r| r.min),
+                "min": fewest.to_json(),
+                "max_tasks": config.task.scaling.map(|r| r.max),
+                "max": most.to_json(),
+            })),
             "api_calls": crate::aws::api_calls(),
             "writes": crate::aws::writes_tried(),
     });
@@ -63,6 +71,14 @@ pub async fn plan(config: &Config, rebuild: bool) -> Result<Outcome> {
         text.push(format!("deploy would stop here: {why}"));
     }
     text.extend(plan.cost.lines());
+    if let (Some((fewest, most)), Some(range)) = (&plan.scaled_cost, config.task.scaling)
+        && let (Some(low), Some(high)) = (fewest.total(), most.total())
+    {
+        text.push(format!(
+            "  autoscaled: {low:.2} a month at {} tasks to {high:.2} at {}",
+            range.min, range.max
+        ));
+    }
     crate::done(format!(
         "planned with {} AWS API calls, {} writes",
         crate::aws::api_calls(),
@@ -81,7 +97,8 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
     let blocked = survey.check_deploy(config).err().map(|e| e.message);
     let (network_changes, network) = network::plan(&aws.ec2, names, &tags, APP_PORT).await?;
     let vpc = network.as_ref().map(|n| n.vpc_id.clone());
-    let (lb, roles, log_group, repository, cluster, family, running) = tokio::try_join!(
+    let scaling_id = scaling::resource_id(&names.cluster, &names.service);
+    let (lb, roles, log_group, repository, cluster, family, running, scaled) = tokio::try_join!(
         alb::plan(&aws.elb, names, vpc.as_deref()),
         iam::plan(&aws.iam, &names.execution_role, secrets.policy.as_deref()),
         logs::plan(&aws.logs, &names.log_group),
@@ -89,9 +106,10 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
         ecs::find_cluster(&aws.ecs, &names.cluster),
         ecs::find_task_definition(&aws.ecs, &names.task_family),
         live::find(aws, config),
+        scaling::find(&aws.autoscaling, &scaling_id),
     )?;
     let (repository, image_bytes) = repository;
-    let ((lb, target_group), (roles, role_arn)) = (lb, roles);
+    let ((lb, target_group, lb_arn), (roles, role_arn)) = (lb, roles);
 
     // The image: the service's, when it runs this commit's build (as deploy decides it, with
     // the local engine's base image when one answers), else a build.
@@ -133,6 +151,12 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
         &secrets.secrets,
     );
     changes.push(task_definition);
+    let label = match (&lb_arn, &target_group) {
+        (Some(lb), Some(tg)) => scaling::resource_label(lb, tg)?,
+        _ => "(the new load balancer's)".to_string(),
+    };
+    let wanted_scaling =
+        config.task.scaling.map(|r| scaling::wanted(&scaling_id, &names.service, r, &label));
     let (service, rollout) = service_change(
         config,
         running.as_ref(),
@@ -142,6 +166,7 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
         target_group,
     );
     changes.push(service);
+    changes.extend(scaling::plan(scaled.as_ref(), wanted_scaling.as_ref()));
     for found in survey.foreign() {
         let what = found.what();
         let named = |c: &&mut Change| {
@@ -171,6 +196,11 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
         // A new network's load balancer is in two zones.
         load_balancer_zones: network.as_ref().map_or(2, |n| n.subnets.len() as u32),
     };
+    // Autoscaled, the month costs what the range's ends cost.
+    let scaled_cost = config.task.scaling.map(|range| {
+        let at = |count| cost::estimate(&cost::Usage { count, ..usage.clone() });
+        (at(range.min), at(range.max))
+    });
     Ok(Plan {
         changes,
         commit: head,
@@ -178,6 +208,7 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
         build,
         blocked,
         cost: cost::estimate(&usage),
+        scaled_cost,
     })
 }
 

@@ -4,7 +4,7 @@
 //! match, the URL is printed without cloning, building or asking Docker anything. (A base image
 //! re-pulled under the same name is `deploy`'s to find: it asks the engine for the image ID.)
 
-use crate::aws::Aws;
+use crate::aws::{Aws, scaling};
 use crate::config::Config;
 use crate::error::Result;
 use crate::lifecycle::live;
@@ -18,12 +18,19 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<Outcome> {
     }
     let aws = Aws::connect(config.region.as_deref()).await?;
     // The branch's HEAD and what runs, asked at once.
-    let (head, live, secrets) = tokio::join!(
+    let names = &config.names;
+    let scaling_id = scaling::resource_id(&names.cluster, &names.service);
+    let (head, live, secrets, scaled) = tokio::join!(
         source::resolve_head(&config.source),
         live::find(&aws, config),
-        crate::aws::secrets::resolve(&aws, &config.secrets)
+        crate::aws::secrets::resolve(&aws, &config.secrets),
+        scaling::find(&aws.autoscaling, &scaling_id)
     );
-    let (head, live, secrets) = (head?, live?, secrets?);
+    let (head, live, secrets, scaled) = (head?, live?, secrets?, scaled?);
+    let range = scaled.as_ref().map(|s| (s.min, s.max));
+    let wanted_range = config.task.scaling.map(|r| {
+        (i32::try_from(r.min).unwrap_or_default(), i32::try_from(r.max).unwrap_or_default())
+    });
     let moved = match &live {
         Some(l) if l.commit.as_deref() != Some(head.as_str()) => {
             format!("{} moved to {}", config.source.branch, &head[..12])
@@ -39,6 +46,10 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<Outcome> {
         Some(l) if crate::aws::secrets::secrets_of(&l.task_definition) != secrets.secrets => {
             format!("{} runs other secrets than --secret gives", config.names.service)
         }
+        Some(_) if range != wanted_range => match wanted_range {
+            Some((min, max)) => format!("autoscaling is to be {}", scaling::range_text(min, max)),
+            None => "autoscaling is to be removed".to_string(),
+        },
         Some(_) => String::new(),
         None => "nothing is deployed yet".to_string(),
     };

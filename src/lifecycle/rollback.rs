@@ -161,6 +161,7 @@ async fn move_service(aws: &Aws, config: &Config, live: &live::Live, arn: &str) 
         name: names.service.clone(),
         task_definition: arn.to_string(),
         desired_count: live.service.desired_count(),
+        range: None,
         subnets: Vec::new(),
         security_group: String::new(),
         target_group_arn: String::new(),

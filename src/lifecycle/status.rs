@@ -1,9 +1,9 @@
 //! `status`: what runs for the prefix, in a few lines (or one JSON object): commit and its age,
 //! image, what it was built from (base image, aws-app recipe, resolved pins), its known
-//! vulnerabilities and ECR's scan findings, revision, task counts, rollout, target health, URL,
-//! the service's last events.
+//! vulnerabilities and ECR's scan findings, revision, task counts, autoscaling (range, policies,
+//! recent activity), rollout, target health, URL, the service's last events.
 
-use crate::aws::{Aws, ecr, failed};
+use crate::aws::{Aws, ecr, failed, scaling};
 use crate::config::Config;
 use crate::error::Result;
 use crate::image::lock::{
@@ -42,6 +42,40 @@ pub async fn status(config: &Config) -> Result<Outcome> {
         Some((_, digest)) => ecr::scan_summary(&aws.ecr, &config.names.image_repo, digest).await,
         None => None,
     };
+    let scaling_id = scaling::resource_id(&config.names.cluster, &config.names.service);
+    let scaled = scaling::find(&aws.autoscaling, &scaling_id).await?;
+    let activities = match &scaled {
+        Some(_) => scaling::activities(&aws.autoscaling, &scaling_id, 5).await?,
+        None => Vec::new(),
+    };
+    // Newest first from the API; shown oldest first like the events.
+    let activities: Vec<serde_json::Value> = activities
+        .iter()
+        .rev()
+        .map(|a| {
+            serde_json::json!({
+                "at": crate::rfc3339(a.start_time().secs()),
+                "status": a.status_code().as_str(),
+                "description": a.description(),
+                "cause": a.cause(),
+                "message": a.status_message(),
+            })
+        })
+        .collect();
+    let autoscaling = scaled.as_ref().map(|s| {
+        serde_json::json!({
+            "min": s.min,
+            "max": s.max,
+            "policies": s.policies.iter().map(|p| serde_json::json!({
+                "name": p.name,
+                "metric": p.metric.as_str(),
+                "target": p.target,
+                "scale_out_cooldown": p.scale_out_cooldown,
+                "scale_in_cooldown": p.scale_in_cooldown,
+            })).collect::<Vec<_>>(),
+            "activities": activities.clone(),
+        })
+    });
     let environment = crate::aws::ecs::environment_of(&live.task_definition);
     // Secrets by name and where ECS reads them from: their values are not aws-app's to know.
     let secrets = crate::aws::secrets::secrets_of(&live.task_definition);
@@ -62,6 +96,7 @@ pub async fn status(config: &Config) -> Result<Outcome> {
             "desired": live.service.desired_count(),
             "running": live.service.running_count(),
             "pending": live.service.pending_count(),
+            "autoscaling": autoscaling,
             "rollout_state": rollout,
             "targets": targets.iter().map(|(id, state, reason)| serde_json::json!({"target": id, "state": state, "reason": reason})).collect::<Vec<_>>(),
             "events": events.iter().map(|(at, message)| serde_json::json!({"at": at, "message": message})).collect::<Vec<_>>(),
@@ -122,6 +157,27 @@ pub async fn status(config: &Config) -> Result<Outcome> {
         live.service.pending_count(),
         live.service.desired_count()
     ));
+    if let Some(scaled) = &scaled {
+        let policies: Vec<String> = scaled.policies.iter().map(scaling::describe).collect();
+        text.push(format!(
+            "scaling    {}, now {} desired ({})",
+            scaling::range_text(scaled.min, scaled.max),
+            live.service.desired_count(),
+            if policies.is_empty() { "no policies".to_string() } else { policies.join(", ") }
+        ));
+        if activities.is_empty() {
+            text.push("scaled     no scaling activity yet".to_string());
+        }
+        for a in &activities {
+            let field = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+            text.push(format!(
+                "scaled     {} {}: {}",
+                field("at"),
+                field("status"),
+                crate::shown(&field("description"))
+            ));
+        }
+    }
     text.push(format!("rollout    {}", rollout.as_deref().unwrap_or("unknown")));
     if targets.is_empty() {
         text.push("targets    none registered".to_string());

@@ -427,6 +427,7 @@ impl AwsEnv {
                 .load(),
         );
         Moto {
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
@@ -587,6 +588,7 @@ pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 
 /// SDK clients reading moto, with a runtime to drive them from synchronous tests.
 pub struct Moto {
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub ecr: aws_sdk_ecr::Client,
@@ -734,12 +736,18 @@ pub fn layers(image: &str) -> Vec<String> {
 
 /// GET http://127.0.0.1:PORT/ with the system's curl-free std client: status and body.
 pub fn http_get(url: &str) -> (u16, String) {
+    http_request("GET", url)
+}
+
+/// A request without a body (`POST` to the strict layer's test endpoints, say).
+pub fn http_request(method: &str, url: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http URL");
     let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).expect("path");
     let authority = authority.replace("localhost", "127.0.0.1");
     let mut stream = std::net::TcpStream::connect(&authority).expect("connect");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").expect("send");
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Length: 0\r\n\r\n")
+        .expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");

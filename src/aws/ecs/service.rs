@@ -8,11 +8,25 @@ pub struct ServiceSpec {
     pub cluster: String,
     pub name: String,
     pub task_definition: String,
+    /// The count a new service starts at, and the count of a service that is not autoscaled.
     pub desired_count: i32,
+    /// `(min, max)` when autoscaled: the count found is kept (brought into the range if outside).
+    pub range: Option<(i32, i32)>,
     pub subnets: Vec<String>,
     pub security_group: String,
     pub target_group_arn: String,
     pub port: u16,
+}
+
+impl ServiceSpec {
+    /// The desired count a service that runs `current` tasks gets: the spec's, or, autoscaled,
+    /// the current one within the range (the policies own it).
+    pub fn desired_for(&self, current: i32) -> i32 {
+        match self.range {
+            Some((min, max)) => current.clamp(min, max),
+            None => self.desired_count,
+        }
+    }
 }
 
 /// What `ensure_service` did.
@@ -77,7 +91,8 @@ pub fn service_diff(service: &types::Service, spec: &ServiceSpec) -> Diff {
         service.task_definition().map(short_revision),
         short_revision(&spec.task_definition),
     );
-    diff.compare("desired count", Some(service.desired_count()), spec.desired_count);
+    let current = service.desired_count();
+    diff.compare("desired count", Some(current), spec.desired_for(current));
     let awsvpc = service.network_configuration().and_then(|n| n.awsvpc_configuration());
     let mut subnets: Vec<&str> =
         awsvpc.map(|a| a.subnets().iter().map(String::as_str).collect()).unwrap_or_default();
@@ -131,12 +146,16 @@ pub async fn ensure_service(
                 _ => return Ok(ServiceChange { deployment_id: None, changed: false }),
             }
         }
+        // An autoscaled service's count is left as it is unless it is outside the range.
+        let current = service.desired_count();
+        let desired =
+            Some(spec.desired_for(current)).filter(|d| spec.range.is_none() || *d != current);
         let updated = ecs
             .update_service()
             .cluster(&spec.cluster)
             .service(&spec.name)
             .task_definition(&spec.task_definition)
-            .desired_count(spec.desired_count)
+            .set_desired_count(desired)
             .network_configuration(network_configuration(spec)?)
             .deployment_configuration(deployment_configuration())
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECS);
@@ -237,6 +256,7 @@ mod diff_tests {
             task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/ann-aws-app:2"
                 .into(),
             desired_count: 1,
+            range: None,
             subnets: vec!["subnet-1".into(), "subnet-2".into()],
             security_group: "sg-1".into(),
             target_group_arn: "arn:tg".into(),
@@ -288,6 +308,22 @@ mod diff_tests {
         ];
         for (case, service, wanted) in cases {
             assert_eq!(service_diff(&service, &spec).0, wanted, "{case}");
+        }
+    }
+
+    #[test]
+    fn an_autoscaled_service_keeps_its_count_unless_it_is_outside_the_range() {
+        let spec = ServiceSpec { range: Some((2, 4)), ..spec() };
+        let td = spec.task_definition.as_str();
+        let subnets = ["subnet-1", "subnet-2"];
+        for (count, wanted) in [
+            (3, &[][..]),
+            (4, &[][..]),
+            (1, &["desired count 1 → 2"][..]),
+            (6, &["desired count 6 → 4"][..]),
+        ] {
+            let service = service(td, count, &subnets, "sg-1");
+            assert_eq!(service_diff(&service, &spec).0, wanted, "{count} tasks");
         }
     }
 }

@@ -12,6 +12,7 @@ fn spec() -> ServiceSpec {
         name: "ann-aws-app".into(),
         task_definition: "arn:td:2".into(),
         desired_count: 1,
+        range: None,
         subnets: vec!["subnet-1".into(), "subnet-2".into()],
         security_group: "sg-1".into(),
         target_group_arn: "arn:tg".into(),

@@ -34,6 +34,7 @@ _LOGS_RET = "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReferenc
 _EC2_USER_DATA = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-add-user-data.html"
 _EC2_RUN = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstances.html"
 _EC2_IMDS = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceMetadataOptionsRequest.html"
+_AAS = "https://docs.aws.amazon.com/autoscaling/application/APIReference/"
 _IAM_QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
 
 _SG_DESC_MSG = ("Invalid security group description. Valid descriptions are strings less than 256 "
@@ -403,4 +404,43 @@ RULES = [
     # public parameter): the models carry their documented constraints (RoleSessionName,
     # DurationSeconds 900-43200, parameter names). AssumeRole's DurationSeconds may not exceed the
     # role's MaxSessionDuration: a cross-field rule, checked by the layer (layer.py).
+
+    # ------------------------------------------ Application Auto Scaling (model: enums, lengths)
+    # The model's PolicyName pattern is Java's \p{Print} (printable ASCII), which the model
+    # reader cannot translate: kept here. MinCapacity: "the minimum value allowed is 0" for ECS.
+    ("application-autoscaling", "PutScalingPolicy", "PolicyName", {
+        "min_len": 1, "max_len": 256, "pattern": r"[\x20-\x7e]+",
+        "code": "ValidationException",
+        "message": ("1 validation error detected: Value '{value}' at 'policyName' failed to satisfy "
+                    "constraint: Member must satisfy regular expression pattern: \\p{{Print}}+"),
+        "doc": _AAS + "API_PutScalingPolicy.html"}),
+    ("application-autoscaling", "RegisterScalableTarget", "MinCapacity", {
+        "min_value": 0,
+        "code": "ValidationException",
+        "message": "Minimum capacity cannot be less than 0",
+        "doc": _AAS + "API_RegisterScalableTarget.html"}),
+    ("application-autoscaling", "RegisterScalableTarget", "MaxCapacity", {
+        "min_value": 0,
+        "code": "ValidationException",
+        "message": "Maximum capacity cannot be less than 0",
+        "doc": _AAS + "API_RegisterScalableTarget.html"}),
+    ("application-autoscaling", "PutScalingPolicy",
+     "TargetTrackingScalingPolicyConfiguration.PredefinedMetricSpecification.ResourceLabel", {
+        "min_len": 1, "max_len": 1023, "pattern": r"app/[^/]+/[^/]+/targetgroup/[^/]+/[^/]+",
+        "code": "ValidationException",
+        "message": "The resource label {value} is not app/<load-balancer-name>/<load-balancer-id>/targetgroup/<target-group-name>/<target-group-id>",
+        "doc": _AAS + "API_PredefinedMetricSpecification.html"}),
+    # "Valid range: Minimum value of 1. Maximum value of 50." (DescribeScalingPolicies: 10.)
+    ("application-autoscaling", "DescribeScalableTargets", "MaxResults", {
+        "min_value": 1, "max_value": 50,
+        "code": "ValidationException", "message": "MaxResults must be between 1 and 50",
+        "doc": _AAS + "API_DescribeScalableTargets.html"}),
+    ("application-autoscaling", "DescribeScalingActivities", "MaxResults", {
+        "min_value": 1, "max_value": 50,
+        "code": "ValidationException", "message": "MaxResults must be between 1 and 50",
+        "doc": _AAS + "API_DescribeScalingActivities.html"}),
+    ("application-autoscaling", "DescribeScalingPolicies", "MaxResults", {
+        "min_value": 1, "max_value": 10,
+        "code": "ValidationException", "message": "MaxResults must be between 1 and 10",
+        "doc": _AAS + "API_DescribeScalingPolicies.html"}),
 ]

@@ -32,6 +32,11 @@ Two roles in one process:
      that, and its security groups answer DependencyViolation while it lives and lingers;
    - IAM for moto's own users (``permissions.py``): a call signed with a key moto's IAM made is
      allowed only when that user's policies allow its action (AWS's AccessDenied shapes else);
+   - Application Auto Scaling: registering a range brings the ECS service's desired count into
+     it; deregistering deletes the target's policies; a missing target or policy answers
+     ObjectNotFoundException; DescribeScalingActivities (which moto lacks) answers the layer's
+     record of each count it set; POST /-/scale?region=&resource=&policy=&count= plays a
+     policy's alarm (the suite's stand-in for load);
    - a new instance profile is refused by RunInstances (InvalidParameterValue) for a few
      seconds; a new role cannot be assumed (AccessDenied) for a few seconds, nor by principals
      its trust policy does not name.
@@ -253,6 +258,7 @@ class State:
         self.throttled = {}  # "<service> <Operation>" -> count
         self.tables = {}  # DynamoDB table name -> created at
         self.lock_events = []  # every successful write of aws-app's lock table, in order
+        self.scaling = {}  # (region, scalable target resource id) -> its scaling activities
 
 
 # DynamoDB's item writes are atomic (a condition and its write, one step). moto's server checks
@@ -321,12 +327,18 @@ class Behaviours:
     """What real AWS does that moto does not, per operation: `before` may answer instead of
     moto; `after` may change moto's answer (JSON services) and record state."""
 
+    @staticmethod
+    def hook(req):
+        """The hook's service part: `elb`, `aas`, else the signing name."""
+        names = {"elasticloadbalancing": "elb", "application-autoscaling": "aas"}
+        return names.get(req.service, req.service)
+
     def before(self, req):
-        op = getattr(self, "before_%s_%s" % (req.service.replace("elasticloadbalancing", "elb"), req.operation), None)
+        op = getattr(self, "before_%s_%s" % (self.hook(req), req.operation), None)
         return op(req) if op else None
 
     def after(self, req, status, body):
-        op = getattr(self, "after_%s_%s" % (req.service.replace("elasticloadbalancing", "elb"), req.operation), None)
+        op = getattr(self, "after_%s_%s" % (self.hook(req), req.operation), None)
         if op and status == 200:
             return op(req, body)
         return body
@@ -790,6 +802,95 @@ class Behaviours:
         self.lock_event(req, "release")
         return body
 
+    # Application Auto Scaling ------------------------------------------------------------------
+    # moto keeps scalable targets and policies but scales nothing, answers ValidationException
+    # where AWS answers ObjectNotFoundException, keeps a deregistered target's policies, and has
+    # no DescribeScalingActivities. The layer does what AWS does: a target's range brings the
+    # service's desired count into it when registered, POST /-/scale plays a policy's alarm
+    # (the suite's load: the count moves within the range), and each is a scaling activity.
+    def aas_target(self, req):
+        p = req.params
+        out = moto_client("application-autoscaling", req.region).describe_scalable_targets(
+            ServiceNamespace=p["ServiceNamespace"], ResourceIds=[p["ResourceId"]],
+            ScalableDimension=p.get("ScalableDimension", "ecs:service:DesiredCount"))
+        return next(iter(out["ScalableTargets"]), None)
+
+    def aas_policies(self, region, namespace, resource_id, dimension):
+        out = moto_client("application-autoscaling", region).describe_scaling_policies(
+            ServiceNamespace=namespace, ResourceId=resource_id, ScalableDimension=dimension)
+        # moto matches the resource id as a substring.
+        return [p for p in out["ScalingPolicies"] if p["ResourceId"] == resource_id]
+
+    def aas_missing(self, req, what):
+        return awsproto.error(req, 400, "ObjectNotFoundException", "No %s found for %s" % (what, req.params["ResourceId"]))
+
+    def before_aas_PutScalingPolicy(self, req):
+        # "You cannot create a scaling policy until you have registered the resource as a
+        # scalable target."
+        return None if self.aas_target(req) else self.aas_missing(req, "scalable target")
+
+    def before_aas_DeleteScalingPolicy(self, req):
+        p = req.params
+        names = [x["PolicyName"] for x in self.aas_policies(req.region, p["ServiceNamespace"], p["ResourceId"], p["ScalableDimension"])]
+        return None if p["PolicyName"] in names else self.aas_missing(req, "scaling policy %s" % p["PolicyName"])
+
+    def before_aas_DeregisterScalableTarget(self, req):
+        # "Deregistering a scalable target deletes the scaling policies ... associated with it."
+        p = req.params
+        if not self.aas_target(req):
+            return self.aas_missing(req, "scalable target")
+        client = moto_client("application-autoscaling", req.region)
+        for policy in self.aas_policies(req.region, p["ServiceNamespace"], p["ResourceId"], p["ScalableDimension"]):
+            client.delete_scaling_policy(PolicyName=policy["PolicyName"], ServiceNamespace=p["ServiceNamespace"],
+                                         ResourceId=p["ResourceId"], ScalableDimension=p["ScalableDimension"])
+        return None
+
+    def after_aas_RegisterScalableTarget(self, req, body):
+        # "it changes the resource's current capacity to a value that is inside of this range"
+        target = self.aas_target(req)
+        if target and target["ServiceNamespace"] == "ecs":
+            self.aas_scale(req.region, target, None, "a scalable target's range: %d to %d" % (
+                target["MinCapacity"], target["MaxCapacity"]))
+        return body
+
+    def aas_scale(self, region, target, wanted, cause):
+        """Sets the service's desired count to `wanted` (None: the current) within the target's
+        range, as Application Auto Scaling does, and records the activity. The new count."""
+        _, cluster, name = target["ResourceId"].split("/", 2)
+        ecs = moto_client("ecs", region)
+        found = ecs.describe_services(cluster=cluster, services=[name])["services"]
+        if not found:
+            return None
+        current = found[0]["desiredCount"]
+        count = min(max(current if wanted is None else wanted, target["MinCapacity"]), target["MaxCapacity"])
+        if count != current:
+            ecs.update_service(cluster=cluster, service=name, desiredCount=count)
+            with STATE.lock:
+                svc = STATE.services.get((region, cluster_arn(region, cluster), name))
+                for d in svc.deployments if svc else []:
+                    if d.status == "PRIMARY":
+                        d.desired = count
+                if svc:
+                    svc.event("has been scaled to %d tasks." % count)
+            with STATE.lock:
+                STATE.scaling.setdefault((region, target["ResourceId"]), []).append({
+                    "ActivityId": str(uuid.uuid4()), "ServiceNamespace": "ecs", "ResourceId": target["ResourceId"],
+                    "ScalableDimension": target["ScalableDimension"],
+                    "Description": "Setting desired count to %d." % count,
+                    "Cause": "%s changed the desired count from %d to %d" % (cause, current, count),
+                    "StartTime": now(), "EndTime": now(), "StatusCode": "Successful",
+                    "StatusMessage": "Successfully set desired count to %d. Change successfully fulfilled by ecs." % count,
+                })
+        return count
+
+    def before_aas_DescribeScalingActivities(self, req):
+        p = req.params
+        with STATE.lock:
+            rows = [a for (region, rid), acts in STATE.scaling.items() if region == req.region
+                    and rid == p.get("ResourceId", rid) for a in acts]
+        rows.sort(key=lambda a: a["StartTime"], reverse=True)
+        return awsproto.json_response(req, {"ScalingActivities": rows[:p.get("MaxResults", 50)]})
+
     def after_iam_CreateRole(self, req, body):
         with STATE.lock:
             STATE.roles[req.params.get("RoleName")] = now()
@@ -1163,7 +1264,24 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
         return self.handle_aws()
 
     def do_POST(self):
+        if self.path.startswith("/-/scale?"):
+            return self.scale()
         self.handle_aws()
+
+    def scale(self):
+        """POST /-/scale?region=R&resource=service/C/S&policy=NAME&count=N: the policy's alarm
+        fires and Application Auto Scaling sets the count (within the range). 404 without the
+        target or the policy (no alarm of a policy that is not there fires)."""
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(self.path.split("?", 1)[1]).items()}
+        aas = moto_client("application-autoscaling", q["region"])
+        targets = aas.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[q["resource"]])["ScalableTargets"]
+        policies = [] if not targets else BEHAVIOURS.aas_policies(q["region"], "ecs", q["resource"], "ecs:service:DesiredCount")
+        if not any(p["PolicyName"] == q["policy"] for p in policies):
+            return self.reply(404, [("Content-Type", "text/plain")], b"no such scalable target or policy")
+        alarm = "TargetTracking-%s-AlarmHigh" % q["resource"]
+        cause = "monitor alarm %s in state ALARM triggered policy %s" % (alarm, q["policy"])
+        count = BEHAVIOURS.aas_scale(q["region"], targets[0], int(q["count"]), cause)
+        return self.reply(200, [("Content-Type", "application/json")], json.dumps({"desired": count}).encode())
 
     do_PUT = do_DELETE = do_HEAD = do_POST
 

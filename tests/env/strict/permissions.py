@@ -26,6 +26,22 @@ _KEY = re.compile(r"Credential=([^/,\s]+)/")
 SHARED_KEYS = {"testing", "test"}
 
 
+
+def dependent_actions(req):
+    """The actions a call needs beside its own, as the Service Authorization Reference lists
+    them (dependent actions) and the Application Auto Scaling guide says ("end users must be
+    granted permissions for Amazon CloudWatch"): its target tracking alarms are made and deleted
+    with the caller's permissions, and tags given at registration need TagResource."""
+    if req.service != "application-autoscaling":
+        return []
+    needs = {
+        "RegisterScalableTarget": ["application-autoscaling:TagResource"] if req.params.get("Tags") else [],
+        "PutScalingPolicy": ["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
+        "DeleteScalingPolicy": ["cloudwatch:DeleteAlarms"],
+        "DeregisterScalableTarget": ["cloudwatch:DeleteAlarms"],
+    }
+    return needs.get(req.operation, [])
+
 class Permissions:
     def __init__(self, client):
         self.client = client          # client("iam") -> a boto3 IAM client on moto
@@ -74,24 +90,33 @@ class Permissions:
         key = self.access_key(headers)
         if key is None or key in SHARED_KEYS:
             return None
-        action = "%s:%s" % (req.service, req.operation)
         iam = self.client("iam")
         try:
             user = iam.get_access_key_last_used(AccessKeyId=key)["UserName"]
         except Exception:
             return None       # not a key of moto's IAM: the suite's own, under another name
         arn = iam.get_user(UserName=user)["User"]["Arn"]
-        allowed = action == "sts:GetCallerIdentity"   # AWS needs no permission for it
-        for document in self.policies(user):
-            result = IAMPolicy(json.dumps(self.by_action(document))).is_action_permitted(action, "*")
-            if result == PermissionResult.DENIED:
-                allowed = False
+        documents = [json.dumps(self.by_action(d)) for d in self.policies(user)]
+
+        def permitted(action):
+            allowed = action == "sts:GetCallerIdentity"   # AWS needs no permission for it
+            for document in documents:
+                result = IAMPolicy(document).is_action_permitted(action, "*")
+                if result == PermissionResult.DENIED:
+                    return False
+                if result == PermissionResult.PERMITTED:
+                    allowed = True
+            return allowed
+
+        # The call's own action, then those AWS checks with the caller's permissions on its behalf.
+        action = None
+        for action in ["%s:%s" % (req.service, req.operation)] + dependent_actions(req):
+            allowed = permitted(action)
+            with self.lock:
+                record = self.calls.setdefault(key, {"allowed": set(), "denied": set()})
+                record["allowed" if allowed else "denied"].add(action)
+            if not allowed:
                 break
-            if result == PermissionResult.PERMITTED:
-                allowed = True
-        with self.lock:
-            record = self.calls.setdefault(key, {"allowed": set(), "denied": set()})
-            record["allowed" if allowed else "denied"].add(action)
         if allowed:
             return None
         message = "User: %s is not authorized to perform: %s because no identity-based policy allows the %s action" % (

@@ -192,6 +192,20 @@ ROUND_TRIPS = [
     ("ec2", "DescribeInstances", {"Filters": [{"Name": "tag:aws-app:prefix", "Values": ["alex"]},
                                               {"Name": "instance-state-name", "Values": ["pending", "running"]}]}),
     ("ec2", "TerminateInstances", {"InstanceIds": ["i-1", "i-2"]}),
+    ("application-autoscaling", "RegisterScalableTarget", {
+        "ServiceNamespace": "ecs", "ResourceId": "service/c/web", "ScalableDimension": "ecs:service:DesiredCount",
+        "MinCapacity": 1, "MaxCapacity": 4, "Tags": {"aws-app:prefix": "web"}}),
+    ("application-autoscaling", "PutScalingPolicy", {
+        "PolicyName": "web-aws-app-requests", "ServiceNamespace": "ecs", "ResourceId": "service/c/web",
+        "ScalableDimension": "ecs:service:DesiredCount", "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": 1000.0, "ScaleInCooldown": 300, "ScaleOutCooldown": 60, "DisableScaleIn": False,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ALBRequestCountPerTarget",
+                "ResourceLabel": "app/web/50dc6c495c0c9188/targetgroup/web-tg/73e2d6bc24d8a067"}}}),
+    ("application-autoscaling", "DescribeScalingActivities", {
+        "ServiceNamespace": "ecs", "ResourceId": "service/c/web", "ScalableDimension": "ecs:service:DesiredCount",
+        "MaxResults": 5}),
 ]
 
 
@@ -534,7 +548,8 @@ class ErrorShapes(unittest.TestCase):
 
 _CRATES = {"aws-sdk-ecs": "ecs", "aws-sdk-ecr": "ecr", "aws-sdk-cloudwatchlogs": "logs", "aws-sdk-ec2": "ec2",
            "aws-sdk-elasticloadbalancingv2": "elbv2", "aws-sdk-iam": "iam", "aws-sdk-sts": "sts",
-           "aws-sdk-ssm": "ssm", "aws-sdk-secretsmanager": "secretsmanager", "aws-sdk-kms": "kms"}
+           "aws-sdk-ssm": "ssm", "aws-sdk-secretsmanager": "secretsmanager", "aws-sdk-kms": "kms",
+           "aws-sdk-applicationautoscaling": "application-autoscaling"}
 _REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 
 
