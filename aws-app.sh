@@ -25,7 +25,7 @@ die() { echo "aws-app: error: $*" >&2; exit 2; }
 
 # --- arguments -------------------------------------------------------------------------------
 # The subcommand is the first word that is neither an option nor an option's value.
-value_options=" --repo --branch --prefix --region --base-image --expect --port --interval --since --cpu --memory --count --min --max --keep-images --builder --builder-cidr --to --env --env-file --secret "
+value_options=" --repo --branch --prefix --region --base-image --expect --port --interval --since --cpu --memory --count --min --max --keep-images --builder --builder-cidr --to --env --env-file --secret --domain "
 has_local=false
 rest=()
 sub=""

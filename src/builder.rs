@@ -484,7 +484,7 @@ async fn start(
             .to_port(i32::from(DOCKER_TLS_PORT))
             .ip_ranges(IpRange::builder().cidr_ip(&cidr).description(RULE_DESCRIPTION).build())
             .build();
-        let spec = network::GroupSpec { name, description: GROUP_DESCRIPTION, rule };
+        let spec = network::GroupSpec { name, description: GROUP_DESCRIPTION, rules: vec![rule] };
         let group = network::ensure_group(&aws.ec2, &network.vpc_id, &spec, &tags).await?;
         Ok::<_, Error>(group)
     });

@@ -119,6 +119,11 @@ pub struct GlobalArgs {
     /// leading `export` are allowed; a value may be quoted).
     #[arg(long, env = "AWS_APP_ENV_FILE", global = true, value_name = "PATH")]
     pub env_file: Option<std::path::PathBuf>,
+
+    /// Serve the app on https://NAME/ (a name in a Route 53 hosted zone of the account): an ACM
+    /// certificate validated by DNS, HTTPS on :443, :80 redirects to it.
+    #[arg(long, env = "AWS_APP_DOMAIN", global = true, value_name = "NAME")]
+    pub domain: Option<String>,
 }
 
 /// Where `deploy` builds.

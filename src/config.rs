@@ -36,6 +36,8 @@ pub struct Config {
     /// `--secret`: the app container's variables read from SSM or Secrets Manager, as
     /// `(variable, reference as given)`, sorted by variable (`aws::secrets` resolves them).
     pub secrets: Vec<(String, String)>,
+    /// `--domain`: the name the app is served on over HTTPS (lowercase, no trailing dot).
+    pub domain: Option<String>,
 }
 
 /// Fargate task size and count, checked against Fargate's valid combinations.
@@ -174,6 +176,42 @@ pub fn split_user_info(url: &str) -> (String, Option<Login>) {
         None => (percent_decode(info), String::new()),
     };
     (clean, Some(Login { user, secret }))
+}
+
+/// `--domain`: a DNS name ACM can issue a certificate for and Route 53 can hold, lowercased
+/// and without a trailing dot: at least two labels of letters, digits and inner hyphens (each
+/// 1-63 characters), 253 at most; no wildcard (the app is one name).
+pub fn domain(given: &str) -> Result<String> {
+    let name = given.trim().trim_end_matches('.').to_ascii_lowercase();
+    let bad = |why: &str| {
+        Error::input(format!("--domain '{given}': {why} (give a name such as app.example.com)"))
+    };
+    if name.len() > 253 {
+        return Err(bad("longer than 253 characters"));
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 {
+        return Err(bad("not a name in a domain"));
+    }
+    for label in &labels {
+        let ok_chars =
+            label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if label.is_empty()
+            || label.len() > 63
+            || !ok_chars
+            || label.starts_with('-')
+            || label.ends_with('-')
+        {
+            return Err(bad(&format!(
+                "'{label}' is not a DNS label (1-63 letters, digits and inner hyphens; no \
+                 wildcard, no IDN: give its xn-- form)"
+            )));
+        }
+    }
+    if labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
+        return Err(bad("an IP address, not a name"));
+    }
+    Ok(name)
 }
 
 /// `%XX` sequences decoded (URL user-info, IAM's URL-encoded policy documents).
@@ -447,6 +485,7 @@ impl Config {
         let builder_cidr = g.builder_cidr.as_deref().map(check_builder_cidr).transpose()?;
         let environment = environment(g.env_file.as_deref(), &g.env_vars)?;
         let secrets = secrets(&g.secrets, &environment)?;
+        let domain = g.domain.as_deref().map(domain).transpose()?;
         let (repo_url, login) = split_user_info(g.repo.trim());
         let app = app_name(&repo_url);
         let config = Config {
@@ -467,6 +506,7 @@ impl Config {
             replace_app: g.replace_app,
             environment,
             secrets,
+            domain,
         };
         Ok((config, action))
     }
@@ -713,6 +753,26 @@ mod tests {
         assert!(fixed(256, 4096, 1).expect_err("mem").message.contains("does not fit"));
         assert!(fixed(256, 512, 0).is_err());
         assert_eq!(TaskSize::new(256, 512, None, None, None).map(|t| t.count).ok(), Some(1));
+    }
+
+    #[test]
+    fn a_domain_is_a_dns_name() {
+        assert_eq!(domain("App.Example.com.").ok().as_deref(), Some("app.example.com"));
+        assert_eq!(domain("xn--bcher-kva.example").ok().as_deref(), Some("xn--bcher-kva.example"));
+        for bad in [
+            "localhost",
+            "*.example.com",
+            "a..b.com",
+            "-a.example.com",
+            "a_b.example.com",
+            "10.0.0.1",
+            "bücher.example",
+            &format!("{}.com", "a".repeat(64)),
+        ] {
+            let err = domain(bad).expect_err(bad);
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.message.starts_with(&format!("--domain '{bad}'")), "{}", err.message);
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use crate::aws::{Aws, Tags, alb, ecr, ecs, iam, lock, logs, network, scaling, secrets};
+use crate::aws::{Aws, Tags, alb, domain, ecr, ecs, iam, lock, logs, network, scaling, secrets};
 use crate::cli::Builder;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -34,6 +34,8 @@ use crate::{http, say, source};
 
 /// How long a rollout may take before the deploy fails.
 const ROLLOUT_DEADLINE: Duration = Duration::from_secs(20 * 60);
+/// How long a refused certificate is retried before the check fails.
+const CERTIFICATE_GRACE: Duration = Duration::from_secs(30);
 /// How long the URL may take to serve this build (a new ALB's DNS name takes minutes).
 const VERIFY_DEADLINE: Duration = Duration::from_secs(10 * 60);
 
@@ -47,6 +49,8 @@ pub struct Infrastructure {
     /// The container's secrets (`(variable, valueFrom)`), which the execution role may read.
     pub secrets: Vec<(String, String)>,
     pub cluster_arn: String,
+    /// `--domain`: the name served over HTTPS.
+    pub domain: Option<String>,
 }
 
 pub fn tags(config: &Config) -> Tags {
@@ -73,7 +77,7 @@ pub async fn ensure_infrastructure(
             Some(network) => network,
             None => {
                 fence.check("making the network")?;
-                network::ensure(&aws.ec2, names, &tags, APP_PORT).await?
+                network::ensure(&aws.ec2, names, &tags, APP_PORT, config.domain.is_some()).await?
             }
         };
         fence.check("making the load balancer")?;
@@ -82,7 +86,10 @@ pub async fn ensure_infrastructure(
         let target_group_arn =
             alb::ensure_target_group(&aws.elb, names, &network.vpc_id, APP_PORT, &tags).await?;
         fence.check("making the listener")?;
-        alb::ensure_listener(&aws.elb, &load_balancer.arn, &target_group_arn, &tags).await?;
+        let keep_redirect = config.domain.is_some();
+        alb::ensure_listener(&aws.elb, &load_balancer.arn, &target_group_arn, &tags, keep_redirect)
+            .await?;
+        ensure_https(aws, config, &load_balancer, &target_group_arn, fence).await?;
         Ok::<_, Error>((network, load_balancer, target_group_arn))
     };
     let account = async {
@@ -113,7 +120,60 @@ pub async fn ensure_infrastructure(
         execution_role_arn,
         secrets: secrets.secrets.clone(),
         cluster_arn,
+        domain: config.domain.clone(),
     })
+}
+
+/// `--domain`: the certificate (requested and validated when there is none), the :443 listener
+/// with it, and the name's aliases to the load balancer. Without it, a :443 listener an earlier
+/// `--domain` made goes, with its certificate and records.
+async fn ensure_https(
+    aws: &Aws,
+    config: &Config,
+    lb: &alb::LoadBalancer,
+    tg_arn: &str,
+    fence: &lock::Fence,
+) -> Result<()> {
+    let tags = tags(config);
+    let Some(name) = &config.domain else {
+        let Some(listener) = alb::find_listener_on(&aws.elb, &lb.arn, 443).await? else {
+            return Ok(());
+        };
+        fence.check("removing HTTPS")?;
+        alb::delete_https_listener(&aws.elb, &lb.arn).await?;
+        crate::note("removed the :443 listener (no --domain)");
+        for certificate in listener.certificates().iter().filter_map(|c| c.certificate_arn()) {
+            let found = domain::describe(&aws.acm, certificate).await?;
+            let ours = domain::certificates_of(&aws.acm, &config.prefix).await?;
+            if let Some((name, _)) = ours.iter().find(|(_, arn)| *arn == found.arn) {
+                let lb_name = &config.names.load_balancer;
+                let records =
+                    domain::delete_records(&aws.acm, &aws.route53, name, &found.arn, lb_name);
+                for what in records.await? {
+                    crate::note(format!("deleted {what}"));
+                }
+                if domain::delete_certificate(&aws.acm, &found.arn).await? {
+                    crate::note(format!("deleted ACM certificate {name}"));
+                }
+            }
+        }
+        return Ok(());
+    };
+    let zone = domain::require_zone(&aws.route53, name).await?;
+    fence.check("the certificate")?;
+    let certificate =
+        domain::ensure_certificate(&aws.acm, &aws.route53, &zone, name, &tags).await?;
+    fence.check("the :443 listener")?;
+    if alb::ensure_https_listener(&aws.elb, &lb.arn, tg_arn, &certificate.arn, &tags).await? {
+        crate::note(format!("HTTPS on :443 with the certificate for {name} ({})", alb::TLS_POLICY));
+    }
+    fence.check("the domain's records")?;
+    if domain::ensure_aliases(&aws.route53, &zone, name, &lb.dns_name, &lb.zone_id, config.adopt)
+        .await?
+    {
+        crate::note(format!("{name} (A, AAAA) → the load balancer, in the zone {}", zone.name));
+    }
+    Ok(())
 }
 
 /// The image to run: its registry reference by digest, the commit, and what is known of its
@@ -162,6 +222,13 @@ pub async fn deploy(config: &Config, rebuild: bool) -> Result<Outcome> {
     let aws = Aws::connect(config.region.as_deref()).await?;
     // A secret that is not there is bad input: found out before the lock, or anything, is taken.
     let secrets = secrets::resolve(&aws, &config.secrets).await?;
+    // So is a domain no hosted zone of the account holds, or whose records are another's.
+    if let Some(name) = &config.domain {
+        let zone = domain::require_zone(&aws.route53, name).await?;
+        let lb = alb::find_load_balancer(&aws.elb, &config.names.load_balancer).await?;
+        let dns = lb.and_then(|l| l.dns_name).unwrap_or_else(|| "(none yet)".to_string());
+        domain::alias_diff(&aws.route53, &zone, name, &dns, config.adopt).await?;
+    }
     if !secrets.secrets.is_empty() {
         crate::note(format!(
             "{} secret(s) for the container: ECS reads them when a task starts (the smoke test \
@@ -288,7 +355,10 @@ async fn deploy_with(
 
     // An EC2 builder runs in the app's network: that is found or made first.
     let network = match (&running, engine) {
-        (None, None) => Some(network::ensure(&aws.ec2, names, &tags(config), APP_PORT).await?),
+        (None, None) => {
+            let https = config.domain.is_some();
+            Some(network::ensure(&aws.ec2, names, &tags(config), APP_PORT, https).await?)
+        }
         _ => None,
     };
     let release = async {
@@ -525,7 +595,10 @@ async fn finish_deploy(
         crate::note("the service already runs this task definition");
     }
 
-    let url = format!("http://{}/", infra.load_balancer.dns_name);
+    let url = match &infra.domain {
+        Some(name) => format!("https://{name}/"),
+        None => format!("http://{}/", infra.load_balancer.dns_name),
+    };
     let clock = Instant::now();
     if !infra.load_balancer.active {
         alb::wait_active(&aws.elb, &infra.load_balancer.arn, VERIFY_DEADLINE).await?;
@@ -538,6 +611,10 @@ async fn finish_deploy(
         seconds(started),
         crate::aws::api_calls()
     ));
+    // HTTPS serves: plain HTTP now redirects to it.
+    if infra.domain.is_some() && alb::redirect_http(&aws.elb, &infra.load_balancer.arn).await? {
+        crate::note("http:// on :80 now redirects to https:// (301)");
+    }
 
     let scan = match (&registry.credentials, release.image.split_once('@')) {
         (Some(_), Some((_, digest))) => {
@@ -616,6 +693,13 @@ pub async fn verify(url: &str, page: Option<&str>, expect: Option<&str>) -> Resu
             reported.clone_from(&last);
         }
         crate::progress::detail(&format!("{last}; next try in {} s", delay.as_secs()));
+        // A certificate the check refuses does not get better by waiting long (a name that
+        // still resolves to an old address might, for a moment).
+        if last.contains("invalid peer certificate") && started.elapsed() > CERTIFICATE_GRACE {
+            return Err(Error::failed(format!(
+                "{url} does not present a valid certificate for its name: {last}"
+            )));
+        }
         if started.elapsed() > VERIFY_DEADLINE {
             return Err(Error::failed(format!(
                 "{url} did not serve this build within {} min: {last}",

@@ -10,6 +10,7 @@ mod bad_input;
 mod builder;
 mod dependencies;
 mod deploy;
+mod domain;
 mod engines;
 mod lifecycle;
 mod local_build;

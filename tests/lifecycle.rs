@@ -86,6 +86,15 @@ pub fn leftovers(env: &AwsEnv, moto: &Moto, p: &str) -> Vec<String> {
                 .filter_map(|g| g.log_group_name())
                 .map(|n| format!("log group {n}")),
         );
+        let certificates = moto.acm.list_certificates().send().await.expect("certificates");
+        for summary in certificates.certificate_summary_list() {
+            let arn = summary.certificate_arn().unwrap_or_default();
+            let tags = moto.acm.list_tags_for_certificate().certificate_arn(arn).send().await;
+            let tags = tags.expect("certificate tags");
+            if tags.tags().iter().any(|t| t.key() == "aws-app:prefix" && t.value() == Some(p)) {
+                left.push(format!("certificate {}", summary.domain_name().unwrap_or_default()));
+            }
+        }
         let ns = aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs;
         let id = format!("service/{p}-aws-app/{p}-aws-app");
         let targets = moto.autoscaling.describe_scalable_targets().service_namespace(ns.clone());

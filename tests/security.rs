@@ -540,22 +540,23 @@ fn an_aws_endpoint_that_accepts_and_never_answers_ends_the_run_with_an_error() {
 
 /// docs/iam-policy.json for prefix `p`, as the statements of its two managed policies (the
 /// split docs/iam-policy.md gives: AWS allows 6,144 characters a policy).
-fn documented_policy(p: &str) -> (serde_json::Value, [serde_json::Value; 2]) {
+fn documented_policy(p: &str) -> (serde_json::Value, [serde_json::Value; 3]) {
     let text = std::fs::read_to_string(repo_root().join("docs/iam-policy.json")).expect("policy");
     let doc: serde_json::Value =
         serde_json::from_str(&text.replace("PREFIX", p)).expect("docs/iam-policy.json is JSON");
-    let first = |s: &serde_json::Value| {
+    // As docs/iam-policy.md splits it: by the Sid's first word.
+    let groups: [&[&str]; 2] =
+        [&["Ecr", "Ecs", "Elb", "Logs", "DynamoDb", "Sts", "Autoscaling"], &["Secrets", "Domain"]];
+    let part_of = |s: &serde_json::Value| {
         let sid = s["Sid"].as_str().expect("every statement has a Sid");
-        ["Ecr", "Ecs", "Elb", "Logs", "DynamoDb", "Sts", "Secrets", "Autoscaling"]
-            .iter()
-            .any(|x| sid.starts_with(x))
+        groups.iter().position(|g| g.iter().any(|x| sid.starts_with(x))).unwrap_or(2)
     };
     let statements = doc["Statement"].as_array().expect("statements").clone();
-    let part = |keep: bool| {
-        let chosen: Vec<_> = statements.iter().filter(|s| first(s) == keep).cloned().collect();
+    let part = |n: usize| {
+        let chosen: Vec<_> = statements.iter().filter(|s| part_of(s) == n).cloned().collect();
         serde_json::json!({"Version": "2012-10-17", "Statement": chosen})
     };
-    (doc.clone(), [part(true), part(false)])
+    (doc.clone(), [part(0), part(1), part(2)])
 }
 
 /// IAM's wildcard match (`*` any run, `?` one character), as AWS matches Resource and Action.
@@ -596,7 +597,7 @@ fn the_documented_iam_policy_is_what_every_command_needs_and_no_more() {
     let Scenario { env, moto, mut fixture, prefix, url } = Scenario::new("iam");
     let p = prefix.as_str();
 
-    // The two managed policies fit AWS's 6,144 characters (without spaces) with the longest
+    // The three managed policies fit AWS's 6,144 characters (without spaces) with the longest
     // prefix aws-app takes (21 characters: the target group name's room).
     let (_, longest) = documented_policy(&"x".repeat(21));
     for part in &longest {
@@ -604,7 +605,7 @@ fn the_documented_iam_policy_is_what_every_command_needs_and_no_more() {
         assert!(size <= 6144, "a managed policy of {size} characters: AWS refuses it");
     }
 
-    // An operator of moto's IAM with exactly those two policies; the strict layer enforces them.
+    // An operator of moto's IAM with exactly those three policies; the strict layer enforces them.
     let (doc, parts) = documented_policy(p);
     let user = format!("{p}-operator");
     let (key, secret) = moto.run(async {
@@ -629,8 +630,11 @@ fn the_documented_iam_policy_is_what_every_command_needs_and_no_more() {
         let key = key.access_key().expect("access key");
         (key.access_key_id().to_string(), key.secret_access_key().to_string())
     });
-    let operator =
-        [("AWS_ACCESS_KEY_ID", key.as_str()), ("AWS_SECRET_ACCESS_KEY", secret.as_str())];
+    let operator = [
+        ("AWS_ACCESS_KEY_ID", key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+        ("SSL_CERT_FILE", env.trust.as_str()),
+    ];
     let run = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--prefix", p]);
@@ -654,9 +658,18 @@ fn the_documented_iam_policy_is_what_every_command_needs_and_no_more() {
     });
     // Autoscaled from here on: the target and its policies (and their alarms, which AWS makes
     // with these permissions); destroy deregisters it.
+    // With a domain in the operator's zone: the certificate, its validation, HTTPS and the
+    // aliases; the next deploy, without it, removes them.
     let scaled = ["--min", "1", "--max", "2"];
     let secret = format!("TOKEN={parameter}");
-    run(&[&["deploy", "--repo", &url, "--secret", &secret][..], &scaled].concat());
+    let apex = format!("{p}.example.com");
+    let name = format!("app.{apex}");
+    moto.run(async {
+        let zone = moto.route53.create_hosted_zone().name(&apex).caller_reference(p);
+        zone.send().await.expect("the operator's zone");
+    });
+    let with = ["--secret", &secret, "--domain", &name];
+    run(&[&["deploy", "--repo", &url][..], &with, &scaled].concat());
     run(&[&["deploy", "--repo", &url][..], &scaled].concat());
     run(&["status", "--json"]);
     run(&["logs", "--since", "10m"]);

@@ -5,13 +5,14 @@
 
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{
-    self, Action, ActionTypeEnum, IpAddressType, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
-    Matcher, ProtocolEnum, Tag, TargetGroupAttribute, TargetTypeEnum,
+    self, Action, ActionTypeEnum, Certificate, IpAddressType, LoadBalancerSchemeEnum,
+    LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum, Tag, TargetGroupAttribute, TargetTypeEnum,
 };
 
 use super::change::{Change, Diff};
 use super::network::Network;
-use super::{Tags, failed, found, retry_while};
+use super::{Tags, failed, found, retry_for, retry_while};
 use crate::config::Names;
 use crate::error::{Error, Result};
 
@@ -25,11 +26,19 @@ pub const HEALTHY_CODES: &str = "200-399";
 /// Draining: requests to this app are short; 15 s lets them finish (gunicorn's graceful
 /// timeout is 20 s, ECS stops tasks after 30 s).
 pub const DEREGISTRATION_DELAY_SECS: i32 = 15;
+/// `--domain`'s HTTPS listener: TLS 1.3 and 1.2 only (with hybrid post-quantum key exchange for
+/// clients that offer it), AWS's recommended policy and the console's default; the API's default
+/// (ELBSecurityPolicy-2016-08) still allows TLS 1.0.
+pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09";
+/// The same without post-quantum key exchange, where a partition lacks the policy above.
+pub const TLS_POLICY_FALLBACK: &str = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06";
 
 #[derive(Debug, Clone)]
 pub struct LoadBalancer {
     pub arn: String,
     pub dns_name: String,
+    /// The zone of the load balancer's DNS name, which alias records name with it.
+    pub zone_id: String,
     /// `active` when found or made (a new one is `provisioning`): only then is waiting needed.
     pub active: bool,
 }
@@ -94,6 +103,15 @@ pub async fn find_target_group(elb: &Client, name: &str) -> Result<Option<types:
 
 /// The :80 listener of a load balancer, if it has one.
 pub async fn find_listener(elb: &Client, lb_arn: &str) -> Result<Option<types::Listener>> {
+    find_listener_on(elb, lb_arn, 80).await
+}
+
+/// The listener on `port` of a load balancer, if it has one.
+pub async fn find_listener_on(
+    elb: &Client,
+    lb_arn: &str,
+    port: i32,
+) -> Result<Option<types::Listener>> {
     let listeners = elb
         .describe_listeners()
         .load_balancer_arn(lb_arn)
@@ -102,7 +120,7 @@ pub async fn find_listener(elb: &Client, lb_arn: &str) -> Result<Option<types::L
         .map_err(|e| failed("listing the load balancer's listeners", e))?
         .listeners
         .unwrap_or_default();
-    Ok(listeners.into_iter().find(|l| l.port == Some(80)))
+    Ok(listeners.into_iter().find(|l| l.port == Some(port)))
 }
 
 /// The target group's deregistration delay attribute, as ELB states it.
@@ -139,6 +157,48 @@ pub fn deregistration_diff(found: Option<&str>) -> Diff {
     diff
 }
 
+/// Whether a listener answers with a permanent redirect to https on :443 (`--domain`).
+pub fn redirects_to_https(listener: &types::Listener) -> bool {
+    listener.default_actions().iter().any(|a| {
+        a.r#type() == Some(&ActionTypeEnum::Redirect)
+            && a.redirect_config().is_some_and(|r| {
+                r.protocol() == Some("HTTPS")
+                    && r.port() == Some("443")
+                    && r.status_code() == Some(&RedirectActionStatusCodeEnum::Http301)
+            })
+    })
+}
+
+/// :80's permanent redirect to the same host and path on https.
+fn redirect_to_https() -> Action {
+    let config = RedirectActionConfig::builder()
+        .protocol("HTTPS")
+        .port("443")
+        .host("#{host}")
+        .path("/#{path}")
+        .query("#{query}")
+        .status_code(RedirectActionStatusCodeEnum::Http301)
+        .build();
+    Action::builder().r#type(ActionTypeEnum::Redirect).redirect_config(config).build()
+}
+
+/// What :80 should do: forward to the target group, or redirect to https (`--domain`, once the
+/// HTTPS listener serves).
+pub fn http_listener_diff(
+    listener: &types::Listener,
+    tg_arn: Option<&str>,
+    redirect: bool,
+) -> Diff {
+    if !redirect {
+        return listener_diff(listener, tg_arn);
+    }
+    let mut diff = Diff::default();
+    if !redirects_to_https(listener) {
+        diff.note("forwards → redirects to https (301)");
+    }
+    diff
+}
+
 /// Whether the listener forwards where it should (`None`: the target group is yet to be made).
 pub fn listener_diff(listener: &types::Listener, tg_arn: Option<&str>) -> Diff {
     let mut diff = Diff::default();
@@ -151,12 +211,14 @@ pub fn listener_diff(listener: &types::Listener, tg_arn: Option<&str>) -> Diff {
     diff
 }
 
-/// What a deploy would do to the load balancer, target group and listener, and the target
-/// group's and load balancer's ARNs when they exist. Reads only.
+/// What a deploy would do to the load balancer, target group and listeners (with `https`, the
+/// certificate the :443 listener would have), and the target group's and load balancer's ARNs
+/// when they exist. Reads only.
 pub async fn plan(
     elb: &Client,
     names: &Names,
     vpc_id: Option<&str>,
+    https: Option<&str>,
 ) -> Result<(Vec<Change>, Option<String>, Option<String>)> {
     let (lb, tg) = tokio::join!(
         find_load_balancer(elb, &names.load_balancer),
@@ -186,12 +248,31 @@ pub async fn plan(
         None => None,
     };
     let tg_arn = tg.as_ref().and_then(|t| t.target_group_arn());
-    let listener_diff = listener.as_ref().map(|l| listener_diff(l, tg_arn)).unwrap_or_default();
-    let changes = vec![
+    let redirect = https.is_some();
+    let listener_diff =
+        listener.as_ref().map(|l| http_listener_diff(l, tg_arn, redirect)).unwrap_or_default();
+    let secure = match lb.as_ref().and_then(|l| l.load_balancer_arn()) {
+        Some(arn) => find_listener_on(elb, arn, 443).await?,
+        None => None,
+    };
+    let mut changes = vec![
         Change::from_diff(format!("load balancer {}", names.load_balancer), lb.is_some(), lb_diff),
         Change::from_diff(format!("target group {}", names.target_group), tg.is_some(), tg_diff),
         Change::from_diff("listener :80", listener.is_some(), listener_diff),
     ];
+    match (https, &secure) {
+        (Some(certificate), _) => {
+            let diff = secure
+                .as_ref()
+                .map(|l| https_listener_diff(l, tg_arn.unwrap_or_default(), certificate))
+                .unwrap_or_default();
+            changes.push(Change::from_diff("listener :443", secure.is_some(), diff));
+        }
+        (None, Some(_)) => {
+            changes.push(Change::new("listener :443", super::change::Action::Delete))
+        }
+        (None, None) => {}
+    }
     let lb_arn = lb.as_ref().and_then(|l| l.load_balancer_arn()).map(str::to_string);
     Ok((changes, tg_arn.map(str::to_string), lb_arn))
 }
@@ -238,6 +319,7 @@ pub async fn ensure_load_balancer(
         active,
         arn: lb.load_balancer_arn.ok_or_else(|| Error::failed("load balancer without ARN"))?,
         dns_name: lb.dns_name.ok_or_else(|| Error::failed("load balancer without DNS name"))?,
+        zone_id: lb.canonical_hosted_zone_id.unwrap_or_default(),
     })
 }
 
@@ -315,17 +397,21 @@ pub async fn ensure_target_group(
 }
 
 /// The listener on :80 forwarding to the target group (repointed if it forwards elsewhere).
+/// With `keep_redirect` (`--domain`), a redirect to https is left as it is: `redirect_http`
+/// sets it once HTTPS serves.
 pub async fn ensure_listener(
     elb: &Client,
     lb_arn: &str,
     tg_arn: &str,
     tag_set: &Tags,
+    keep_redirect: bool,
 ) -> Result<()> {
     let forward =
         Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg_arn).build();
     match find_listener(elb, lb_arn).await? {
         Some(listener) => {
-            if !listener_diff(&listener, Some(tg_arn)).is_empty() {
+            let kept = keep_redirect && redirects_to_https(&listener);
+            if !kept && !listener_diff(&listener, Some(tg_arn)).is_empty() {
                 elb.modify_listener()
                     .set_listener_arn(listener.listener_arn)
                     .default_actions(forward)
@@ -347,6 +433,114 @@ pub async fn ensure_listener(
         }
     }
     Ok(())
+}
+
+/// :80 redirects to https (`--domain`, once HTTPS serves); whether it changed.
+pub async fn redirect_http(elb: &Client, lb_arn: &str) -> Result<bool> {
+    let Some(listener) = find_listener(elb, lb_arn).await? else {
+        return Err(Error::failed("the load balancer has no :80 listener to redirect"));
+    };
+    if redirects_to_https(&listener) {
+        return Ok(false);
+    }
+    elb.modify_listener()
+        .set_listener_arn(listener.listener_arn)
+        .default_actions(redirect_to_https())
+        .send()
+        .await
+        .map_err(|e| failed("redirecting :80 to https", e))?;
+    Ok(true)
+}
+
+/// What differs on the :443 listener: its certificate, TLS policy and target.
+pub fn https_listener_diff(listener: &types::Listener, tg_arn: &str, certificate: &str) -> Diff {
+    let mut diff = Diff::default();
+    let current = listener.certificates().first().and_then(|c| c.certificate_arn());
+    diff.compare("certificate", current, certificate);
+    let policy = listener.ssl_policy();
+    if !matches!(policy, Some(TLS_POLICY | TLS_POLICY_FALLBACK)) {
+        diff.compare("TLS policy", policy, TLS_POLICY);
+    }
+    diff.0.extend(listener_diff(listener, Some(tg_arn)).0);
+    diff
+}
+
+/// The HTTPS listener on :443 with `certificate` and aws-app's TLS policy, forwarding to the
+/// target group; whether anything was written.
+pub async fn ensure_https_listener(
+    elb: &Client,
+    lb_arn: &str,
+    tg_arn: &str,
+    certificate: &str,
+    tag_set: &Tags,
+) -> Result<bool> {
+    let found = find_listener_on(elb, lb_arn, 443).await?;
+    if found.as_ref().is_some_and(|l| https_listener_diff(l, tg_arn, certificate).is_empty()) {
+        return Ok(false);
+    }
+    let forward =
+        Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg_arn).build();
+    let cert = Certificate::builder().certificate_arn(certificate).build();
+    // Just after ACM issues a certificate, ELB may not take it for a moment.
+    let settling = |code: Option<&str>, _: Option<&str>| {
+        matches!(code, Some("UnsupportedCertificate" | "CertificateNotFound"))
+    };
+    let no_policy = |e: &Error| e.message.contains("SSLPolicyNotFound");
+    let deadline = std::time::Duration::from_secs(120);
+    let pause = std::time::Duration::from_secs(5);
+    for policy in [TLS_POLICY, TLS_POLICY_FALLBACK] {
+        let written = match &found {
+            Some(listener) => {
+                let call = elb
+                    .modify_listener()
+                    .set_listener_arn(listener.listener_arn.clone())
+                    .protocol(ProtocolEnum::Https)
+                    .port(443)
+                    .certificates(cert.clone())
+                    .ssl_policy(policy)
+                    .default_actions(forward.clone());
+                retry_for("updating the :443 listener", deadline, pause, settling, || {
+                    call.clone().send()
+                })
+                .await
+                .map(|_| ())
+            }
+            None => {
+                let call = elb
+                    .create_listener()
+                    .load_balancer_arn(lb_arn)
+                    .protocol(ProtocolEnum::Https)
+                    .port(443)
+                    .certificates(cert.clone())
+                    .ssl_policy(policy)
+                    .default_actions(forward.clone())
+                    .set_tags(Some(tags(tag_set)));
+                retry_for("creating the :443 listener", deadline, pause, settling, || {
+                    call.clone().send()
+                })
+                .await
+                .map(|_| ())
+            }
+        };
+        match written {
+            Err(e) if policy == TLS_POLICY && no_policy(&e) => continue,
+            other => return other.map(|()| true),
+        }
+    }
+    Ok(true)
+}
+
+/// Deletes the :443 listener (a deploy without `--domain`); whether there was one.
+pub async fn delete_https_listener(elb: &Client, lb_arn: &str) -> Result<bool> {
+    let Some(listener) = find_listener_on(elb, lb_arn, 443).await? else {
+        return Ok(false);
+    };
+    elb.delete_listener()
+        .set_listener_arn(listener.listener_arn)
+        .send()
+        .await
+        .map_err(|e| failed("deleting the :443 listener", e))?;
+    Ok(true)
 }
 
 /// The load balancer's state name (`provisioning`, `active`, ...), for progress and status.

@@ -6,6 +6,7 @@
 
 pub mod alb;
 pub mod change;
+pub mod domain;
 pub mod ecr;
 pub mod ecs;
 pub mod iam;
@@ -40,6 +41,8 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct Aws {
     pub region: String,
+    /// `--domain`: the certificate of the name.
+    pub acm: aws_sdk_acm::Client,
     /// `--min`/`--max`: the service as a scalable target, its target tracking policies.
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     /// The deploy lock's table (`lock`).
@@ -52,6 +55,8 @@ pub struct Aws {
     /// `--secret`: the KMS keys of the app's parameters and secrets (described, never used).
     pub kms: aws_sdk_kms::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// `--domain`: the hosted zone of the name, its validation and alias records.
+    pub route53: aws_sdk_route53::Client,
     /// `--secret`: the app's secrets' metadata (their values are never read).
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     /// The EC2 builder's AMI (a public SSM parameter); `--secret`'s parameters' metadata.
@@ -111,6 +116,7 @@ impl Aws {
         }
         Ok(Aws {
             region,
+            acm: client!(aws_sdk_acm),
             autoscaling: client!(aws_sdk_applicationautoscaling),
             dynamodb: client!(aws_sdk_dynamodb),
             ec2: client!(aws_sdk_ec2),
@@ -120,6 +126,7 @@ impl Aws {
             iam: client!(aws_sdk_iam),
             kms: client!(aws_sdk_kms),
             logs: client!(aws_sdk_cloudwatchlogs),
+            route53: client!(aws_sdk_route53),
             secretsmanager: client!(aws_sdk_secretsmanager),
             ssm: client!(aws_sdk_ssm),
             sts: client!(aws_sdk_sts),

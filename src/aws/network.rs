@@ -52,26 +52,36 @@ fn prefix_filter(prefix: &str) -> Filter {
     filter(&format!("tag:{}", super::TAG_PREFIX), prefix)
 }
 
-/// A security group aws-app keeps, with the one ingress rule it must have.
+/// A security group aws-app keeps, with the ingress rules it must have.
 pub struct GroupSpec<'a> {
     pub name: &'a str,
     pub description: &'a str,
-    pub rule: IpPermission,
+    pub rules: Vec<IpPermission>,
 }
 
 /// HTTP from anywhere (IPv4 and IPv6): the load balancer's group.
 fn http_from_anywhere() -> IpPermission {
+    from_anywhere(80, HTTP_RULE_DESCRIPTION)
+}
+
+/// `port` from anywhere (IPv4 and IPv6).
+fn from_anywhere(port: i32, description: &str) -> IpPermission {
     IpPermission::builder()
         .ip_protocol("tcp")
-        .from_port(80)
-        .to_port(80)
-        .ip_ranges(
-            IpRange::builder().cidr_ip("0.0.0.0/0").description(HTTP_RULE_DESCRIPTION).build(),
-        )
-        .ipv6_ranges(
-            Ipv6Range::builder().cidr_ipv6("::/0").description(HTTP_RULE_DESCRIPTION).build(),
-        )
+        .from_port(port)
+        .to_port(port)
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description(description).build())
+        .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").description(description).build())
         .build()
+}
+
+/// The load balancer's rules: HTTP, and HTTPS with `--domain`.
+fn load_balancer_rules(https: bool) -> Vec<IpPermission> {
+    let mut rules = vec![http_from_anywhere()];
+    if https {
+        rules.push(from_anywhere(443, HTTPS_RULE_DESCRIPTION));
+    }
+    rules
 }
 
 /// The app port from the load balancer's group only: the tasks' group.
@@ -130,7 +140,15 @@ pub async fn own_group_names(ec2: &Client, prefix: &str) -> Result<Vec<String>> 
     Ok(found.security_groups.unwrap_or_default().into_iter().filter_map(|g| g.group_name).collect())
 }
 
-pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> Result<Network> {
+/// The network of the prefix: VPC and subnets (the default VPC's, else its own), the load
+/// balancer's group (HTTP, and HTTPS when `https`) and the tasks' group.
+pub async fn ensure(
+    ec2: &Client,
+    names: &Names,
+    tags: &Tags,
+    app_port: u16,
+    https: bool,
+) -> Result<Network> {
     let (vpc_id, subnets, own_vpc) = match find_default_vpc(ec2).await? {
         Some(vpc) => {
             let subnets = default_subnets(ec2, &vpc).await?;
@@ -144,13 +162,13 @@ pub async fn ensure(ec2: &Client, names: &Names, tags: &Tags, app_port: u16) -> 
     let alb = GroupSpec {
         name: &names.alb_security_group,
         description: ALB_GROUP_DESCRIPTION,
-        rule: http_from_anywhere(),
+        rules: load_balancer_rules(https),
     };
     let alb_sg = ensure_group(ec2, &vpc_id, &alb, tags).await?;
     let task = GroupSpec {
         name: &names.task_security_group,
         description: TASK_GROUP_DESCRIPTION,
-        rule: app_from(&alb_sg, app_port),
+        rules: vec![app_from(&alb_sg, app_port)],
     };
     let task_sg = ensure_group(ec2, &vpc_id, &task, tags).await?;
     Ok(Network {
@@ -169,6 +187,7 @@ pub async fn plan(
     names: &Names,
     tags: &Tags,
     app_port: u16,
+    https: bool,
 ) -> Result<(Vec<Change>, Option<Network>)> {
     let mut changes = Vec::new();
     let (vpc, subnets, own_vpc) = match find_default_vpc(ec2).await? {
@@ -196,14 +215,17 @@ pub async fn plan(
         None => (None, None),
     };
     let alb_id = alb.as_ref().and_then(|g| g.group_id()).map(str::to_string);
-    for (name, group, rule) in [
-        (&names.alb_security_group, &alb, Some(http_from_anywhere())),
-        (&names.task_security_group, &task, alb_id.as_deref().map(|id| app_from(id, app_port))),
+    let task_rules = alb_id.as_deref().map(|id| vec![app_from(id, app_port)]).unwrap_or_default();
+    for (name, group, rules) in [
+        (&names.alb_security_group, &alb, load_balancer_rules(https)),
+        (&names.task_security_group, &task, task_rules),
     ] {
-        let diff = match (group, rule) {
-            (Some(group), Some(rule)) => group_diff(group, &rule),
-            _ => Diff::default(),
-        };
+        let mut diff = Diff::default();
+        if let Some(group) = group {
+            for rule in &rules {
+                diff.0.extend(group_diff(group, rule).0);
+            }
+        }
         changes.push(Change::from_diff(format!("security group {name}"), group.is_some(), diff));
     }
     let network = match (vpc, alb_id, task.and_then(|g| g.group_id)) {
@@ -508,6 +530,7 @@ async fn ensure_subnets(
 const ALB_GROUP_DESCRIPTION: &str = "aws-app: the load balancer, HTTP from anywhere";
 const TASK_GROUP_DESCRIPTION: &str = "aws-app: the app tasks, only from the load balancer";
 const HTTP_RULE_DESCRIPTION: &str = "HTTP";
+const HTTPS_RULE_DESCRIPTION: &str = "HTTPS";
 const APP_RULE_DESCRIPTION: &str = "from the ALB";
 
 /// The security group of this name in the VPC, with its rules, if there is one.
@@ -602,7 +625,7 @@ pub fn group_diff(group: &SecurityGroup, rule: &IpPermission) -> Diff {
     diff
 }
 
-/// Finds or creates the group and adds what it lacks of its rule; the group's ID.
+/// Finds or creates the group and adds what it lacks of its rules; the group's ID.
 pub(crate) async fn ensure_group(
     ec2: &Client,
     vpc: &str,
@@ -633,14 +656,21 @@ pub(crate) async fn ensure_group(
             (id, Vec::new())
         }
     };
-    let Some(missing) = missing_ingress(&current, &spec.rule) else {
-        return Ok(id);
-    };
+    for rule in &spec.rules {
+        if let Some(missing) = missing_ingress(&current, rule) {
+            authorize(ec2, &id, missing).await?;
+        }
+    }
+    Ok(id)
+}
+
+/// Adds `missing` to the group's ingress (a rule another run added meanwhile is no error).
+async fn authorize(ec2: &Client, id: &str, missing: IpPermission) -> Result<()> {
     retry_while(&format!("adding a rule to security group {id}"), not_found_yet, || async {
         use aws_sdk_ec2::error::ProvideErrorMetadata;
         match ec2
             .authorize_security_group_ingress()
-            .group_id(&id)
+            .group_id(id)
             .ip_permissions(missing.clone())
             .send()
             .await
@@ -650,8 +680,7 @@ pub(crate) async fn ensure_group(
             other => other.map(|_| ()),
         }
     })
-    .await?;
-    Ok(id)
+    .await
 }
 
 /// Deletes the security groups of this name that carry the prefix's tag, each once no network

@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::aws::change::{Action, Change};
 use crate::aws::lock::Fence;
 use crate::aws::owner::Kind;
-use crate::aws::{Aws, alb, ecr, ecs, failed, iam, logs, network, scaling};
+use crate::aws::{Aws, alb, domain, ecr, ecs, failed, iam, logs, network, scaling};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
@@ -55,10 +55,17 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<Outcome> {
                 Change::new(format!("autoscaling {id}"), Action::Delete).line()
             ));
         }
-        if !yes && (scaled.is_some() || survey.found.iter().any(|f| f.ours)) {
+        // `--domain`'s certificates (found by the prefix's tag) and their records.
+        let certificates = domain::certificates_of(&aws.acm, &config.prefix).await?;
+        for (name, _) in &certificates {
+            let what = format!("ACM certificate {name} and its Route 53 records");
+            crate::note(format!("  {}", Change::new(what, Action::Delete).line()));
+        }
+        let more = scaled.is_some() || !certificates.is_empty();
+        if !yes && (more || survey.found.iter().any(|f| f.ours)) {
             confirm(config, &account, &aws.region).await?;
         }
-        delete_all(&aws, config, fence, &survey, scaled.as_deref()).await
+        delete_all(&aws, config, fence, &survey, scaled.as_deref(), &certificates).await
     };
     let stopped = async |signal| {
         Error::interrupted(format!("stopped by {signal}; run destroy again to delete what is left"))
@@ -74,6 +81,7 @@ async fn delete_all(
     fence: &crate::aws::lock::Fence,
     survey: &crate::aws::owner::Survey,
     scaled: Option<&str>,
+    certificates: &[(String, String)],
 ) -> Result<Outcome> {
     let names = &config.names;
     let mut deleted: Vec<String> = Vec::new();
@@ -104,11 +112,25 @@ async fn delete_all(
         }
     }
 
-    // 2. The load balancer (listeners first), then the target group.
+    // 2. `--domain`'s records (the name's aliases to the load balancer, the validation
+    // record), the load balancer (listeners first), the certificate it held, then the target
+    // group.
     fence.check("deleting the load balancer")?;
+    for (name, arn) in certificates {
+        let records =
+            domain::delete_records(&aws.acm, &aws.route53, name, arn, &names.load_balancer);
+        for what in records.await? {
+            done(what);
+        }
+    }
     if let Some(arn) = survey.elb_arn(Kind::LoadBalancer, &names.load_balancer) {
         alb::delete_load_balancer(&aws.elb, arn).await?;
         done(format!("load balancer {}", names.load_balancer));
+    }
+    for (name, arn) in certificates {
+        if domain::delete_certificate(&aws.acm, arn).await? {
+            done(format!("ACM certificate {name}"));
+        }
     }
     if let Some(arn) = survey.elb_arn(Kind::TargetGroup, &names.target_group) {
         alb::delete_target_group(&aws.elb, arn).await?;

@@ -74,7 +74,12 @@ pub async fn find(aws: &Aws, config: &Config) -> Result<Option<Live>> {
     };
     let url = async {
         let lb = crate::aws::alb::find_load_balancer(&aws.elb, &names.load_balancer).await?;
-        Ok::<_, Error>(lb.and_then(|l| l.dns_name).map(|d| format!("http://{d}/")))
+        // `--domain`: the name served over HTTPS in front of it.
+        let url = match &config.domain {
+            Some(name) => lb.map(|_| format!("https://{name}/")),
+            None => lb.and_then(|l| l.dns_name).map(|d| format!("http://{d}/")),
+        };
+        Ok::<_, Error>(url)
     };
     let (found, url) = tokio::join!(service_and_revision, url);
     let Some((service, task_definition)) = found? else {

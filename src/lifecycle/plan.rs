@@ -4,7 +4,7 @@
 //! compares what it finds with what it wants in the same pure functions `deploy` acts on.
 
 use crate::aws::change::{Action, Change, Diff};
-use crate::aws::{Aws, alb, ecr, ecs, iam, logs, network, owner, scaling, secrets};
+use crate::aws::{Aws, alb, domain, ecr, ecs, iam, logs, network, owner, scaling, secrets};
 use crate::config::Config;
 use crate::cost;
 use crate::deploy::{self, Release};
@@ -95,11 +95,26 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
     let head = source::resolve_head(&config.source).await?;
     let survey = owner::survey(aws, config).await?;
     let blocked = survey.check_deploy(config).err().map(|e| e.message);
-    let (network_changes, network) = network::plan(&aws.ec2, names, &tags, APP_PORT).await?;
+    let (network_changes, network) =
+        network::plan(&aws.ec2, names, &tags, APP_PORT, config.domain.is_some()).await?;
     let vpc = network.as_ref().map(|n| n.vpc_id.clone());
+    // `--domain`: the certificate and the name's records (the :443 listener is the ALB's).
+    let (domain_changes, certificate) = match &config.domain {
+        Some(name) => {
+            let lb = alb::find_load_balancer(&aws.elb, &names.load_balancer).await?;
+            let dns = lb.and_then(|l| l.dns_name);
+            let adopt = config.adopt;
+            domain::plan(&aws.acm, &aws.route53, name, &config.prefix, dns.as_deref(), adopt)
+                .await?
+        }
+        None => (Vec::new(), None),
+    };
+    let https = config.domain.as_ref().map(|_| {
+        certificate.as_ref().map_or("(the new certificate)".to_string(), |c| c.arn.clone())
+    });
     let scaling_id = scaling::resource_id(&names.cluster, &names.service);
     let (lb, roles, log_group, repository, cluster, family, running, scaled) = tokio::try_join!(
-        alb::plan(&aws.elb, names, vpc.as_deref()),
+        alb::plan(&aws.elb, names, vpc.as_deref(), https.as_deref()),
         iam::plan(&aws.iam, &names.execution_role, secrets.policy.as_deref()),
         logs::plan(&aws.logs, &names.log_group),
         ecr::plan(&aws.ecr, &names.image_repo, config.keep_images),
@@ -134,6 +149,7 @@ pub async fn make(aws: &Aws, config: &Config, rebuild: bool) -> Result<Plan> {
 
     let mut changes = network_changes;
     changes.extend(lb);
+    changes.extend(domain_changes);
     changes.extend(roles);
     changes.push(log_group);
     changes.push(repository);

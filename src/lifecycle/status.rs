@@ -76,6 +76,19 @@ pub async fn status(config: &Config) -> Result<Outcome> {
             "activities": activities.clone(),
         })
     });
+    // `--domain`: its certificate, as ACM has it.
+    let certificate = match &config.domain {
+        Some(name) => crate::aws::domain::find_certificate(&aws.acm, name, &config.prefix).await?,
+        None => None,
+    };
+    let https = config.domain.as_ref().map(|name| {
+        serde_json::json!({
+            "name": name,
+            "certificate": certificate.as_ref().map(|c| c.arn.clone()),
+            "certificate_status": certificate.as_ref().map(|c| c.status.clone()),
+            "certificate_expires": certificate.as_ref().and_then(|c| c.not_after).map(crate::rfc3339),
+        })
+    });
     let environment = crate::aws::ecs::environment_of(&live.task_definition);
     // Secrets by name and where ECS reads them from: their values are not aws-app's to know.
     let secrets = crate::aws::secrets::secrets_of(&live.task_definition);
@@ -97,6 +110,7 @@ pub async fn status(config: &Config) -> Result<Outcome> {
             "running": live.service.running_count(),
             "pending": live.service.pending_count(),
             "autoscaling": autoscaling,
+            "domain": https,
             "rollout_state": rollout,
             "targets": targets.iter().map(|(id, state, reason)| serde_json::json!({"target": id, "state": state, "reason": reason})).collect::<Vec<_>>(),
             "events": events.iter().map(|(at, message)| serde_json::json!({"at": at, "message": message})).collect::<Vec<_>>(),
@@ -157,6 +171,22 @@ pub async fn status(config: &Config) -> Result<Outcome> {
         live.service.pending_count(),
         live.service.desired_count()
     ));
+    if let Some(name) = &config.domain {
+        text.push(format!(
+            "https      {name}: {}",
+            match &certificate {
+                Some(c) => format!(
+                    "certificate {}{}",
+                    c.status,
+                    c.not_after
+                        .map(|t| format!(", expires {}", crate::rfc3339(t)))
+                        .unwrap_or_default()
+                ),
+                None =>
+                    "no certificate of this prefix (deploy with --domain makes one)".to_string(),
+            }
+        ));
+    }
     if let Some(scaled) = &scaled {
         let policies: Vec<String> = scaled.policies.iter().map(scaling::describe).collect();
         text.push(format!(

@@ -9,7 +9,10 @@
 #   - tests/env/strict/layer.py: the strict layer every AWS call of the tests goes through
 #     (AWS's documented constraints, error shapes, throttling, latency, and the behaviour moto
 #     lacks), with the data plane: a local "Fargate" running each deployment's image in Docker
-#     and an HTTP proxy answering for the load balancers' DNS names.
+#     and an HTTP(S) proxy for the load balancers: their DNS names and the names Route 53 aliases
+#     to them, plain HTTP and CONNECT :443 with TLS from a test CA the layer makes at start
+#     ($state/alb-ca/alb-ca.pem, AWS_APP_TEST_ALB_CA; AWS_APP_TEST_TRUST is the system's bundle
+#     plus it, for the tool's SSL_CERT_FILE).
 # AWS_APP_TEST_LATENCY_MS (default 25) is the latency the layer adds to each AWS call.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -47,7 +50,9 @@ if [ ! -x "$venv/bin/moto_server" ]; then
 fi
 stop
 moto_port=$(free_port)
-MOTO_IAM_LOAD_MANAGED_POLICIES=true MOTO_ECS_SERVICE_RUNNING=1 \
+# MOTO_ACM_VALIDATION_WAIT=0: moto issues certificates at once; the layer decides when ACM has
+# validated one (its DNS record, then a few seconds).
+MOTO_IAM_LOAD_MANAGED_POLICIES=true MOTO_ECS_SERVICE_RUNNING=1 MOTO_ACM_VALIDATION_WAIT=0 \
   setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$state/moto.log" 2>&1 < /dev/null &
 echo $! > "$state/moto.pid"
 wait_http "http://127.0.0.1:$moto_port/moto-api/" moto
@@ -75,13 +80,18 @@ eval "$("$env_dir/ecr-twin.sh" start "$state" "http://127.0.0.1:$moto_port")"
 # --- the strict layer and the data plane ---------------------------------------------------------
 aws_port=$(free_port)
 proxy_port=$(free_port)
+rm -rf "$state/alb-ca"
 AWS_APP_TEST_ECR_PASSWORD=$AWS_APP_TEST_ECR_PASSWORD AWS_APP_TEST_ECR_CA=/var/cache/aws-app/ecr-ca/ca.crt setsid "$venv/bin/python" "$env_dir/strict/layer.py" \
   --aws-port "$aws_port" --alb-port "$proxy_port" --moto "http://127.0.0.1:$moto_port" \
   --latency-ms "${AWS_APP_TEST_LATENCY_MS:-25}" --docker-config "$AWS_APP_TEST_ECR_DOCKER_CONFIG" \
+  --ca-dir "$state/alb-ca" \
   >"$state/layer.log" 2>&1 < /dev/null &
 echo $! > "$state/layer.pid"
 wait_http "http://127.0.0.1:$aws_port/-/ready" "strict layer"
 wait_http "http://127.0.0.1:$proxy_port/-/ready" "data plane"
+for f in alb-ca.pem alb-trust.pem; do
+  [ -s "$state/alb-ca/$f" ] || { log "the layer did not write $state/alb-ca/$f"; exit 1; }
+done
 
 log "AWS (strict layer) :$aws_port over moto :$moto_port, registry :$registry_port, ECR ${AWS_APP_TEST_ECR_HOSTS%% *}, data plane proxy :$proxy_port (logs in $state)"
 cat <<ENV
@@ -96,4 +106,6 @@ export AWS_APP_TEST_ECR_PASSWORD=$AWS_APP_TEST_ECR_PASSWORD
 export AWS_APP_TEST_ECR_HOSTS="$AWS_APP_TEST_ECR_HOSTS"
 export AWS_APP_TEST_ECR_DOCKER_CONFIG=$AWS_APP_TEST_ECR_DOCKER_CONFIG
 export AWS_APP_TEST_ECR_CA=/var/cache/aws-app/ecr-ca/ca.crt
+export AWS_APP_TEST_ALB_CA=$state/alb-ca/alb-ca.pem
+export AWS_APP_TEST_TRUST=$state/alb-ca/alb-trust.pem
 ENV

@@ -242,6 +242,9 @@ pub struct AwsEnv {
     pub python: String,
     /// A Docker client config with the test ECR registry's login (its hosts and password).
     pub ecr_docker_config: String,
+    /// The system's CA bundle plus the test CA the data plane's load balancers present
+    /// certificates of (`--domain`): the tool's SSL_CERT_FILE when it checks https URLs.
+    pub trust: String,
 }
 
 pub fn aws_env() -> &'static AwsEnv {
@@ -260,6 +263,7 @@ pub fn aws_env() -> &'static AwsEnv {
             moto_direct: var("AWS_APP_TEST_MOTO_DIRECT"),
             python: var("AWS_APP_TEST_PYTHON"),
             ecr_docker_config: var("AWS_APP_TEST_ECR_DOCKER_CONFIG"),
+            trust: var("AWS_APP_TEST_TRUST"),
         };
         for address in [&env.moto, &env.moto_direct, &env.registry, &env.proxy] {
             let host = address.trim_start_matches("http://");
@@ -284,6 +288,7 @@ impl AwsEnv {
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
             ("HTTP_PROXY", self.proxy.clone()),
+            ("HTTPS_PROXY", self.proxy.clone()),
             ("NO_PROXY", "127.0.0.1,localhost".into()),
             ("AWS_APP_BASE_IMAGE", base_image().into()),
         ]
@@ -427,6 +432,7 @@ impl AwsEnv {
                 .load(),
         );
         Moto {
+            acm: aws_sdk_acm::Client::new(&config),
             autoscaling: aws_sdk_applicationautoscaling::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
@@ -436,6 +442,7 @@ impl AwsEnv {
             iam: aws_sdk_iam::Client::new(&config),
             kms: aws_sdk_kms::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
             runtime,
@@ -588,6 +595,7 @@ pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 
 /// SDK clients reading moto, with a runtime to drive them from synchronous tests.
 pub struct Moto {
+    pub acm: aws_sdk_acm::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ec2: aws_sdk_ec2::Client,
@@ -597,6 +605,7 @@ pub struct Moto {
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub route53: aws_sdk_route53::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub runtime: tokio::runtime::Runtime,

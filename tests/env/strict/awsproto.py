@@ -3,12 +3,18 @@
 parse()        one HTTP request -> Request(service, region, operation, protocol, params, raw), or None
 validate()     the violations AWS's request validation (and documented.py's rules) would report
 check()        validate() turned into the error response AWS would send, or None
-error() / throttle() / server_error() / json_response() / query_response()   wire responses
+error() / throttle() / server_error() / json_response() / query_response() / xml_response()   wire responses
 
 Protocols (what the aws-sdk-rust crates in Cargo.lock send, checked in their sources):
   awsJson1_1 (ecs, ecr, logs)   POST /, X-Amz-Target: <targetPrefix>.<Op>, JSON body keyed by model member names
   awsQuery   (iam, sts, elbv2)  form body Action=..&Version=..; lists Name.member.N, maps Name.entry.N.key/.value
   ec2Query   (ec2)              form body; lists Name.N, names = queryName | capitalised locationName | member name
+  restXml    (route53)          the operation from method + path (the model's http.requestUri), URI labels and
+                                querystring members by their locationName, the other members from the XML body
+                                (root element: the input shape's name, lists <Name><member-name>..</member-name></Name>);
+                                errors <ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>
+                                (Route 53's own, InvalidChangeBatch too since 2024: aws/aws-sdk-kotlin#1435; the
+                                Rust SDK reads only that shape, aws-sdk-route53 src/rest_xml_wrapped_errors.rs)
   rpcv2Cbor  (none of ours yet) POST /service/<S>/operation/<Op>, smithy-protocol: rpc-v2-cbor; decoded here anyway
 
 How AWS validates: services behind AWS's "Coral" front end check the model's constraints (required, length,
@@ -75,11 +81,13 @@ class Request:
     service: str                  # SigV4 signing name from the credential scope
     region: str
     operation: str
-    protocol: str                 # "json" | "query" | "ec2" | "cbor"
+    protocol: str                 # "json" | "query" | "ec2" | "cbor" | "rest-xml"
     params: dict
-    raw: dict                     # JSON/CBOR: decoded body; query/ec2: flat form dict
+    raw: dict                     # JSON/CBOR: decoded body; query/ec2: flat form dict;
+                                  # rest-xml: {"labels": {..}, "query": {name: [values]}, "body": text}
     model_name: str = ""          # botocore model name ("elbv2" for signing name "elasticloadbalancing")
-    unknown: list = field(default_factory=list)   # query/ec2 form keys no model member consumed (ignored, like AWS)
+    unknown: list = field(default_factory=list)   # query/ec2 form keys (rest-xml: query keys) no model member
+                                                  # consumed (ignored, like AWS)
 
 
 def _header(headers, name: str):
@@ -127,6 +135,8 @@ def parse(method: str, path: str, headers, body: bytes) -> Request | None:
             op = model.operation_model(op_name)
             raw = json.loads(body) if body.strip() else {}
             return Request(service, region, op.name, "json", raw if isinstance(raw, dict) else {}, raw, model_name)
+        if load_model(_model_name(service)).metadata.get("protocol") == "rest-xml":
+            return _parse_rest_xml(service, region, method, url, headers, body)
         form = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
         if body:
             form.update({k: v[-1] for k, v in urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True).items()})
@@ -226,6 +236,185 @@ def _from_form(form: dict, shape, prefix: str, ec2: bool, used: set):
     except ValueError:
         pass                                   # left as the string it was; timestamps stay ISO-8601 strings
     return v
+
+
+# -------------------------------------------------------------------------------------------- rest-xml
+
+
+def _local(tag: str) -> str:
+    """An XML tag without its {namespace}."""
+    return tag.rsplit("}", 1)[-1]
+
+
+@functools.lru_cache(maxsize=None)
+def _uri_pattern(template: str):
+    """(regex, [label names], literal length, [required query keys]) of a requestUri template such as
+    '/2013-04-01/hostedzone/{Id}/rrset/' or '/{Bucket}/{Key+}?uploads'. The trailing '/' is optional,
+    as services route both (the Rust SDK sends ChangeResourceRecordSets to .../rrset, botocore to .../rrset/)."""
+    path, _, query = template.partition("?")
+    path = path.rstrip("/") or "/"
+    out, labels, literal, pos = [], [], 0, 0
+    for m in re.finditer(r"\{([^}]+)\}", path):
+        out.append(re.escape(path[pos:m.start()]))
+        literal += m.start() - pos
+        name = m.group(1)
+        greedy = name.endswith("+")
+        labels.append(name.rstrip("+"))
+        out.append("(.+)" if greedy else "([^/]+)")
+        pos = m.end()
+    out.append(re.escape(path[pos:]))
+    literal += len(path) - pos
+    required = [q for q in query.split("&") if q]
+    return re.compile("".join(out) + "/?"), labels, literal, required
+
+
+def _rest_operation(model, method: str, path: str, query: dict):
+    """The operation whose http method and requestUri match, and its URI labels; the most literal
+    template wins (GetHostedZone /hostedzone/{Id} vs ListResourceRecordSets /hostedzone/{Id}/rrset)."""
+    best = None
+    for name in model.operation_names:
+        op = model.operation_model(name)
+        if op.http.get("method", "POST").upper() != method.upper():
+            continue
+        rx, labels, literal, required = _uri_pattern(op.http.get("requestUri", "/"))
+        m = rx.fullmatch(path or "/")
+        if not m:
+            continue
+        ok = True
+        for q in required:
+            k, eq, v = q.partition("=")
+            if k not in query or (eq and v not in query[k]):
+                ok = False
+        if not ok:
+            continue
+        score = (literal, len(required))
+        if best is None or score > best[0]:
+            values = {label: urllib.parse.unquote(v) for label, v in zip(labels, m.groups())}
+            best = (score, op, values)
+    return (best[1], best[2]) if best else (None, None)
+
+
+def _rest_scalar(text: str, shape):
+    """A URI label, query or header value (or XML text) as botocore's member type holds it."""
+    t = shape.type_name
+    try:
+        if t in ("integer", "long"):
+            return int(text)
+        if t in ("float", "double"):
+            return float(text)
+        if t == "boolean":
+            return {"true": True, "false": False}.get(text.strip().lower(), text)
+        if t == "blob":
+            return base64.b64decode(text, validate=True)
+    except ValueError:
+        pass                                   # left as the string it was; timestamps stay strings
+    return text
+
+
+def _from_xml(elem, shape):
+    """The value of one XML element for shape (the mirror of botocore's RestXMLSerializer)."""
+    t = shape.type_name
+    if t == "structure":
+        out = {}
+        children = list(elem)
+        for name, member in shape.members.items():
+            if member.serialization.get("location"):
+                continue
+            key = member.serialization.get("name", name)
+            if member.serialization.get("xmlAttribute"):
+                for attr, value in elem.attrib.items():
+                    if attr == key or _local(attr) == key.split(":")[-1]:
+                        out[name] = _rest_scalar(value, member)
+                continue
+            if member.type_name in ("list", "map") and member.serialization.get("flattened"):
+                items = [c for c in children if _local(c.tag) == key]
+                if items:
+                    out[name] = (_flat_map(items, member) if member.type_name == "map"
+                                 else [_from_xml(c, member.member) for c in items])
+                continue
+            child = next((c for c in children if _local(c.tag) == key), None)
+            if child is not None:
+                out[name] = _from_xml(child, member)
+        return out
+    if t == "list":
+        item = shape.member.serialization.get("name", "member")
+        return [_from_xml(c, shape.member) for c in elem if _local(c.tag) == item]
+    if t == "map":
+        return _flat_map([c for c in elem if _local(c.tag) == "entry"], shape)
+    return _rest_scalar(elem.text or "", shape)
+
+
+def _flat_map(entries, shape):
+    kname = shape.key.serialization.get("name", "key")
+    vname = shape.value.serialization.get("name", "value")
+    out = {}
+    for e in entries:
+        k = next((c for c in e if _local(c.tag) == kname), None)
+        v = next((c for c in e if _local(c.tag) == vname), None)
+        if k is not None:
+            out[_from_xml(k, shape.key)] = None if v is None else _from_xml(v, shape.value)
+    return out
+
+
+def _parse_rest_xml(service, region, method, url, headers, body: bytes) -> Request | None:
+    """restXml: the operation from the method and path; URI labels (http.requestUri), querystring and
+    header members by their locationName; the rest from the XML body, whose root element is the input
+    shape (or its payload member)."""
+    import xml.etree.ElementTree as ElementTree
+
+    model_name = _model_name(service)
+    model = load_model(model_name)
+    query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+    op, labels = _rest_operation(model, method, url.path, query)
+    if op is None:
+        return None
+    raw = {"labels": labels, "query": query, "body": body.decode("utf-8", errors="replace")}
+    shape, params, used = op.input_shape, {}, set()
+    if shape is None:
+        return Request(service, region, op.name, "rest-xml", {}, raw, model_name, sorted(query))
+    for name, member in shape.members.items():
+        loc, key = member.serialization.get("location"), member.serialization.get("name", name)
+        if loc == "uri" and key in labels:
+            params[name] = _rest_scalar(labels[key], member)
+        elif loc == "querystring" and member.type_name == "map":
+            claimed = {m.serialization.get("name", n) for n, m in shape.members.items()
+                       if m.serialization.get("location") == "querystring" and m.type_name != "map"}
+            rest = {k: v for k, v in query.items() if k not in claimed}
+            if rest:
+                used |= set(rest)
+                params[name] = {k: (v if member.value.type_name == "list" else v[-1]) for k, v in rest.items()}
+        elif loc == "querystring" and key in query:
+            used.add(key)
+            values = query[key]
+            params[name] = ([_rest_scalar(v, member.member) for v in values] if member.type_name == "list"
+                            else _rest_scalar(values[-1], member))
+        elif loc == "header":
+            value = _header(headers, key)
+            if value is None:
+                continue
+            if member.type_name == "list":
+                params[name] = [_rest_scalar(v.strip(), member.member) for v in value.split(",")]
+            elif member.type_name == "string" and member.serialization.get("jsonvalue"):
+                params[name] = json.loads(base64.b64decode(value))
+            else:
+                params[name] = _rest_scalar(value, member)
+        elif loc == "headers":
+            prefix = key.lower()
+            found = {k[len(prefix):]: v for k, v in getattr(headers, "items", lambda: [])()
+                     if k.lower().startswith(prefix)}
+            if found:
+                params[name] = found
+    payload = shape.serialization.get("payload")
+    if payload is not None and shape.members[payload].type_name in ("blob", "string"):
+        if body:
+            params[payload] = body if shape.members[payload].type_name == "blob" else body.decode("utf-8")
+    elif body.strip():
+        root = ElementTree.fromstring(body)
+        if payload is not None:
+            params[payload] = _from_xml(root, shape.members[payload])
+        else:
+            params.update(_from_xml(root, shape))
+    return Request(service, region, op.name, "rest-xml", params, raw, model_name, sorted(set(query) - used))
 
 
 # ------------------------------------------------------------------------------------------------ CBOR
@@ -405,9 +594,12 @@ def java_regex(pattern: str):
 # "InvalidParameterException: Invalid parameter at 'repositoryName' failed to satisfy constraint: ..."); the
 # awsQuery services as ValidationError (IAM: "ValidationError ... at 'maxSessionDuration' ..."); JSON services
 # without such a shape as ValidationException.
+# Route 53 answers them as InvalidInput ("InvalidInput: 1 validation error detected: Value '..' at
+# 'hostedZoneId' failed to satisfy constraint: Member must have length less than or equal to 32"; its
+# API reference lists InvalidInput for every operation: "The input is not valid.").
 _VALIDATION_CODE = {"ecs": "InvalidParameterException", "ecr": "InvalidParameterException",
                     "logs": "InvalidParameterException", "elbv2": "ValidationError", "elb": "ValidationError",
-                    "iam": "ValidationError", "sts": "ValidationError"}
+                    "iam": "ValidationError", "sts": "ValidationError", "route53": "InvalidInput"}
 
 RULES = None          # None: load documented.py's RULES; tests may assign a list here
 
@@ -675,6 +867,22 @@ def _finish(status: int, headers: dict, body: bytes):
     return status, headers, body
 
 
+@functools.lru_cache(maxsize=None)
+def xml_namespace(model_name: str) -> str:
+    """The service's XML namespace: the model's metadata (awsQuery), else the one its rest-xml input
+    shapes carry (Route 53: https://route53.amazonaws.com/doc/2013-04-01/)."""
+    model = load_model(model_name)
+    ns = model.metadata.get("xmlNamespace")
+    if ns:
+        return ns if isinstance(ns, str) else ns.get("uri", "")
+    for name in model.operation_names:
+        shape = model.operation_model(name).input_shape
+        found = shape.serialization.get("xmlNamespace") if shape is not None else None
+        if found:
+            return found if isinstance(found, str) else found.get("uri", "")
+    return ""
+
+
 def error(req: Request, status: int, code: str, message: str) -> tuple[int, dict, bytes]:
     """AWS's error envelope for req's protocol. Headers include Content-Length and the request id."""
     rid = str(uuid.uuid4())
@@ -690,6 +898,14 @@ def error(req: Request, status: int, code: str, message: str) -> tuple[int, dict
                 f"<Code>{_xml(code)}</Code><Message>{_xml(message)}</Message></Error></Errors>"
                 f"<RequestID>{rid}</RequestID></Response>")
         return _finish(status, {"Content-Type": "text/xml;charset=UTF-8"}, body.encode())
+    if req.protocol == "rest-xml":
+        # Route 53: '<?xml version="1.0"?>\n<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">
+        # <Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>[..]</Message></Error>
+        # <RequestId>..</RequestId></ErrorResponse>' (aws/aws-sdk-kotlin#1435, aws/aws-cli#2071).
+        body = (f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{_xml(xml_namespace(req.model_name))}"><Error>'
+                f'<Type>{"Receiver" if status >= 500 else "Sender"}</Type><Code>{_xml(code)}</Code>'
+                f"<Message>{_xml(message)}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>")
+        return _finish(status, {"Content-Type": "text/xml", "x-amzn-RequestId": rid}, body.encode())
     ns = load_model(req.model_name).metadata.get("xmlNamespace", "")
     body = (f'<ErrorResponse xmlns="{_xml(ns)}">\n  <Error>\n    <Type>{"Receiver" if status >= 500 else "Sender"}</Type>\n'
             f"    <Code>{_xml(code)}</Code>\n    <Message>{_xml(message)}</Message>\n  </Error>\n"
@@ -698,11 +914,12 @@ def error(req: Request, status: int, code: str, message: str) -> tuple[int, dict
 
 
 def throttle(req: Request) -> tuple[int, dict, bytes]:
-    """EC2: 503 RequestLimitExceeded "Request limit exceeded."; awsQuery services: 400 Throttling (Sender);
+    """EC2: 503 RequestLimitExceeded "Request limit exceeded."; awsQuery services and Route 53 (rest-xml):
+    400 Throttling (Sender) "Rate exceeded" (Route 53's API reference: "Throttling ... Rate exceeded");
     JSON services: 400 ThrottlingException. All are in the SDKs' throttling-code lists (retried with backoff)."""
     if req.protocol == "ec2":
         return error(req, 503, "RequestLimitExceeded", "Request limit exceeded.")
-    if req.protocol == "query":
+    if req.protocol in ("query", "rest-xml"):
         return error(req, 400, "Throttling", "Rate exceeded")
     return error(req, 400, "ThrottlingException", "Rate exceeded")
 
@@ -735,4 +952,16 @@ def query_response(req: Request, result_xml: str = "", status: int = 200) -> tup
         return _finish(status, {"Content-Type": "text/xml;charset=UTF-8"}, body.encode())
     body = (f'<{op}Response xmlns="{_xml(ns)}"><{op}Result>{result_xml}</{op}Result>'
             f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></{op}Response>")
+    return _finish(status, {"Content-Type": "text/xml", "x-amzn-RequestId": rid}, body.encode())
+
+
+def xml_response(req: Request, result_xml: str = "", status: int = 200) -> tuple[int, dict, bytes]:
+    """A rest-xml answer: already-serialized output members in the output shape's root element, e.g.
+    <GetChangeResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeInfo>..</ChangeInfo>
+    </GetChangeResponse> (the Rust SDK checks the root's name)."""
+    rid, op = str(uuid.uuid4()), operation_model(req)
+    shape = op.output_shape
+    root = (shape.serialization.get("name") or shape.name) if shape is not None else f"{req.operation}Response"
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{_xml(xml_namespace(req.model_name))}">'
+            f"{result_xml}</{root}>")
     return _finish(status, {"Content-Type": "text/xml", "x-amzn-RequestId": rid}, body.encode())

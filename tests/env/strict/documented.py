@@ -36,6 +36,7 @@ _EC2_RUN = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstan
 _EC2_IMDS = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceMetadataOptionsRequest.html"
 _AAS = "https://docs.aws.amazon.com/autoscaling/application/APIReference/"
 _IAM_QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
+_ACM_REQUEST = "https://docs.aws.amazon.com/acm/latest/APIReference/API_RequestCertificate.html"
 
 _SG_DESC_MSG = ("Invalid security group description. Valid descriptions are strings less than 256 "
                 "characters from the following set:  a-zA-Z0-9. _-:/()#,@[]+=&;{{}}!$*")
@@ -89,7 +90,7 @@ _TG_ATTRIBUTE_KEYS = [
 
 RULES = [
     # (service, operation or "*", member path, rule)
-    # service: "ecs" "ecr" "ec2" "elasticloadbalancing" "iam" "logs" "sts" (SigV4 signing names)
+    # service: "ecs" "ecr" "ec2" "elasticloadbalancing" "iam" "logs" "sts" "acm" "route53" (SigV4 signing names)
     # member path: botocore member names from the operation's input shape, "[]" for each list element
     #   and "{}" for map values, e.g. "TagSpecifications[].Tags[].Value", "containerDefinitions[].dockerLabels{}"
     # rule keys: "max_len", "min_len", "pattern", "not_prefix", "not_suffix", "enum", "code",
@@ -370,6 +371,17 @@ RULES = [
         "code": "InvalidParameterException",
         "message": "Invalid parameter at 'imageManifestMediaType' failed to satisfy constraint: unsupported media type '{value}'",
         "doc": "https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-manifest-formats.html"}),
+
+    # ------------------------------------------------------- ACM (model: DomainName 1-253, pattern)
+    # RequestCertificate: "The first domain name you enter cannot exceed 64 octets, including periods.
+    # Each subsequent Subject Alternative Name (SAN), however, can be up to 253 octets in length." (the
+    # certificate's common name: RFC 5280's ub-common-name, 64). The answer's wording is ACM's model-style
+    # one (ValidationException, "Member must have length less than or equal to 64"): unverified.
+    ("acm", "RequestCertificate", "DomainName", {
+        "max_len": 64,
+        "doc": _ACM_REQUEST}),
+    # Route 53: ChangeBatch.Comment (max 256), ResourceRecordSet.Name (max 1024), ResourceRecord.Value
+    # (max 4000), HostedZoneId (max 32) and the Change actions are in the model.
 
     # ---------------------------------------------- IAM (model: names, description, tag charset)
     ("iam", "*", "Tags[].Key", {

@@ -39,13 +39,46 @@ Two roles in one process:
      policy's alarm (the suite's stand-in for load);
    - a new instance profile is refused by RunInstances (InvalidParameterValue) for a few
      seconds; a new role cannot be assumed (AccessDenied) for a few seconds, nor by principals
-     its trust policy does not name.
+     its trust policy does not name;
+   - ACM (moto issues at once whatever DNS holds: aws-env.sh starts it with
+     MOTO_ACM_VALIDATION_WAIT=0 and the layer decides, acm_view): a requested certificate is
+     PENDING_VALIDATION; DescribeCertificate gives no ResourceRecord for ACM_RECORD_LAG (3 s),
+     then a record of its own per certificate and domain (`_<hex>.<domain>.` CNAME
+     `_<hex>.<letters>.acm-validations.aws.`); it is ISSUED ACM_VALIDATION (5 s) after the
+     layer first saw that record in the public hosted zone that answers for the name (written
+     through the layer: from the write); ListCertificates filters on that status (and on the key
+     algorithm asked for, RSA_2048 by default, as ACM); InUseBy lists the load balancers using it;
+     DeleteCertificate answers ResourceInUseException while a listener uses it and for
+     ACM_RELEASE (10 s) after the last one let go;
+   - ELBv2 listeners: HTTPS without a certificate (ValidationError), with one not ISSUED
+     (UnsupportedCertificate), an unknown SslPolicy (SSLPolicyNotFound), a second listener on a
+     port (DuplicateListener) are refused, as moto does not;
+   - Route 53 (rest-xml, read by awsproto): ChangeResourceRecordSets answers InvalidChangeBatch
+     for an alias A/AAAA whose target is no load balancer (its CanonicalHostedZoneId, its DNS
+     name without `dualstack.`), a name outside the zone, a CNAME at the apex or beside other
+     records; each change has its own id, PENDING for R53_SYNC (2 s), then INSYNC (GetChange);
+     ListHostedZonesByName answers in Route 53's order and pages (moto: exact names only).
 
 2. **The data plane** (``--alb-port``): the local "Fargate" + ALB. It runs each deployment's task
-   (the task definition's image, in Docker, port published on 127.0.0.1), health-checks it like
-   the target group, and answers HTTP proxy requests for a load balancer's DNS name from the
-   healthy task of the service behind it. A container definition's ``secrets`` reach the
-   container as ECS puts them: only when the task definition's execution role is allowed
+   (the task definition's image, in Docker, port published on 127.0.0.1; ``--no-tasks``: none,
+   stand-ins only), health-checks it like the target group, and is the tool's HTTP_PROXY and
+   HTTPS_PROXY for the load balancers (AlbProxy). Names resolve like DNS: a load balancer's DNS
+   name is itself; another name is looked up in moto's Route 53 (the public zone with the
+   longest matching suffix, an A alias of exactly that name to a load balancer's DNS name, or a
+   CNAME); else 502 "could not resolve host". A plain request goes to the load balancer's
+   listener on its port (80): forward -> the healthy task of the service behind it, redirect ->
+   301/302 with Location as ALB writes it (`https://app.example.com:443/path?query`), no
+   listener -> 502 "connection refused". ``CONNECT host:443`` (other ports: 502) needs an active
+   load balancer whose security groups admit tcp 443 from 0.0.0.0/0 (else the connection hangs
+   for BLACKHOLE, 30 s, and closes unanswered, as a dropped SYN) and an HTTPS listener on 443
+   (else 502 "connection refused"); then `HTTP/1.1 200 Connection established` and TLS (at least
+   1.2; 1.3 for TLS13-1-3 policies) with a leaf from the test CA (--ca-dir: alb-ca.pem, and
+   alb-trust.pem = the system bundle + it) for the SNI name when one of the listener's ISSUED
+   certificates covers it (DomainName or SubjectAlternativeNames, `*.` one label), else for its
+   default certificate's names (or the load balancer's DNS name), which a client's name check
+   refuses; the requests inside go where the listener's default action says (X-Forwarded-Proto
+   https). A container definition's ``secrets`` reach the container as ECS puts them: only
+   when the task definition's execution role is allowed
    ``ssm:GetParameters`` / ``secretsmanager:GetSecretValue`` on the ARN (and ``kms:Decrypt`` on a
    customer managed key), by its inline and attached policies as moto's IAM evaluates them, the
    values read from moto (a secret's json-key extracted); otherwise the task stops with
@@ -55,9 +88,15 @@ A second instance with ``--chaos SEED`` in front of the first injects throttles 
 (seeded) into any call, before the call reaches AWS.
 
 Test endpoints: GET /-/ready, GET /-/violations (every refused request, and every signed call
-the layer could not read and so could not check, for the suite's final check), GET /-/checkip
-(the operator's public address, as checkip.amazonaws.com answers it), GET /-/permissions?key=AKID (the actions that key was allowed and denied), GET /-/routes (ALB
-port).
+the layer could not read and so could not check, for the suite's final check; a request sent
+with the header x-aws-app-test-expect-violation is refused the same but not recorded), GET
+/-/checkip (the operator's public address, as checkip.amazonaws.com answers it), GET
+/-/permissions?key=AKID (the actions that key was allowed and denied), GET /-/acm (the layer's
+view of each ACM certificate: requested, domains, seen (when each validation record was first
+seen), issued, released, and the validation records), POST /-/routes?dns=NAME&port=PORT (a
+stand-in task: the listeners of the load balancer NAME forward to 127.0.0.1:PORT; DELETE
+/-/routes?dns=NAME removes it), all on the AWS port; GET /-/ready and GET /-/routes (load
+balancer DNS name -> task port, stand-ins included) on the ALB port.
 """
 import argparse
 import base64
@@ -116,6 +155,22 @@ FAILED_TASKS_THRESHOLD = 3
 # A task that never answers its health check within this is failed (the service's grace period
 # the tool sets, 30 s, plus the target group's unhealthy threshold).
 HEALTH_DEADLINE = env_seconds("STRICT_HEALTH_DEADLINE_SECS", 40)
+# --domain: ACM's DNS validation, Route 53's propagation, listeners letting go of certificates.
+# DescribeCertificate gives a new certificate's validation record this long after RequestCertificate
+# ("there is a delay of several seconds before you can retrieve information about the new
+# certificate"; seen: a few polls 300 ms apart, dylburger/create-and-validate-acm-certificate#11).
+ACM_RECORD_LAG = env_seconds("STRICT_ACM_RECORD_LAG_SECS", 3)
+# ISSUED this long after the layer first saw the validation CNAME in DNS (real: seconds to minutes).
+ACM_VALIDATION = env_seconds("STRICT_ACM_VALIDATION_SECS", 5)
+# DeleteCertificate answers ResourceInUseException this long after the last listener let it go
+# ("it can take around 10s for ACM to acknowledge that the certificate is no longer in use",
+# aws/aws-cdk#4179).
+ACM_RELEASE = env_seconds("STRICT_ACM_RELEASE_SECS", 10)
+# GetChange answers PENDING this long after the change, then INSYNC (real: about a minute).
+R53_SYNC = env_seconds("STRICT_R53_SYNC_SECS", 2)
+# A CONNECT to a load balancer whose security groups drop :443 hangs this long, then closes (a
+# dropped SYN: the client's connect timeout decides).
+BLACKHOLE = env_seconds("STRICT_BLACKHOLE_SECS", 30)
 
 
 def now():
@@ -147,6 +202,12 @@ RATES = {
     ("ecr", "*read"): (20, 100),
     ("sts", "*read"): (50, 200),
     ("sts", "*write"): (50, 200),
+    # Route 53: "All requests - Five requests per second per AWS account" (Route 53 quotas), one
+    # bucket for every operation. ACM: conservative readings of its API rate quotas (per second:
+    # DescribeCertificate 10, ListCertificates 8, RequestCertificate 5, DeleteCertificate 10).
+    ("route53", "*"): (5, 10),
+    ("acm", "*read"): (8, 16),
+    ("acm", "*write"): (5, 10),
 }
 READS = ("Describe", "Get", "List", "Filter")
 
@@ -159,9 +220,9 @@ class Buckets:
     def take(self, req):
         kind = "*read" if req.operation.startswith(READS) else "*write"
         key = (req.service, req.operation)
-        rate, burst = RATES.get(key) or RATES.get((req.service, kind), (20, 100))
         if key not in RATES:
-            key = (req.service, kind)
+            key = (req.service, "*") if (req.service, "*") in RATES else (req.service, kind)
+        rate, burst = RATES.get(key, (20, 100))
         key = (req.region,) + key
         with self.lock:
             tokens, last = self.buckets.get(key, (burst, now()))
@@ -259,6 +320,10 @@ class State:
         self.tables = {}  # DynamoDB table name -> created at
         self.lock_events = []  # every successful write of aws-app's lock table, in order
         self.scaling = {}  # (region, scalable target resource id) -> its scaling activities
+        self.regions = set()  # regions of the calls seen (where load balancers may be)
+        self.certificates = {}  # ACM certificate arn -> Certificate (the layer's view of it)
+        self.released_certificates = {}  # ACM certificate arn -> when a listener last let it go
+        self.changes = {}  # Route 53 change id -> when it was submitted
 
 
 # DynamoDB's item writes are atomic (a condition and its write, one step). moto's server checks
@@ -339,7 +404,7 @@ class Behaviours:
 
     def after(self, req, status, body):
         op = getattr(self, "after_%s_%s" % (self.hook(req), req.operation), None)
-        if op and status == 200:
+        if op and 200 <= status < 300:  # (Route 53's CreateHostedZone: 201)
             return op(req, body)
         return body
 
@@ -597,6 +662,7 @@ class Behaviours:
                 ListenerArns=[req.params["ListenerArn"]])["Listeners"]
             req.target_groups = [a["TargetGroupArn"] for l in listeners for a in l.get("DefaultActions", [])
                                  if a.get("TargetGroupArn")]
+            req.certificates = [c for l in listeners for c in listener_certificates(req.region, l)]
         except Exception:
             req.target_groups = []
         return None
@@ -605,6 +671,7 @@ class Behaviours:
         with STATE.lock:
             for arn in getattr(req, "target_groups", []):
                 STATE.released_groups[arn] = now()
+        release_certificates(getattr(req, "certificates", []))
         return body
 
     def after_elb_DeleteLoadBalancer(self, req, body):
@@ -616,6 +683,7 @@ class Behaviours:
             STATE.load_balancers.pop(arn, None)
             for group in groups:
                 STATE.lingering_groups[group] = now()
+        release_certificates(getattr(req, "certificates", []))
         return body
 
     def before_elb_DeleteLoadBalancer(self, req):
@@ -628,6 +696,11 @@ class Behaviours:
                 LoadBalancerArn=req.params["LoadBalancerArn"])["TargetGroups"]]
         except Exception:
             req.lb_groups, req.target_groups = [], []
+        try:  # its listeners go with it, and let go of their certificates
+            req.certificates = [c for l in moto_client("elbv2", req.region).describe_listeners(
+                LoadBalancerArn=req.params["LoadBalancerArn"])["Listeners"] for c in listener_certificates(req.region, l)]
+        except Exception:
+            req.certificates = []
         return None
 
     def before_elb_DeleteTargetGroup(self, req):
@@ -651,6 +724,323 @@ class Behaviours:
             return awsproto.error(req, 400, "ResourceInUse",
                                   "Target group '%s' is currently in use by a listener or a rule" % arn)
         return None
+
+    # HTTPS listeners (--domain) ----------------------------------------------------------------
+    # moto accepts an HTTPS listener without a certificate, with a certificate ACM has not issued,
+    # with an SslPolicy that does not exist (on CreateListener), and a second listener on a port in
+    # use (it compares the port with its listeners' ARNs). ELB refuses them all.
+    def listener_rules(self, req):
+        """CreateListener/ModifyListener as ELB checks them: HTTPS needs a certificate ("A certificate
+        must be specified for HTTPS listeners", pulumi/pulumi#15712) that ACM has issued (before that:
+        UnsupportedCertificate, "The certificate '...' must have a fully-qualified domain name, a
+        supported signature, and a supported key size.", DataBiosphere/azul#8321), a known SslPolicy
+        (SSLPolicyNotFound, moto's wording), one listener per port (DuplicateListener, moto's
+        wording), a redirect action with its RedirectConfig (StatusCode is required by the model)."""
+        p = req.params
+        elb = moto_client("elbv2", req.region)
+        existing = {}
+        if req.operation == "ModifyListener":
+            try:
+                existing = elb.describe_listeners(ListenerArns=[p["ListenerArn"]])["Listeners"][0]
+            except Exception:
+                return None  # moto answers ListenerNotFound
+        lb_arn = p.get("LoadBalancerArn") or existing.get("LoadBalancerArn")
+        protocol = p.get("Protocol") or existing.get("Protocol")
+        port = p.get("Port") or existing.get("Port")
+        certificates = p["Certificates"] if "Certificates" in p else existing.get("Certificates") or []
+        if protocol in ("HTTPS", "TLS") and not [c for c in certificates if c.get("CertificateArn")]:
+            return contract(req, awsproto.error(req, 400, "ValidationError",
+                                                "A certificate must be specified for %s listeners" % protocol))
+        for c in p.get("Certificates") or []:
+            refused = self.unissued(req, c.get("CertificateArn"))
+            if refused is not None:
+                return refused
+        policy = p.get("SslPolicy")
+        if policy is not None and policy not in ssl_policy_names():
+            return contract(req, awsproto.error(req, 400, "SSLPolicyNotFound", "Policy %s not found" % policy))
+        for action in p.get("DefaultActions") or []:
+            if action.get("Type") == "redirect" and not action.get("RedirectConfig"):
+                return contract(req, awsproto.error(req, 400, "ValidationError",
+                                                    "A redirect configuration must be specified for a redirect action"))
+        if port is not None and lb_arn:
+            try:
+                others = elb.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
+            except Exception:
+                others = []
+            if any(l["Port"] == port and l["ListenerArn"] != existing.get("ListenerArn") for l in others):
+                return contract(req, awsproto.error(req, 400, "DuplicateListener",
+                                                    "A listener with the specified port already exists."))
+        if existing:
+            # The certificates this listener lets go of (its new ones, or none once it is HTTP).
+            kept = {c.get("CertificateArn") for c in certificates} if protocol in ("HTTPS", "TLS") else set()
+            req.certificates = [c for c in listener_certificates(req.region, existing) if c not in kept]
+        return None
+
+    def unissued(self, req, arn):
+        """UnsupportedCertificate for an ACM certificate that is not ISSUED (in the layer's view);
+        None for one moto does not know (it answers CertificateNotFound) or an IAM one."""
+        view = acm_describe(arn) if arn and ":acm:" in arn else None
+        if view is None or view.get("Status") == "ISSUED":
+            return None
+        return contract(req, awsproto.error(
+            req, 400, "UnsupportedCertificate", "The certificate '%s' must have a fully-qualified domain name, "
+            "a supported signature, and a supported key size." % arn))
+
+    before_elb_CreateListener = before_elb_ModifyListener = listener_rules
+
+    def after_elb_ModifyListener(self, req, body):
+        release_certificates(getattr(req, "certificates", []))
+        return body
+
+    def before_elb_AddListenerCertificates(self, req):
+        for c in req.params.get("Certificates") or []:
+            refused = self.unissued(req, c.get("CertificateArn"))
+            if refused is not None:
+                return refused
+        return None
+
+    def after_elb_RemoveListenerCertificates(self, req, body):
+        release_certificates([c.get("CertificateArn") for c in req.params.get("Certificates") or []])
+        return body
+
+    # ACM ---------------------------------------------------------------------------------------
+    # moto issues every certificate after MOTO_ACM_VALIDATION_WAIT (0 here, aws-env.sh), whatever
+    # DNS holds, gives every certificate the same validation record at once, makes RSA_2048 keys
+    # whatever is asked, lists listeners (never pruned) as InUseBy, and deletes certificates in use.
+    # The layer answers as ACM: see acm_view().
+    def after_acm_RequestCertificate(self, req, body):
+        arn = json.loads(body).get("CertificateArn")
+        p = req.params
+        domains = [p.get("DomainName")] + [d for d in p.get("SubjectAlternativeNames") or [] if d != p.get("DomainName")]
+        with STATE.lock:
+            # (an IdempotencyToken given again within the hour answers the same certificate)
+            STATE.certificates.setdefault(arn, Certificate(arn, now(), domains, p.get("KeyAlgorithm") or "RSA_2048"))
+        return body
+
+    def after_acm_DescribeCertificate(self, req, body):
+        out = json.loads(body)
+        if out.get("Certificate"):
+            out["Certificate"] = acm_view(out["Certificate"])
+        return json.dumps(out).encode()
+
+    def before_acm_ListCertificates(self, req):
+        """moto's certificates with the layer's status: CertificateStatuses applies to it, and
+        Includes.keyTypes with ACM's default ("Default filtering returns only RSA_2048
+        certificates"); summaries as ACM gives them (SubjectAlternativeNameSummaries: the first 100)."""
+        p = req.params
+        acm = moto_client("acm", req.region)
+        arns, kw = [], {}
+        while True:
+            page = acm.list_certificates(**kw)
+            arns += [c["CertificateArn"] for c in page.get("CertificateSummaryList", [])]
+            if not page.get("NextToken"):
+                break
+            kw = {"NextToken": page["NextToken"]}
+        statuses = p.get("CertificateStatuses") or None
+        key_types = (p.get("Includes") or {}).get("keyTypes") or ["RSA_2048"]
+        rows = []
+        for arn in arns:
+            view = acm_describe(arn)
+            if view is None or (statuses and view.get("Status") not in statuses) or view.get("KeyAlgorithm") not in key_types:
+                continue
+            sans = view.get("SubjectAlternativeNames") or []
+            row = {"CertificateArn": arn, "DomainName": view.get("DomainName"),
+                   "SubjectAlternativeNameSummaries": sans[:100], "HasAdditionalSubjectAlternativeNames": len(sans) > 100,
+                   "Status": view.get("Status"), "Type": view.get("Type"), "KeyAlgorithm": view.get("KeyAlgorithm"),
+                   "InUse": bool(view.get("InUseBy")), "RenewalEligibility": view.get("RenewalEligibility"),
+                   "ExtendedKeyUsages": [], "KeyUsages": []}
+            for k in ("CreatedAt", "IssuedAt", "ImportedAt", "NotBefore", "NotAfter", "RevokedAt"):
+                if view.get(k) is not None:
+                    row[k] = view[k]
+            rows.append({k: v for k, v in row.items() if v is not None})
+        size = min(int(p.get("MaxItems") or 1000), 1000)
+        start = int(p.get("NextToken") or 0) if str(p.get("NextToken") or "0").isdigit() else 0
+        page = {"CertificateSummaryList": rows[start:start + size]}
+        if start + size < len(rows):
+            page["NextToken"] = str(start + size)
+        return awsproto.json_response(req, page)
+
+    def before_acm_DeleteCertificate(self, req):
+        """"You cannot delete an ACM certificate that is being used by another AWS service": while a
+        listener uses it, and for ACM_RELEASE after the last one let go (AlexsLemonade/refinebio#2914:
+        "ResourceInUseException: Certificate arn:... in account ... is in use.")."""
+        arn = req.params.get("CertificateArn") or ""
+        region = arn.split(":")[3] if arn.count(":") >= 5 else req.region
+        if certificate_users(region, arn) or recent(STATE.released_certificates, arn, ACM_RELEASE):
+            return awsproto.error(req, 400, "ResourceInUseException",
+                                  "Certificate %s in account %s is in use." % (arn, ACCOUNT))
+        return None
+
+    def after_acm_DeleteCertificate(self, req, body):
+        with STATE.lock:
+            STATE.certificates.pop(req.params.get("CertificateArn"), None)
+        return body
+
+    # Route 53 ----------------------------------------------------------------------------------
+    # moto checks no alias target, lets a CNAME sit at the apex or beside other records, takes a
+    # name outside the zone when its text ends like the zone's (app.notexample.com in example.com),
+    # and answers every change INSYNC under one constant id.
+    def before_route53_ChangeResourceRecordSets(self, req):
+        """InvalidChangeBatch as Route 53 words it, all problems of the batch in one "[a, b]":
+        "RRSet with DNS name x. is not permitted in zone z." (outside the zone at a label
+        boundary), "RRSet of type CNAME with DNS name z. is not permitted at apex in zone z.", "RRSet
+        of type CNAME with DNS name x. is not permitted as it conflicts with other records with the
+        same DNS name in zone z.", "RRSet of type A with DNS name x. is not permitted because a
+        conflicting RRSet of type CNAME with the same DNS name already exists in zone z."
+        (aws/aws-sdk-java#1996, RJPearson94/terraform-aws-open-next#24); for an alias A/AAAA "Tried
+        to create an alias that targets t., type A in zone Z, but the alias target name does not
+        lie within the target zone" (Z is no load balancer's CanonicalHostedZoneId) or "... but that
+        target was not found" (no load balancer has that DNS name, `dualstack.` and the dot aside;
+        barnybug/cli53#213, aws/aws-cdk#19643); "Tried to create resource record set [name='x.',
+        type='A'] but it already exists", "Tried to delete resource record set [name='x.',
+        type='A'] but it was not found" / "... but the values provided do not match the current
+        values" (a DELETE "must specify all the same values"; aws/aws-sdk-kotlin#1435; moto answers
+        InvalidInput for the first). The batch is checked as one transaction, in order."""
+        p = req.params
+        zone_id = (p.get("HostedZoneId") or "").rsplit("/", 1)[-1]
+        try:
+            zone = dns_name(route53().get_hosted_zone(Id=zone_id)["HostedZone"]["Name"])
+            records = zone_records(zone_id)
+        except Exception:
+            return None  # moto answers NoSuchHostedZone
+
+        def key(rrs):
+            return dns_name(rrs.get("Name")), rrs.get("Type"), rrs.get("SetIdentifier")
+
+        def values(rrs):
+            alias = rrs.get("AliasTarget")
+            if alias:
+                return ("alias", alias.get("HostedZoneId"), dns_name(alias.get("DNSName")), bool(alias.get("EvaluateTargetHealth")))
+            return (int(rrs.get("TTL") or 0), sorted((r.get("Value") or "").rstrip(".").lower() for r in rrs.get("ResourceRecords") or []))
+
+        current = {key(rr): rr for rr in records}
+        lbs, problems = None, []
+        for change in (p.get("ChangeBatch") or {}).get("Changes") or []:
+            action, rrs = change.get("Action"), change.get("ResourceRecordSet") or {}
+            name, kind = dns_name(rrs.get("Name")), rrs.get("Type")
+            said = "resource record set [name='%s.', type='%s']" % (name, kind)
+            if name != zone and not name.endswith("." + zone):
+                problems.append("RRSet with DNS name %s. is not permitted in zone %s." % (name, zone))
+                continue
+            if action == "DELETE":
+                if key(rrs) not in current:
+                    problems.append("Tried to delete %s but it was not found" % said)
+                elif values(current[key(rrs)]) != values(rrs):
+                    problems.append("Tried to delete %s but the values provided do not match the current values" % said)
+                else:
+                    del current[key(rrs)]
+                continue
+            if action == "CREATE" and key(rrs) in current:
+                problems.append("Tried to create %s but it already exists" % said)
+                continue
+            here = {k[1] for k in current if k[0] == name}
+            if kind == "CNAME" and name == zone:
+                problems.append("RRSet of type CNAME with DNS name %s. is not permitted at apex in zone %s." % (name, zone))
+                continue
+            if kind == "CNAME" and here - {"CNAME"}:
+                problems.append("RRSet of type CNAME with DNS name %s. is not permitted as it conflicts with other "
+                                "records with the same DNS name in zone %s." % (name, zone))
+                continue
+            if kind != "CNAME" and "CNAME" in here:
+                problems.append("RRSet of type %s with DNS name %s. is not permitted because a conflicting RRSet of "
+                                "type CNAME with the same DNS name already exists in zone %s." % (kind, name, zone))
+                continue
+            alias = rrs.get("AliasTarget")
+            if alias and kind in ("A", "AAAA"):
+                target, target_zone = dns_name(alias.get("DNSName")), alias.get("HostedZoneId")
+                bare = target[len("dualstack."):] if target.startswith("dualstack.") else target
+                said = "Tried to create an alias that targets %s., type %s in zone %s, but " % (target, kind, target_zone)
+                if target_zone == zone_id:  # another record of this zone
+                    if not any(k[0] == target for k in current):
+                        problems.append(said + "that target was not found")
+                else:
+                    lbs = load_balancers() if lbs is None else lbs
+                    if not any(lb.get("CanonicalHostedZoneId") == target_zone for lb in lbs):
+                        problems.append(said + "the alias target name does not lie within the target zone")
+                    elif not any(dns_name(lb.get("DNSName")) == bare and lb.get("CanonicalHostedZoneId") == target_zone
+                                 for lb in lbs):
+                        problems.append(said + "that target was not found")
+            current[key(rrs)] = rrs
+        if problems:
+            return contract(req, awsproto.error(req, 400, "InvalidChangeBatch", "[%s]" % ", ".join(problems)))
+        return None
+
+    def after_route53_ChangeResourceRecordSets(self, req, body):
+        # ACM's view: a validation record written through the layer counts from now.
+        for change in (req.params.get("ChangeBatch") or {}).get("Changes") or []:
+            rrs = change.get("ResourceRecordSet") or {}
+            if rrs.get("Type") == "CNAME":
+                values = [r.get("Value") for r in rrs.get("ResourceRecords") or []]
+                validation_written(rrs.get("Name"), values, change.get("Action") != "DELETE")
+        return own_change(body)
+
+    def own_change_of(self, req, body):
+        return own_change(body)
+
+    after_route53_CreateHostedZone = after_route53_DeleteHostedZone = own_change_of
+
+    def before_route53_ListHostedZonesByName(self, req):
+        """As Route 53 answers it (moto gives only the zones named exactly DNSName and ignores
+        MaxItems): "sorts hosted zones by name with the labels reversed" (com.example.www.), from
+        DNSName (and HostedZoneId) on, private and public alike, up to MaxItems (at most 100), with
+        IsTruncated, NextDNSName and NextHostedZoneId; HostedZoneId without DNSName is InvalidInput."""
+        p = req.params
+        if p.get("HostedZoneId") and not p.get("DNSName"):
+            return contract(req, awsproto.error(req, 400, "InvalidInput",
+                                                "The parameter dnsname must be specified when hostedzoneid is"))
+        zones, kw = [], {}
+        while True:
+            page = route53().list_hosted_zones(**kw)
+            zones += page.get("HostedZones", [])
+            if not page.get("IsTruncated"):
+                break
+            kw = {"Marker": page["NextMarker"]}
+
+        def key(name, zone_id=""):
+            return tuple(reversed(dns_name(name).split("."))), zone_id
+
+        zones.sort(key=lambda z: key(z["Name"], z["Id"].rsplit("/", 1)[-1]))
+        if p.get("DNSName"):
+            start = key(p["DNSName"], (p.get("HostedZoneId") or "").rsplit("/", 1)[-1])
+            zones = [z for z in zones if key(z["Name"], z["Id"].rsplit("/", 1)[-1]) >= start]
+        try:
+            size = max(1, min(int(p.get("MaxItems") or 100), 100))
+        except ValueError:
+            return contract(req, awsproto.error(req, 400, "InvalidInput", "Invalid value for maxitems: %s" % p.get("MaxItems")))
+        shown, rest = zones[:size], zones[size:]
+        x = awsproto._xml
+        items = []
+        for z in shown:
+            config = z.get("Config") or {}
+            comment = "<Comment>%s</Comment>" % x(config["Comment"]) if config.get("Comment") is not None else ""
+            items.append("<HostedZone><Id>%s</Id><Name>%s</Name><CallerReference>%s</CallerReference><Config>%s"
+                         "<PrivateZone>%s</PrivateZone></Config><ResourceRecordSetCount>%d</ResourceRecordSetCount>"
+                         "</HostedZone>" % (x(z["Id"]), x(z["Name"]), x(z.get("CallerReference", "")), comment,
+                                            "true" if config.get("PrivateZone") else "false",
+                                            z.get("ResourceRecordSetCount", 0)))
+        out = "<HostedZones>%s</HostedZones>" % "".join(items)
+        if p.get("DNSName"):
+            out += "<DNSName>%s</DNSName>" % x(p["DNSName"])
+        if p.get("HostedZoneId"):
+            out += "<HostedZoneId>%s</HostedZoneId>" % x(p["HostedZoneId"])
+        out += "<IsTruncated>%s</IsTruncated>" % ("true" if rest else "false")
+        if rest:
+            out += "<NextDNSName>%s</NextDNSName><NextHostedZoneId>%s</NextHostedZoneId>" % (
+                x(rest[0]["Name"]), x(rest[0]["Id"].rsplit("/", 1)[-1]))
+        return awsproto.xml_response(req, out + "<MaxItems>%d</MaxItems>" % size)
+
+    def before_route53_GetChange(self, req):
+        """"PENDING indicates that the changes in this request have not propagated to all Amazon Route
+        53 DNS servers. This is the initial status of all change batch requests." INSYNC after
+        R53_SYNC. Changes the layer did not see (moto's own id) are moto's."""
+        change = (req.params.get("Id") or "").rsplit("/", 1)[-1]
+        with STATE.lock:
+            at = STATE.changes.get(change)
+        if at is None:
+            return None
+        return awsproto.xml_response(req, "<ChangeInfo><Id>/change/%s</Id><Status>%s</Status><SubmittedAt>%s"
+                                          "</SubmittedAt></ChangeInfo>" % (
+                                              change, "PENDING" if now() - at < R53_SYNC else "INSYNC", r53_time(at)))
 
     # EC2 ---------------------------------------------------------------------------------------
     def after_ec2_AttachInternetGateway(self, req, body):
@@ -1218,6 +1608,319 @@ def provisioning(arn):
     return recent(STATE.load_balancers, arn, ALB_PROVISIONING)
 
 
+# --- Route 53, ACM, and the load balancers' names (--domain) ------------------------------------
+class Certificate:
+    """The layer's view of an ACM certificate: when it was requested, its domains, the key algorithm
+    asked for (moto makes RSA_2048 whatever is asked), since when the layer has seen each domain's
+    validation record in DNS, and when it was issued (then it stays ISSUED)."""
+
+    def __init__(self, arn, requested, domains=(), key_algorithm=None):
+        self.arn, self.requested = arn, requested
+        self.domains = [d for d in domains if d]
+        self.key_algorithm = key_algorithm
+        self.seen = {}  # domain -> when its validation CNAME was first seen
+        self.issued = None
+
+
+def known_regions():
+    """Where load balancers may be: the regions of the calls seen, of the services and load
+    balancers known, and us-east-1."""
+    with STATE.lock:
+        regions = set(STATE.regions) | {s.region for s in STATE.services.values()}
+        regions |= {arn.split(":")[3] for arn in STATE.load_balancers if arn.count(":") >= 5}
+    return regions | {"us-east-1"}
+
+
+def dns_name(name):
+    """A DNS name as Route 53 compares them: case-folded, without the trailing dot ("www.example.com
+    (without a trailing dot) and www.example.com. (with a trailing dot) are identical"), its
+    octal escape \\052 read as the '*' it stands for."""
+    return (name or "").strip().replace("\\052", "*").rstrip(".").lower()
+
+
+def route53():
+    return moto_client("route53", "us-east-1")
+
+
+def public_zones():
+    """moto's public hosted zones: [(name, id)], oldest first."""
+    zones, kw = [], {}
+    while True:
+        page = route53().list_hosted_zones(**kw)
+        zones += [(dns_name(z["Name"]), z["Id"].rsplit("/", 1)[-1]) for z in page.get("HostedZones", [])
+                  if not (z.get("Config") or {}).get("PrivateZone")]
+        if not page.get("IsTruncated"):
+            return zones
+        kw = {"Marker": page["NextMarker"]}
+
+
+def zone_of(name):
+    """The public hosted zone that answers for `name` on the internet: the longest zone name it lies
+    within at a label boundary (every public zone counts as delegated here). (name, id) or None."""
+    name, best = dns_name(name), None
+    for zone, zone_id in public_zones():
+        if (name == zone or name.endswith("." + zone)) and (best is None or len(zone) > len(best[0])):
+            best = (zone, zone_id)
+    return best
+
+
+def zone_records(zone_id):
+    """Every record set of a hosted zone (moto's), all pages."""
+    out, kw = [], {}
+    while True:
+        page = route53().list_resource_record_sets(HostedZoneId=zone_id, **kw)
+        out += page.get("ResourceRecordSets", [])
+        if not page.get("IsTruncated"):
+            return out
+        kw = {"StartRecordName": page["NextRecordName"], "StartRecordType": page["NextRecordType"]}
+        if page.get("NextRecordIdentifier"):
+            kw["StartRecordIdentifier"] = page["NextRecordIdentifier"]
+
+
+def load_balancers(regions=None):
+    """moto's load balancers of the known regions, each with its "Region"."""
+    out = []
+    for region in sorted(regions or known_regions()):
+        try:
+            found = moto_client("elbv2", region).describe_load_balancers()["LoadBalancers"]
+        except Exception:
+            continue
+        for lb in found:
+            out.append(dict(lb, Region=region))
+    return out
+
+
+def resolve(host, depth=0):
+    """The load balancer a client reaches at `host`, as DNS resolves it: a load balancer's DNS name
+    (or `dualstack.` + it) is that load balancer; any other name is looked up in the public hosted
+    zone that answers for it: an A alias of exactly that name whose target is a load balancer's
+    DNS name (or another record of the zone), or a CNAME, followed. None when it does not resolve."""
+    host = dns_name(host)
+    bare = host[len("dualstack."):] if host.startswith("dualstack.") else host
+    m = re.search(r"\.([a-z]{2}(?:-[a-z]+)+-\d+)\.elb\.amazonaws\.com$", bare)
+    regions = {m.group(1)} if m else None
+    for lb in load_balancers(regions):
+        if dns_name(lb.get("DNSName")) == bare:
+            return lb
+    if m or depth > 8:
+        return None
+    zone = zone_of(host)
+    if zone is None:
+        return None
+    for rr in zone_records(zone[1]):
+        if dns_name(rr["Name"]) != host:
+            continue
+        if rr["Type"] == "A" and rr.get("AliasTarget"):
+            return resolve(rr["AliasTarget"].get("DNSName"), depth + 1)
+        if rr["Type"] == "CNAME" and rr.get("ResourceRecords"):
+            return resolve(rr["ResourceRecords"][0].get("Value"), depth + 1)
+    return None
+
+
+def listener_on(lb, port):
+    """The load balancer's listener on `port` (moto's), or None."""
+    listeners = moto_client("elbv2", lb["Region"]).describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    return next((l for l in listeners if l.get("Port") == port), None)
+
+
+def ssl_policy_names():
+    """The SSL policies ELB has (moto's list, the current ones of the ALB guide)."""
+    from moto.elbv2.ssl_policies import SSL_POLICIES
+    policies = SSL_POLICIES.values() if isinstance(SSL_POLICIES, dict) else SSL_POLICIES
+    return {p["name"] for p in policies}
+
+
+def listener_certificates(region, listener):
+    """The certificate ARNs an HTTPS (or TLS) listener uses, its default first (moto keeps the
+    certificates of a listener made HTTP: they count for nothing then)."""
+    if listener.get("Protocol") not in ("HTTPS", "TLS"):
+        return []
+    arns = [c["CertificateArn"] for c in listener.get("Certificates") or [] if c.get("CertificateArn")]
+    try:
+        more = moto_client("elbv2", region).describe_listener_certificates(ListenerArn=listener["ListenerArn"])
+        arns += [c["CertificateArn"] for c in more.get("Certificates", []) if c["CertificateArn"] not in arns]
+    except Exception:
+        pass
+    return arns
+
+
+def certificate_users(region, arn):
+    """The load balancers whose listeners use a certificate (ACM's InUseBy)."""
+    users = []
+    elb = moto_client("elbv2", region)
+    for lb in load_balancers({region}):
+        try:
+            listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+        except Exception:
+            continue
+        if any(arn in listener_certificates(region, l) for l in listeners):
+            users.append(lb["LoadBalancerArn"])
+    return users
+
+
+def release_certificates(arns):
+    with STATE.lock:
+        for arn in arns:
+            if arn:
+                STATE.released_certificates[arn] = now()
+
+
+def validation_record(arn, domain):
+    """ACM's validation CNAME of one domain of a certificate: (name, value), as DescribeCertificate's
+    ResourceRecord gives it (`_<32 hex>.<domain>.` -> `_<32 hex>.<10 letters>.acm-validations.aws.`).
+    Here it is per certificate (moto gives one record to all): the tool must read it, never derive
+    it. (Real ACM may give the same record to certificates of one domain in one account.)"""
+    base = dns_name(domain)
+    base = base[2:] if base.startswith("*.") else base
+    h = hashlib.sha256(("%s|%s" % (arn, base)).encode()).hexdigest()
+    v = hashlib.sha256(("value|%s|%s" % (arn, base)).encode()).hexdigest()
+    letters = "".join(chr(ord("a") + int(v[32 + i:34 + i], 16) % 26) for i in range(0, 20, 2))
+    return "_%s.%s." % (h[:32], base), "_%s.%s.acm-validations.aws." % (v[:32], letters)
+
+
+def record_present(name, value):
+    """Whether DNS answers `name` CNAME `value`: a record of the public zone that answers for it."""
+    zone = zone_of(name)
+    if zone is None:
+        return False
+    for rr in zone_records(zone[1]):
+        if dns_name(rr["Name"]) == dns_name(name) and rr["Type"] == "CNAME" and any(
+                dns_name(r.get("Value")) == dns_name(value) for r in rr.get("ResourceRecords") or []):
+            return True
+    return False
+
+
+def validation_written(name, values, present):
+    """A CNAME written through the layer: if it is a pending certificate's validation record, the
+    layer has seen it from now (or, deleted, no more)."""
+    with STATE.lock:
+        certificates = [c for c in STATE.certificates.values() if c.issued is None]
+    for c in certificates:
+        for domain in c.domains:
+            want_name, want_value = validation_record(c.arn, domain)
+            if dns_name(name) == dns_name(want_name) and any(dns_name(v) == dns_name(want_value) for v in values):
+                with STATE.lock:
+                    if present:
+                        c.seen.setdefault(domain, now())
+                    else:
+                        c.seen.pop(domain, None)
+
+
+def acm_view(cert):
+    """moto's certificate (DescribeCertificate's Certificate) as ACM gives it now. An
+    AMAZON_ISSUED certificate is PENDING_VALIDATION until, for each of its domains, DNS has had
+    its validation CNAME (validation_record) for ACM_VALIDATION, then ISSUED (and stays so); its
+    DomainValidationOptions have no ResourceRecord (nor ValidationStatus) for ACM_RECORD_LAG after
+    the request; a certificate not yet issued has no Serial, NotBefore, NotAfter or IssuedAt;
+    KeyAlgorithm is the one asked for; InUseBy lists the load balancers whose listeners use it.
+    Imported certificates and moto's other states (revoked, ...) are moto's."""
+    cert = dict(cert)
+    arn = cert.get("CertificateArn")
+    if cert.get("Type") != "AMAZON_ISSUED" or cert.get("Status") not in ("ISSUED", "PENDING_VALIDATION"):
+        return cert
+    options = [dict(o) for o in cert.get("DomainValidationOptions") or []]
+    with STATE.lock:
+        c = STATE.certificates.get(arn)
+        if c is None:  # made before this layer started, or in moto directly: its record is there at once
+            c = STATE.certificates[arn] = Certificate(arn, 0, [o.get("DomainName") for o in options])
+        for o in options:
+            if o.get("DomainName") and o["DomainName"] not in c.domains:
+                c.domains.append(o["DomainName"])
+    fresh = now() - c.requested < ACM_RECORD_LAG
+    for o in options:
+        domain = o.get("DomainName")
+        name, value = validation_record(arn, domain)
+        if c.issued is None and not fresh and (o.get("ValidationMethod") or "DNS") == "DNS":
+            present = record_present(name, value)
+            with STATE.lock:
+                if present:
+                    c.seen.setdefault(domain, now())
+                else:
+                    c.seen.pop(domain, None)
+    with STATE.lock:
+        if c.issued is None and options and all(
+                d in c.seen and now() - c.seen[d] >= ACM_VALIDATION for d in (o.get("DomainName") for o in options)):
+            c.issued = max(c.seen.values()) + ACM_VALIDATION
+        issued, seen = c.issued, dict(c.seen)
+    for o in options:
+        domain = o.get("DomainName")
+        o.pop("ResourceRecord", None)
+        o.pop("ValidationStatus", None)
+        if fresh and issued is None:
+            continue
+        name, value = validation_record(arn, domain)
+        if (o.get("ValidationMethod") or "DNS") == "DNS":
+            o["ResourceRecord"] = {"Name": name, "Type": "CNAME", "Value": value}
+        ok = issued is not None or (domain in seen and now() - seen[domain] >= ACM_VALIDATION)
+        o["ValidationStatus"] = "SUCCESS" if ok else "PENDING_VALIDATION"
+    cert["DomainValidationOptions"] = options
+    if c.key_algorithm:
+        cert["KeyAlgorithm"] = c.key_algorithm
+    if issued is None:
+        cert["Status"] = "PENDING_VALIDATION"
+        for k in ("Serial", "NotBefore", "NotAfter", "IssuedAt"):
+            cert.pop(k, None)
+    else:
+        cert["Status"] = "ISSUED"
+        cert["IssuedAt"] = issued
+    region = arn.split(":")[3] if arn and arn.count(":") >= 5 else "us-east-1"
+    cert["InUseBy"] = certificate_users(region, arn)
+    return cert
+
+
+def epoch(obj):
+    """boto3's answer with its datetimes as the epoch seconds of the JSON protocol."""
+    if isinstance(obj, datetime.datetime):
+        return obj.timestamp()
+    if isinstance(obj, dict):
+        return {k: epoch(v) for k, v in obj.items() if k != "ResponseMetadata"}
+    if isinstance(obj, list):
+        return [epoch(v) for v in obj]
+    return obj
+
+
+def acm_describe(arn):
+    """The layer's view (acm_view) of a certificate, or None when moto does not know it."""
+    region = arn.split(":")[3] if arn.count(":") >= 5 else "us-east-1"
+    try:
+        cert = moto_client("acm", region).describe_certificate(CertificateArn=arn)["Certificate"]
+    except Exception:
+        return None
+    return acm_view(epoch(cert))
+
+
+def covers(names, host):
+    """Whether a certificate for `names` is valid for `host` (exact, or `*.` for one label)."""
+    host = dns_name(host)
+    for n in names:
+        n = dns_name(n)
+        if n == host or (n.startswith("*.") and "." in host and host.split(".", 1)[1] == n[2:]):
+            return True
+    return False
+
+
+def r53_time(t):
+    """A Route 53 timestamp: ISO 8601 in UTC with milliseconds and Z."""
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def own_change(body):
+    """moto's ChangeInfo (one constant Id, always INSYNC) as Route 53's: an Id of its own, PENDING
+    (GetChange turns it INSYNC after R53_SYNC)."""
+    change = "C" + "".join(random.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(20))
+    at = now()
+    with STATE.lock:
+        STATE.changes[change] = at
+    text = body.decode()
+    m = re.search(r"<ChangeInfo>.*?</ChangeInfo>", text, re.S)
+    if not m:
+        return body
+    info = "<ChangeInfo><Id>/change/%s</Id><Status>PENDING</Status><SubmittedAt>%s</SubmittedAt>" % (change, r53_time(at))
+    rest = re.search(r"<Comment>.*?</Comment>", m.group(0), re.S)
+    info += (rest.group(0) if rest else "") + "</ChangeInfo>"
+    return (text[:m.start()] + info + text[m.end():]).encode()
+
+
 def keep_violation(service, operation, violations):
     """A request real AWS would refuse (or the layer could not check), for /-/violations."""
     with STATE.lock:
@@ -1261,12 +1964,34 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
         if self.path == "/-/violations":
             with STATE.lock:
                 return self.reply(200, [("Content-Type", "application/json")], json.dumps(STATE.violations).encode())
+        if self.path == "/-/acm":
+            with STATE.lock:
+                view = {arn: {"requested": c.requested, "domains": c.domains, "seen": c.seen, "issued": c.issued,
+                              "released": STATE.released_certificates.get(arn),
+                              "records": {d: validation_record(arn, d) for d in c.domains}}
+                        for arn, c in STATE.certificates.items()}
+            return self.reply(200, [("Content-Type", "application/json")], json.dumps(view).encode())
         return self.handle_aws()
 
     def do_POST(self):
         if self.path.startswith("/-/scale?"):
             return self.scale()
+        if self.path.startswith("/-/routes?"):
+            return self.test_route()
         self.handle_aws()
+
+    def test_route(self):
+        """POST /-/routes?dns=NAME&port=PORT: a stand-in task for the load balancer NAME (its listeners
+        forward to 127.0.0.1:PORT, for tests without Docker); DELETE /-/routes?dns=NAME removes it."""
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(self.path.split("?", 1)[1]).items()}
+        name = dns_name(q.get("dns"))
+        with ROUTES_LOCK:
+            if self.command == "DELETE":
+                TEST_ROUTES.pop(name, None)
+            else:
+                TEST_ROUTES[name] = int(q["port"])
+            routes = dict(TEST_ROUTES)
+        return self.reply(200, [("Content-Type", "application/json")], json.dumps(routes).encode())
 
     def scale(self):
         """POST /-/scale?region=R&resource=service/C/S&policy=NAME&count=N: the policy's alarm
@@ -1317,6 +2042,8 @@ class AwsHandler(http.server.BaseHTTPRequestHandler):
             jitter = int(hashlib.sha256(body).hexdigest()[:4], 16) % 20
             time.sleep((ARGS.latency_ms + jitter) / 1000)
         req.expect_violation = bool(self.headers.get("x-aws-app-test-expect-violation"))
+        with STATE.lock:
+            STATE.regions.add(req.region)
         answer = awsproto.check(req)
         if answer is not None:
             if not req.expect_violation:
@@ -1736,47 +2463,359 @@ def dataplane_loop():
         time.sleep(0.5)
 
 
+TEST_ROUTES = {}  # load balancer DNS name -> port of a stand-in task (POST /-/routes on the AWS port)
+
+
+def route_port(name):
+    """The host port of the task serving a load balancer's DNS name (ROUTES, or a stand-in)."""
+    name = dns_name(name)
+    with ROUTES_LOCK:
+        for table in (ROUTES, TEST_ROUTES):
+            for key, port in table.items():
+                if dns_name(key) == name:
+                    return port
+    return None
+
+
+class AlbCa:
+    """The test CA of the load balancers' HTTPS, made at start (EC P-256, a year): its certificate
+    in DIR/alb-ca.pem, and DIR/alb-trust.pem, the system's bundle plus it (what the tool gets as
+    SSL_CERT_FILE: rustls-native-certs reads only that file when the variable is set). Leaf
+    certificates for a listener's names are made on demand, as webpki wants them: SAN DNS names,
+    EKU serverAuth, not a CA; the CA has BasicConstraints ca=True and keyCertSign."""
+
+    SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+    def __init__(self, folder):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+        self.x509, self.hashes, self.serialization, self.ec = x509, hashes, serialization, ec
+        self.ExtendedKeyUsageOID, self.NameOID = ExtendedKeyUsageOID, NameOID
+        self.folder = folder
+        os.makedirs(os.path.join(folder, "leaves"), exist_ok=True)
+        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aws-app test ALB CA")])
+        self.cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
+            .sign(self.key, hashes.SHA256()))
+        pem = self.cert.public_bytes(serialization.Encoding.PEM)
+        self.ca_path = os.path.join(folder, "alb-ca.pem")
+        self.trust_path = os.path.join(folder, "alb-trust.pem")
+        with open(self.ca_path, "wb") as f:
+            f.write(pem)
+        system = b""
+        if os.path.exists(self.SYSTEM_BUNDLE):
+            with open(self.SYSTEM_BUNDLE, "rb") as f:
+                system = f.read().rstrip(b"\n") + b"\n"
+        with open(self.trust_path, "wb") as f:
+            f.write(system + pem)
+        self.lock = threading.Lock()
+        self.leaves = {}  # tuple of names -> path of its certificate and key
+        self.contexts = {}  # (names, minimum TLS version) -> SSLContext
+
+    def leaf(self, names):
+        names = tuple(dns_name(n) for n in names)
+        with self.lock:
+            if names in self.leaves:
+                return self.leaves[names]
+        x509, NameOID = self.x509, self.NameOID
+        key = self.ec.generate_private_key(self.ec.SECP256R1())
+        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+        cert = (
+            x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])]))
+            .issuer_name(self.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([self.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
+            .sign(self.key, self.hashes.SHA256()))
+        s = self.serialization
+        path = os.path.join(self.folder, "leaves", hashlib.sha256("|".join(names).encode()).hexdigest()[:16] + ".pem")
+        with open(path, "wb") as f:
+            f.write(cert.public_bytes(s.Encoding.PEM) + key.private_bytes(
+                s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()))
+        with self.lock:
+            self.leaves[names] = path
+        return path
+
+    def context(self, names, minimum, sni=None):
+        """A server context presenting a leaf for `names`; with `sni`, a new one with that callback."""
+        import ssl
+        key = (tuple(names), minimum)
+        if sni is None:
+            with self.lock:
+                if key in self.contexts:
+                    return self.contexts[key]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = minimum
+        ctx.load_cert_chain(self.leaf(names))
+        if sni is not None:
+            ctx.sni_callback = sni
+            return ctx
+        with self.lock:
+            self.contexts[key] = ctx
+        return ctx
+
+
+CA = None  # AlbCa, made at start when the data plane runs
+
+
+def tls_context(lb, listener):
+    """The TLS an HTTPS listener speaks: at least TLS 1.2 (1.3 for a TLS13-1-3 policy); the
+    certificate for the client's SNI name among the listener's ISSUED ones (DomainName or
+    SubjectAlternativeNames, `*.` for one label) as a leaf for that name from the test CA; else,
+    as ALB does, its default certificate's names (with none issued: the load balancer's DNS name),
+    which a client checking the name refuses."""
+    import ssl
+    policy = listener.get("SslPolicy") or "ELBSecurityPolicy-2016-08"
+    minimum = ssl.TLSVersion.TLSv1_3 if "TLS13-1-3" in policy else ssl.TLSVersion.TLSv1_2
+    issued = []
+    for arn in listener_certificates(lb["Region"], listener):
+        view = acm_describe(arn) if ":acm:" in arn else None
+        if view is not None and view.get("Status") == "ISSUED":
+            names = [view.get("DomainName")] + [n for n in view.get("SubjectAlternativeNames") or []
+                                                if n != view.get("DomainName")]
+            issued.append([n for n in names if n])
+    default = issued[0] if issued else [lb["DNSName"]]
+
+    def pick(sock, server_name, _ctx):
+        if server_name and any(covers(names, server_name) for names in issued):
+            sock.context = CA.context([dns_name(server_name)], minimum)
+
+    return CA.context(default, minimum, sni=pick)
+
+
+def admits(lb, port):
+    """Whether the load balancer's security groups let tcp `port` in from anywhere (0.0.0.0/0)."""
+    groups = lb.get("SecurityGroups") or []
+    if not groups:
+        return True
+    found = moto_client("ec2", lb["Region"]).describe_security_groups(GroupIds=groups)["SecurityGroups"]
+    for g in found:
+        for perm in g.get("IpPermissions") or []:
+            proto = perm.get("IpProtocol")
+            ports = proto == "-1" or (proto in ("tcp", "6") and perm.get("FromPort", 0) <= port <= perm.get("ToPort", -1))
+            if ports and any(r.get("CidrIp") == "0.0.0.0/0" for r in perm.get("IpRanges") or []):
+                return True
+    return False
+
+
+def redirect_location(config, scheme, host, port, path, query):
+    """Location of an ALB redirect action: RedirectConfig's Protocol, Host, Port, Path and Query
+    with #{protocol}, #{host}, #{port}, #{path} (without its leading /) and #{query} filled in,
+    the port always written (ALB answers `https://app.example.com:443/`, stratospheric-dev/cdk-constructs#19)."""
+    values = {"#{protocol}": scheme, "#{host}": host, "#{port}": str(port), "#{path}": path.lstrip("/"),
+              "#{query}": query}
+
+    def fill(text):
+        for k, v in values.items():
+            text = text.replace(k, v)
+        return text
+
+    location = "%s://%s:%s%s" % (fill(config.get("Protocol") or "#{protocol}").lower(), fill(config.get("Host") or "#{host}"),
+                                 fill(config.get("Port") or "#{port}"), fill(config.get("Path") or "/#{path}"))
+    q = fill(config.get("Query", "#{query}"))
+    return location + ("?" + q if q else "")
+
+
+def listener_answer(lb, listener, scheme, port, method, host, target, headers, body, client):
+    """What a listener's default action answers: a redirect (301/302 with Location), a fixed
+    response, or the task behind it (forward): (status, [(header, value)], body)."""
+    path, _, query = target.partition("?")
+    actions = sorted(listener.get("DefaultActions") or [], key=lambda a: a.get("Order", 0))
+    action = actions[0] if actions else {"Type": "forward"}
+    kind = action.get("Type")
+    if kind == "redirect":
+        config = action.get("RedirectConfig") or {}
+        status = {"HTTP_301": 301, "HTTP_302": 302}.get(config.get("StatusCode"), 301)
+        reason = "Moved Permanently" if status == 301 else "Found"
+        page = ("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n"
+                "</body>\r\n</html>\r\n" % (status, reason, status, reason)).encode()
+        return status, [("Location", redirect_location(config, scheme, host, port, path, query)),
+                        ("Content-Type", "text/html")], page
+    if kind == "fixed-response":
+        config = action.get("FixedResponseConfig") or {}
+        return (int(config.get("StatusCode") or 200), [("Content-Type", config.get("ContentType") or "text/plain")],
+                (config.get("MessageBody") or "").encode())
+    if kind != "forward":
+        return 501, [("Content-Type", "text/plain")], ("the %s action is not emulated" % kind).encode()
+    task = route_port(lb["DNSName"])
+    if task is None:
+        return 502, [], b"no healthy task behind " + host.encode() + b" (or its name does not resolve yet)"
+    forwarded = {k: v for k, v in (headers or {}).items()
+                 if k.lower() not in ("connection", "proxy-connection", "keep-alive", "proxy-authorization",
+                                      "transfer-encoding", "content-length", "te", "upgrade")}
+    forwarded.update({"Host": host, "X-Forwarded-For": client, "X-Forwarded-Proto": scheme,
+                      "X-Forwarded-Port": str(port), "Content-Length": str(len(body))})
+    conn = http.client.HTTPConnection("127.0.0.1", task, timeout=5)
+    try:
+        conn.request(method, target, body=body, headers=forwarded)
+        r = conn.getresponse()
+        out = r.read()
+        return r.status, [("Content-Type", r.getheader("Content-Type", "text/plain"))] + [
+            (k, v) for k, v in r.getheaders() if k.lower() in ("location", "set-cookie", "cache-control")], out
+    except OSError as e:
+        return 503, [], str(e).encode()
+    finally:
+        conn.close()
+
+
+class AlbTunnel(http.server.BaseHTTPRequestHandler):
+    """The HTTP requests inside a CONNECT tunnel, once TLS is up: what the load balancer's HTTPS
+    listener does with them (listener_answer), keep-alive as ALB."""
+    protocol_version = "HTTP/1.1"
+    timeout = 60
+    lb = listener = None
+
+    def version_string(self):
+        return "awselb/2.0"
+
+    def serve(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        target = self.path
+        if target.startswith("https://"):
+            target = "/" + target[len("https://"):].partition("/")[2]
+        host = self.headers.get("Host") or self.lb["DNSName"]
+        host = host if host.startswith("[") else host.split(":")[0]
+        status, headers, out = listener_answer(self.lb, self.listener, "https", 443, self.command, host, target,
+                                               dict(self.headers.items()), body, self.client_address[0])
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = serve
+
+    def log_message(self, *args):
+        pass
+
+
 class AlbProxy(http.server.BaseHTTPRequestHandler):
-    """HTTP proxy for load balancers' DNS names (the tool's HTTP_PROXY)."""
+    """The tool's HTTP_PROXY and HTTPS_PROXY: the internet as seen from the operator's machine,
+    for load balancers. A name resolves like DNS (resolve()); a plain request (absolute-form, port
+    80 by default) goes to the load balancer's listener on that port, CONNECT host:443 to its HTTPS
+    listener (tls_context, then AlbTunnel). What a client sees when it cannot reach one: 502 "could
+    not resolve host" (no such name, a load balancer still provisioning), 502 "connection refused"
+    (no listener on the port), a connection that hangs for BLACKHOLE then closes (security groups
+    that do not admit :443)."""
+    def version_string(self):
+        return "awselb/2.0"
 
     def do_GET(self):
         if self.path == "/-/ready":
             return self.answer(200, b"ready", {})
         if self.path == "/-/routes":
             with ROUTES_LOCK:
-                return self.answer(200, json.dumps(ROUTES).encode(), {"Content-Type": "application/json"})
-        host, path = self.headers.get("Host", "").split(":")[0], self.path
+                return self.answer(200, json.dumps(dict(TEST_ROUTES, **ROUTES)).encode(), {"Content-Type": "application/json"})
+        return self.plain()
+
+    def plain(self):
+        host, path, port = self.headers.get("Host", ""), self.path, 80
         if path.startswith("http://"):
-            rest = path[len("http://"):]
-            host, _, tail = rest.partition("/")
-            host, path = host.split(":")[0], "/" + tail
-        with ROUTES_LOCK:
-            port = ROUTES.get(host)
-        if port is None:
-            # What a client sees of a name that does not resolve (yet), or of no healthy target.
+            host, _, tail = path[len("http://"):].partition("/")
+            path = "/" + tail
+        if ":" in host:
+            host, _, p = host.rpartition(":")
+            port = int(p) if p.isdigit() else 80
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        lb = resolve(host)
+        if lb is None:
+            if route_port(host) is not None and port == 80:  # a route of a name moto no longer lists
+                return self.reply(*listener_answer({"DNSName": host}, {}, "http", 80, self.command, host, path,
+                                                   dict(self.headers.items()), body, self.client_address[0]))
+            return self.answer(502, b"could not resolve host " + host.encode(), {})
+        if provisioning(lb["LoadBalancerArn"]):
             return self.answer(502, b"no healthy task behind " + host.encode() + b" (or its name does not resolve yet)", {})
+        listener = listener_on(lb, port)
+        if listener is None:
+            return self.answer(502, ("connection refused: %s has no listener on port %d" % (host, port)).encode(), {})
+        return self.reply(*listener_answer(lb, listener, "http", port, self.command, host, path,
+                                           dict(self.headers.items()), body, self.client_address[0]))
+
+    do_POST = do_PUT = do_DELETE = do_HEAD = plain
+
+    def do_CONNECT(self):
+        import ssl
+        host, _, port = self.path.rpartition(":")
+        host = host.strip("[]")
+        if port != "443":
+            return self.answer(502, ("CONNECT %s: only :443 (HTTPS) is emulated" % self.path).encode(), {})
+        lb = resolve(host)
+        if lb is None or provisioning(lb["LoadBalancerArn"]):
+            return self.answer(502, b"could not resolve host " + host.encode(), {})
+        if not admits(lb, 443):
+            print("CONNECT %s: the security groups of %s drop :443" % (self.path, lb["DNSName"]), flush=True)
+            return self.blackhole()
+        listener = listener_on(lb, 443)
+        if listener is None or listener.get("Protocol") != "HTTPS":
+            return self.answer(502, ("connection refused: %s has no HTTPS listener on port 443" % host).encode(), {})
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.wfile.flush()
+        self.close_connection = True
         try:
-            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-                return self.answer(r.status, r.read(), {"Content-Type": r.headers.get("Content-Type", "text/plain")})
-        except urllib.error.HTTPError as e:
-            return self.answer(e.code, e.read(), {})
-        except OSError as e:
-            return self.answer(503, str(e).encode(), {})
+            tls = tls_context(lb, listener).wrap_socket(self.connection, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            print("CONNECT %s: TLS handshake failed: %s" % (self.path, e), flush=True)
+            return
+        tunnel = type("AlbTunnelFor", (AlbTunnel,), {"lb": lb, "listener": listener})
+        try:
+            tunnel(tls, self.client_address, self.server)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+    def blackhole(self):
+        """No answer at all until the client gives up (or BLACKHOLE passes): a dropped SYN."""
+        self.close_connection = True
+        self.connection.settimeout(1)
+        deadline = now() + BLACKHOLE
+        while now() < deadline:
+            try:
+                if not self.connection.recv(4096):
+                    return
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def reply(self, status, headers, body):
+        return self.answer(status, body, headers)
 
     def answer(self, status, body, headers):
         self.send_response(status)
-        for k, v in headers.items():
+        for k, v in headers.items() if isinstance(headers, dict) else headers:
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, *args):
         pass
 
 
 def main():
-    global ARGS, UPSTREAM, CHAOS
+    global ARGS, UPSTREAM, CHAOS, CA
     ap = argparse.ArgumentParser()
     ap.add_argument("--aws-port", type=int, required=True)
     ap.add_argument("--alb-port", type=int)
@@ -1786,16 +2825,23 @@ def main():
     ap.add_argument("--chaos-rate", type=float, default=0.1)
     ap.add_argument("--latency-ms", type=int, default=0)
     ap.add_argument("--docker-config", help="DOCKER_CONFIG for the data plane's pulls")
+    ap.add_argument("--ca-dir", help="where the data plane writes its test CA (alb-ca.pem, alb-trust.pem)")
+    ap.add_argument("--no-tasks", action="store_true",
+                    help="the data plane without Docker: no task runs (stand-in tasks: POST /-/routes)")
     ARGS = ap.parse_args()
     UPSTREAM = Upstream(ARGS.upstream if ARGS.chaos is not None else ARGS.moto)
     CHAOS = Chaos(ARGS.chaos, ARGS.chaos_rate) if ARGS.chaos is not None else None
     if ARGS.alb_port:
-        threading.Thread(target=dataplane_loop, daemon=True).start()
+        import tempfile
+        CA = AlbCa(ARGS.ca_dir or tempfile.mkdtemp(prefix="aws-app-alb-ca-"))
+        print("load balancers' test CA: %s (trust bundle %s)" % (CA.ca_path, CA.trust_path), flush=True)
+        if not ARGS.no_tasks:
+            threading.Thread(target=dataplane_loop, daemon=True).start()
         alb = http.server.ThreadingHTTPServer(("127.0.0.1", ARGS.alb_port), AlbProxy)
         threading.Thread(target=alb.serve_forever, daemon=True).start()
 
     def stop(*_):
-        if ARGS.alb_port:
+        if ARGS.alb_port and not ARGS.no_tasks:
             for name in docker("ps", "-aq", "--filter", "label=%s" % LABEL).stdout.split():
                 docker("rm", "-f", name)
         os._exit(0)

@@ -32,6 +32,11 @@ def dependent_actions(req):
     them (dependent actions) and the Application Auto Scaling guide says ("end users must be
     granted permissions for Amazon CloudWatch"): its target tracking alarms are made and deleted
     with the caller's permissions, and tags given at registration need TagResource."""
+    if req.service == "acm":
+        # Tags given with a request are added with the caller's AddTagsToCertificate permission
+        # (ACM's guide on tag-based access: tagging on request needs both actions).
+        tagged = req.operation == "RequestCertificate" and req.params.get("Tags")
+        return ["acm:AddTagsToCertificate"] if tagged else []
     if req.service != "application-autoscaling":
         return []
     needs = {

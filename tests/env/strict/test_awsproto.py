@@ -115,6 +115,19 @@ TASK_DEF = {
     "tags": [{"key": "app", "value": "web"}],
 }
 
+ACM_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0f6a3c1e-9a0b-4c4e-8f5e-2b7a6d9c1e3f"
+# ACM's validation record for app.example.com, UPSERTed into its public zone.
+R53_VALIDATION_RECORD = {"HostedZoneId": "Z0123456789ABCDEFGHIJ", "ChangeBatch": {
+    "Comment": "aws-app: ACM validation of app.example.com",
+    "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
+        "Name": "_3c1f0a9b8e7d6c5b4a3f2e1d0c9b8a7f.app.example.com.", "Type": "CNAME", "TTL": 300,
+        "ResourceRecords": [{"Value": "_8f7e6d5c4b3a29180f1e2d3c4b5a6978.jkddzztszm.acm-validations.aws."}]}}]}}
+# The alias records of app.example.com to the load balancer (A and AAAA, "dualstack." + its DNS name).
+R53_ALIASES = {"HostedZoneId": "Z0123456789ABCDEFGHIJ", "ChangeBatch": {"Changes": [
+    {"Action": "UPSERT", "ResourceRecordSet": {"Name": "app.example.com", "Type": t, "AliasTarget": {
+        "HostedZoneId": "Z32O12XQLNTSW2", "DNSName": "dualstack.web-1234567890.eu-west-1.elb.amazonaws.com",
+        "EvaluateTargetHealth": True}}} for t in ("A", "AAAA")]}}
+
 ROUND_TRIPS = [
     ("ecs", "CreateService", ECS_SERVICE),
     ("ecs", "RegisterTaskDefinition", TASK_DEF),
@@ -203,6 +216,39 @@ ROUND_TRIPS = [
             "PredefinedMetricSpecification": {
                 "PredefinedMetricType": "ALBRequestCountPerTarget",
                 "ResourceLabel": "app/web/50dc6c495c0c9188/targetgroup/web-tg/73e2d6bc24d8a067"}}}),
+    # --domain (src/aws/alb.rs, acm, route53): the certificate, the HTTPS listener, the redirect.
+    ("acm", "RequestCertificate", {
+        "DomainName": "app.example.com", "ValidationMethod": "DNS", "IdempotencyToken": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "KeyAlgorithm": "EC_prime256v1", "Tags": [{"Key": "aws-app:prefix", "Value": "alex"}]}),
+    ("acm", "DescribeCertificate", {"CertificateArn": ACM_ARN}),
+    ("acm", "ListCertificates", {"CertificateStatuses": ["PENDING_VALIDATION", "ISSUED"], "MaxItems": 100,
+                                 "Includes": {"keyTypes": ["RSA_2048", "EC_prime256v1"]}}),
+    ("acm", "ListTagsForCertificate", {"CertificateArn": ACM_ARN}),
+    ("acm", "DeleteCertificate", {"CertificateArn": ACM_ARN}),
+    ("elbv2", "CreateListener", {
+        "LoadBalancerArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188",
+        "Protocol": "HTTPS", "Port": 443, "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+        "Certificates": [{"CertificateArn": ACM_ARN}],
+        "DefaultActions": [{"Type": "forward",
+                            "TargetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/abc"}],
+        "Tags": [{"Key": "aws-app:prefix", "Value": "alex"}]}),
+    ("elbv2", "ModifyListener", {
+        "ListenerArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2",
+        "DefaultActions": [{"Type": "redirect", "RedirectConfig": {
+            "Protocol": "HTTPS", "Port": "443", "Host": "#{host}", "Path": "/#{path}", "Query": "#{query}",
+            "StatusCode": "HTTP_301"}}]}),
+    ("elbv2", "DescribeListenerCertificates", {
+        "ListenerArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"}),
+    # Route 53 (rest-xml): botocore strips '/hostedzone/' and '/change/' from ids, as the Rust SDK does.
+    ("route53", "ChangeResourceRecordSets", R53_VALIDATION_RECORD),
+    ("route53", "ChangeResourceRecordSets", R53_ALIASES),
+    ("route53", "ListHostedZonesByName", {"DNSName": "example.com.", "MaxItems": "10"}),
+    ("route53", "GetChange", {"Id": "C2682N5HXP0BZ4"}),
+    ("route53", "ListResourceRecordSets", {"HostedZoneId": "Z0123456789ABCDEFGHIJ", "StartRecordName": "app.example.com.",
+                                           "StartRecordType": "A", "MaxItems": "1"}),
+    ("route53", "GetHostedZone", {"Id": "Z0123456789ABCDEFGHIJ"}),
+    ("route53", "CreateHostedZone", {"Name": "example.com", "CallerReference": "ref-1",
+                                     "HostedZoneConfig": {"Comment": "test zone", "PrivateZone": False}}),
     ("application-autoscaling", "DescribeScalingActivities", {
         "ServiceNamespace": "ecs", "ResourceId": "service/c/web", "ScalableDimension": "ecs:service:DesiredCount",
         "MaxResults": 5}),
@@ -226,6 +272,8 @@ class ParseRoundTrip(unittest.TestCase):
                  ("iam", "CreateRole"): ("iam", "query", "iam"), ("ec2", "DescribeSubnets"): ("ec2", "ec2", "ec2"),
                  ("logs", "CreateLogGroup"): ("logs", "json", "logs"), ("ecr", "CreateRepository"): ("ecr", "json", "ecr"),
                  ("sts", "GetCallerIdentity"): ("sts", "query", "sts")}
+        cases[("route53", "ChangeResourceRecordSets")] = ("route53", "rest-xml", "route53")
+        cases[("acm", "RequestCertificate")] = ("acm", "json", "acm")
         for (service, op), (signing, protocol, model) in cases.items():
             params = next(p for s, o, p in ROUND_TRIPS if (s, o) == (service, op))
             req = parsed(service, op, params)
@@ -275,6 +323,85 @@ class ParseRoundTrip(unittest.TestCase):
         resp = awsproto.error(req, 400, "InvalidParameterException", "bad")
         err = botocore_error(req, resp)["Error"]
         self.assertEqual((err["Code"], err["Message"]), ("InvalidParameterException", "bad"))
+
+
+class RestXml(unittest.TestCase):
+    """Route 53's rest-xml: the operation from the method and path, ids from the URI, the rest from the
+    query string and the XML body; what the Rust SDK sends differs from botocore in small ways."""
+
+    def test_rust_sdk_paths(self):
+        # aws-sdk-route53 writes "/2013-04-01/hostedzone/{HostedZoneId}/rrset" (no trailing slash, unlike
+        # botocore's requestUri) for both ChangeResourceRecordSets (POST) and ListResourceRecordSets (GET),
+        # and MaxItems as an integer.
+        method, path, headers, body = wire("route53", "ChangeResourceRecordSets", R53_ALIASES)
+        self.assertEqual((method, path), ("POST", "/2013-04-01/hostedzone/Z0123456789ABCDEFGHIJ/rrset/"))
+        req = awsproto.parse(method, path.rstrip("/"), headers, body)
+        self.assertEqual((req.operation, req.params), ("ChangeResourceRecordSets", R53_ALIASES))
+        req = awsproto.parse("GET", "/2013-04-01/hostedzone/Z1/rrset?name=app.example.com&type=A&maxitems=1", headers, b"")
+        self.assertEqual((req.operation, req.params), ("ListResourceRecordSets", {
+            "HostedZoneId": "Z1", "StartRecordName": "app.example.com", "StartRecordType": "A", "MaxItems": "1"}))
+        req = awsproto.parse("GET", "/2013-04-01/hostedzone/Z1", headers, b"")
+        self.assertEqual((req.operation, req.params), ("GetHostedZone", {"Id": "Z1"}))
+        req = awsproto.parse("GET", "/2013-04-01/change/C1%2F2", headers, b"")
+        self.assertEqual((req.operation, req.params, req.protocol), ("GetChange", {"Id": "C1/2"}, "rest-xml"))
+        self.assertEqual(req.raw["labels"], {"Id": "C1/2"})
+
+    def test_unknown_and_unreadable(self):
+        method, path, headers, body = wire("route53", "ListHostedZonesByName", {"DNSName": "example.com"})
+        req = awsproto.parse(method, path + "&bogus=1", headers, body)
+        self.assertEqual((req.params, req.unknown), ({"DNSName": "example.com"}, ["bogus"]))
+        self.assertIsNone(awsproto.parse("GET", "/2013-04-01/nosuchthing", headers, b""))
+        self.assertIsNone(awsproto.parse("DELETE", "/2013-04-01/hostedzonesbyname", headers, b""))
+        method, path, headers, body = wire("route53", "ChangeResourceRecordSets", R53_ALIASES)
+        self.assertIsNone(awsproto.parse(method, path, headers, body[:-10]))       # not XML: unreadable
+
+    def test_validation(self):
+        awsproto.RULES = []
+        self.addCleanup(setattr, awsproto, "RULES", None)
+        bad = json.loads(json.dumps(R53_VALIDATION_RECORD))
+        bad["ChangeBatch"]["Comment"] = "c" * 257
+        bad["ChangeBatch"]["Changes"][0]["Action"] = "MOVE"
+        req = _bad("route53", "ChangeResourceRecordSets", bad)
+        resp = awsproto.check(req)
+        err = botocore_error(req, resp)["Error"]
+        self.assertEqual((resp[0], err["Code"], err["Type"]), (400, "InvalidInput", "Sender"))
+        self.assertEqual(err["Message"], "2 validation errors detected: Value '" + "c" * 257 + "' at 'changeBatch.comment' "
+                         "failed to satisfy constraint: Member must have length less than or equal to 256; Value 'MOVE' "
+                         "at 'changeBatch.changes.1.member.action' failed to satisfy constraint: Member must satisfy enum "
+                         "value set: [CREATE, DELETE, UPSERT]")
+        req = _bad("route53", "ChangeResourceRecordSets", {"HostedZoneId": "Z" * 33, "ChangeBatch": {"Changes": []}})
+        self.assertEqual(awsproto.validate(req), [
+            "Value '" + "Z" * 33 + "' at 'hostedZoneId' failed to satisfy constraint: Member must have length less than "
+            "or equal to 32",
+            "Value '[]' at 'changeBatch.changes' failed to satisfy constraint: Member must have length greater than or "
+            "equal to 1"])
+
+    def test_error_as_the_rust_sdk_reads_it(self):
+        """aws-sdk-route53's rest_xml_wrapped_errors.rs: the root must be ErrorResponse, the Error element a
+        child of it, with Code and Message; botocore reads the same body."""
+        import xml.etree.ElementTree as ElementTree
+        req = parsed("route53", "ChangeResourceRecordSets", R53_ALIASES)
+        message = "[Tried to create an alias that targets x., type A in zone Z1, but that target was not found]"
+        status, headers, body = awsproto.error(req, 400, "InvalidChangeBatch", message)
+        self.assertTrue(body.startswith(b'<?xml version="1.0"?>\n<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'))
+        root = ElementTree.fromstring(body)
+        self.assertEqual(awsproto._local(root.tag), "ErrorResponse")
+        error = next(c for c in root if awsproto._local(c.tag) == "Error")
+        fields = {awsproto._local(c.tag): c.text for c in error}
+        self.assertEqual((fields["Type"], fields["Code"], fields["Message"]), ("Sender", "InvalidChangeBatch", message))
+        out = botocore_error(req, (status, headers, body))
+        self.assertEqual((out["Error"]["Code"], out["Error"]["Message"]), ("InvalidChangeBatch", message))
+        self.assertEqual(out["ResponseMetadata"]["RequestId"], headers["x-amzn-RequestId"])
+
+    def test_xml_response(self):
+        req = parsed("route53", "GetChange", {"Id": "C1"})
+        status, headers, body = awsproto.xml_response(req, "<ChangeInfo><Id>/change/C1</Id><Status>PENDING</Status>"
+                                                           "<SubmittedAt>2026-01-02T03:04:05.000Z</SubmittedAt></ChangeInfo>")
+        self.assertIn(b"<GetChangeResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\">", body)
+        out = botocore.parsers.create_parser("rest-xml").parse(
+            {"status_code": status, "headers": {k.lower(): v for k, v in headers.items()}, "body": body},
+            awsproto.operation_model(req).output_shape)
+        self.assertEqual((out["ChangeInfo"]["Id"], out["ChangeInfo"]["Status"]), ("/change/C1", "PENDING"))
 
 
 def _bad(service, op, params):
@@ -454,6 +581,19 @@ class DocumentedRules(unittest.TestCase):
         err = botocore_error(req, awsproto.check(req))["Error"]
         self.assertEqual(err["Code"], "LimitExceeded")
 
+    def test_acm_common_name(self):
+        """documented.py: ACM's first domain name (the common name) is at most 64 octets; SANs 253."""
+        awsproto.RULES = None
+        request = next(p for s, o, p in ROUND_TRIPS if o == "RequestCertificate")
+        long_name = "a" * 56 + ".example.com"                # 68 octets, within the model's 253
+        req = parsed("acm", "RequestCertificate", dict(request, DomainName=long_name))
+        err = botocore_error(req, awsproto.check(req))["Error"]
+        self.assertEqual((err["Code"], err["Message"]), (
+            "ValidationException", "1 validation error detected: Value '%s' at 'domainName' failed to satisfy "
+            "constraint: Member must have length less than or equal to 64" % long_name))
+        self.assertIsNone(awsproto.check(parsed("acm", "RequestCertificate", dict(
+            request, DomainName="a" * 52 + ".example.com", SubjectAlternativeNames=[long_name]))))
+
     def test_documented_py_loads(self):
         if not os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "documented.py")):
             self.skipTest("documented.py not written yet")
@@ -466,7 +606,7 @@ class DocumentedRules(unittest.TestCase):
 
 class ErrorShapes(unittest.TestCase):
     SAMPLES = {s: next((svc, o, p) for svc, o, p in ROUND_TRIPS if svc == s)
-               for s in ("ecs", "ecr", "logs", "elbv2", "iam", "sts", "ec2")}
+               for s in ("ecs", "ecr", "logs", "elbv2", "iam", "sts", "ec2", "acm", "route53")}
 
     def req(self, service):
         return parsed(*self.SAMPLES[service])
@@ -485,6 +625,9 @@ class ErrorShapes(unittest.TestCase):
                 if req.protocol == "query":
                     self.assertEqual(out["Error"]["Type"], "Sender")
                     self.assertIn(awsproto.load_model(req.model_name).metadata["xmlNamespace"].encode(), body)
+                if req.protocol == "rest-xml":
+                    self.assertEqual(out["Error"]["Type"], "Sender")
+                    self.assertIn(b'xmlns="https://route53.amazonaws.com/doc/2013-04-01/"', body)
                 if req.protocol == "json":
                     self.assertEqual(headers["Content-Type"], "application/x-amz-json-1.1")
 
@@ -498,7 +641,8 @@ class ErrorShapes(unittest.TestCase):
     def test_throttle(self):
         expected = {"ecs": (400, "ThrottlingException"), "ecr": (400, "ThrottlingException"),
                     "logs": (400, "ThrottlingException"), "elbv2": (400, "Throttling"), "iam": (400, "Throttling"),
-                    "sts": (400, "Throttling"), "ec2": (503, "RequestLimitExceeded")}
+                    "sts": (400, "Throttling"), "ec2": (503, "RequestLimitExceeded"), "acm": (400, "ThrottlingException"),
+                    "route53": (400, "Throttling")}
         rust = _rust_throttling_codes()
         for service, (status, code) in expected.items():
             with self.subTest(service=service):
@@ -523,7 +667,7 @@ class ErrorShapes(unittest.TestCase):
                         (service, status), "InternalFailure" if status == 500 else "ServiceUnavailable")
                     self.assertEqual(ctx.get_error_code(), want)
                     self.assertTrue(standard.TransientRetryableChecker().is_retryable(ctx))
-                    if req.protocol == "query":
+                    if req.protocol in ("query", "rest-xml"):
                         self.assertEqual(ctx.parsed_response["Error"]["Type"], "Receiver")
 
     def test_success_helpers(self):
@@ -549,7 +693,8 @@ class ErrorShapes(unittest.TestCase):
 _CRATES = {"aws-sdk-ecs": "ecs", "aws-sdk-ecr": "ecr", "aws-sdk-cloudwatchlogs": "logs", "aws-sdk-ec2": "ec2",
            "aws-sdk-elasticloadbalancingv2": "elbv2", "aws-sdk-iam": "iam", "aws-sdk-sts": "sts",
            "aws-sdk-ssm": "ssm", "aws-sdk-secretsmanager": "secretsmanager", "aws-sdk-kms": "kms",
-           "aws-sdk-applicationautoscaling": "application-autoscaling"}
+           "aws-sdk-applicationautoscaling": "application-autoscaling", "aws-sdk-acm": "acm",
+           "aws-sdk-route53": "route53"}
 _REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 
 
@@ -601,6 +746,11 @@ class RustCrates(unittest.TestCase):
                 protocol = awsproto.load_model(_CRATES[crate]).metadata["protocol"]
                 if protocol == "json":
                     self.assertTrue("application/x-amz-json-1.1" in src or "aws_json_1_1()" in src)
+                elif protocol == "rest-xml":
+                    # XML bodies, errors read from <ErrorResponse><Error> only (what awsproto.error writes).
+                    self.assertIn("application/xml", src)
+                    with open(os.path.join(path, "src", "rest_xml_wrapped_errors.rs"), encoding="utf-8") as fh:
+                        self.assertIn('matches("ErrorResponse")', fh.read())
                 else:
                     self.assertIn("application/x-www-form-urlencoded", src)
         if "aws-sdk-ec2" in dirs:
