@@ -212,9 +212,14 @@ fn a_domain_is_served_over_https_with_a_validated_certificate_and_http_redirects
     assert_eq!(records(&moto, &zone), vec![format!("A taken.{apex}. → 192.0.2.10")]);
     assert!(env.get(&format!("http://{dns}/")).1.contains("Hello over TLS"));
 
-    // With it again, then destroy: nothing of it is left, the operator's record stays.
-    let last = run(&["--domain", &name], &trusted);
-    assert_eq!(last.code, 0, "{last:?}");
+    // With it again (a redeploy of the same commit sees HTTPS is missing), then destroy:
+    // nothing of it is left, the operator's record stays.
+    let last = env.aws_app_with(
+        &["redeploy", "--json", "--repo", &url, "--prefix", p, "--domain", &name],
+        &trusted,
+    );
+    assert_eq!((last.code, last.json()["changed"].clone()), (0, true.into()), "{last:?}");
+    assert_eq!(last.json()["url"], format!("https://{name}/"));
     let gone = env.aws_app(&["destroy", "--yes", "--prefix", p]);
     assert_eq!(gone.code, 0, "{gone:?}");
     assert!(gone.stderr.contains(&format!("deleted ACM certificate {name}")), "{gone:?}");

@@ -27,6 +27,19 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<Outcome> {
         scaling::find(&aws.autoscaling, &scaling_id)
     );
     let (head, live, secrets, scaled) = (head?, live?, secrets?, scaled?);
+    // Whether the load balancer serves HTTPS (an earlier `--domain`), against whether it should.
+    let https = match &live {
+        Some(_) => {
+            let lb = crate::aws::alb::find_load_balancer(&aws.elb, &names.load_balancer).await?;
+            match lb.and_then(|l| l.load_balancer_arn) {
+                Some(arn) => {
+                    crate::aws::alb::find_listener_on(&aws.elb, &arn, 443).await?.is_some()
+                }
+                None => false,
+            }
+        }
+        None => false,
+    };
     let range = scaled.as_ref().map(|s| (s.min, s.max));
     let wanted_range = config.task.scaling.map(|r| {
         (i32::try_from(r.min).unwrap_or_default(), i32::try_from(r.max).unwrap_or_default())
@@ -46,6 +59,10 @@ pub async fn redeploy(config: &Config, force: bool) -> Result<Outcome> {
         Some(l) if crate::aws::secrets::secrets_of(&l.task_definition) != secrets.secrets => {
             format!("{} runs other secrets than --secret gives", config.names.service)
         }
+        Some(_) if https != config.domain.is_some() => match &config.domain {
+            Some(name) => format!("{name} is to be served over HTTPS"),
+            None => "HTTPS is to be removed (no --domain)".to_string(),
+        },
         Some(_) if range != wanted_range => match wanted_range {
             Some((min, max)) => format!("autoscaling is to be {}", scaling::range_text(min, max)),
             None => "autoscaling is to be removed".to_string(),
