@@ -180,14 +180,16 @@ pub fn split_user_info(url: &str) -> (String, Option<Login>) {
 
 /// `--domain`: a DNS name ACM can issue a certificate for and Route 53 can hold, lowercased
 /// and without a trailing dot: at least two labels of letters, digits and inner hyphens (each
-/// 1-63 characters), 253 at most; no wildcard (the app is one name).
+/// 1-63 characters), 64 at most (ACM's limit); no wildcard (the app is one name).
 pub fn domain(given: &str) -> Result<String> {
     let name = given.trim().trim_end_matches('.').to_ascii_lowercase();
     let bad = |why: &str| {
         Error::input(format!("--domain '{given}': {why} (give a name such as app.example.com)"))
     };
-    if name.len() > 253 {
-        return Err(bad("longer than 253 characters"));
+    // ACM: "The first domain name you enter cannot exceed 64 octets, including periods" (the
+    // certificate's common name); DNS allows 253.
+    if name.len() > 64 {
+        return Err(bad("longer than 64 characters, the most ACM allows in a certificate's name"));
     }
     let labels: Vec<&str> = name.split('.').collect();
     if labels.len() < 2 {

@@ -64,9 +64,10 @@ pub async fn ensure_infrastructure(
     aws: &Aws,
     config: &Config,
     network: Option<network::Network>,
-    secrets: &secrets::Resolved,
+    checked: &Checked,
     fence: &lock::Fence,
 ) -> Result<Infrastructure> {
+    let secrets = &checked.secrets;
     let (names, tags) = (&config.names, tags(config));
     let clock = Instant::now();
     // Two independent chains side by side (each AWS call takes tens of milliseconds): the
@@ -89,7 +90,8 @@ pub async fn ensure_infrastructure(
         let keep_redirect = config.domain.is_some();
         alb::ensure_listener(&aws.elb, &load_balancer.arn, &target_group_arn, &tags, keep_redirect)
             .await?;
-        ensure_https(aws, config, &load_balancer, &target_group_arn, fence).await?;
+        let zone = checked.zone.as_ref();
+        ensure_https(aws, config, zone, &load_balancer, &target_group_arn, fence).await?;
         Ok::<_, Error>((network, load_balancer, target_group_arn))
     };
     let account = async {
@@ -124,51 +126,54 @@ pub async fn ensure_infrastructure(
     })
 }
 
+/// What `deploy` checked before taking the lock: the secrets' ARNs and role policy, and the
+/// hosted zone of `--domain`.
+pub struct Checked {
+    pub secrets: secrets::Resolved,
+    pub zone: Option<domain::Zone>,
+}
+
 /// `--domain`: the certificate (requested and validated when there is none), the :443 listener
-/// with it, and the name's aliases to the load balancer. Without it, a :443 listener an earlier
-/// `--domain` made goes, with its certificate and records.
+/// with it, and the name's aliases to the load balancer (in `zone`). Without it, a :443
+/// listener an earlier `--domain` made goes, with the prefix's certificate and its records.
 async fn ensure_https(
     aws: &Aws,
     config: &Config,
+    zone: Option<&domain::Zone>,
     lb: &alb::LoadBalancer,
     tg_arn: &str,
     fence: &lock::Fence,
 ) -> Result<()> {
     let tags = tags(config);
-    let Some(name) = &config.domain else {
+    let (Some(name), Some(zone)) = (&config.domain, zone) else {
         let Some(listener) = alb::find_listener_on(&aws.elb, &lb.arn, 443).await? else {
             return Ok(());
         };
         fence.check("removing HTTPS")?;
-        alb::delete_https_listener(&aws.elb, &lb.arn).await?;
+        alb::delete_listener(&aws.elb, listener.listener_arn().unwrap_or_default()).await?;
         crate::note("removed the :443 listener (no --domain)");
-        for certificate in listener.certificates().iter().filter_map(|c| c.certificate_arn()) {
-            let found = domain::describe(&aws.acm, certificate).await?;
-            let ours = domain::certificates_of(&aws.acm, &config.prefix).await?;
-            if let Some((name, _)) = ours.iter().find(|(_, arn)| *arn == found.arn) {
-                let lb_name = &config.names.load_balancer;
-                let records =
-                    domain::delete_records(&aws.acm, &aws.route53, name, &found.arn, lb_name);
-                for what in records.await? {
-                    crate::note(format!("deleted {what}"));
-                }
-                if domain::delete_certificate(&aws.acm, &found.arn).await? {
-                    crate::note(format!("deleted ACM certificate {name}"));
-                }
+        let held: Vec<&str> =
+            listener.certificates().iter().filter_map(|c| c.certificate_arn()).collect();
+        let ours = domain::certificates_of(&aws.acm, &config.prefix, None).await?;
+        for (name, arn) in ours.iter().filter(|(_, arn)| held.contains(&arn.as_str())) {
+            let lb_name = &config.names.load_balancer;
+            for what in domain::delete_records(&aws.acm, &aws.route53, name, arn, lb_name).await? {
+                crate::note(format!("deleted {what}"));
+            }
+            if domain::delete_certificate(&aws.acm, arn).await? {
+                crate::note(format!("deleted ACM certificate {name}"));
             }
         }
         return Ok(());
     };
-    let zone = domain::require_zone(&aws.route53, name).await?;
     fence.check("the certificate")?;
-    let certificate =
-        domain::ensure_certificate(&aws.acm, &aws.route53, &zone, name, &tags).await?;
+    let certificate = domain::ensure_certificate(&aws.acm, &aws.route53, zone, name, &tags).await?;
     fence.check("the :443 listener")?;
     if alb::ensure_https_listener(&aws.elb, &lb.arn, tg_arn, &certificate.arn, &tags).await? {
         crate::note(format!("HTTPS on :443 with the certificate for {name} ({})", alb::TLS_POLICY));
     }
     fence.check("the domain's records")?;
-    if domain::ensure_aliases(&aws.route53, &zone, name, &lb.dns_name, &lb.zone_id, config.adopt)
+    if domain::ensure_aliases(&aws.route53, zone, name, &lb.dns_name, &lb.zone_id, config.adopt)
         .await?
     {
         crate::note(format!("{name} (A, AAAA) → the load balancer, in the zone {}", zone.name));
@@ -222,13 +227,20 @@ pub async fn deploy(config: &Config, rebuild: bool) -> Result<Outcome> {
     let aws = Aws::connect(config.region.as_deref()).await?;
     // A secret that is not there is bad input: found out before the lock, or anything, is taken.
     let secrets = secrets::resolve(&aws, &config.secrets).await?;
-    // So is a domain no hosted zone of the account holds, or whose records are another's.
-    if let Some(name) = &config.domain {
-        let zone = domain::require_zone(&aws.route53, name).await?;
-        let lb = alb::find_load_balancer(&aws.elb, &config.names.load_balancer).await?;
-        let dns = lb.and_then(|l| l.dns_name).unwrap_or_else(|| "(none yet)".to_string());
-        domain::alias_diff(&aws.route53, &zone, name, &dns, config.adopt).await?;
-    }
+    // So is a domain no hosted zone of the account holds, or whose records are another's; the
+    // zone found here is the one the deploy writes in.
+    let zone = match &config.domain {
+        Some(name) => {
+            let zone = domain::require_zone(&aws.route53, name).await?;
+            let lb = alb::find_load_balancer(&aws.elb, &config.names.load_balancer).await?;
+            let dns = lb.and_then(|l| l.dns_name).unwrap_or_else(|| "(none yet)".to_string());
+            domain::alias_diff(&aws.route53, &zone, name, &dns, config.adopt).await?;
+            Some(zone)
+        }
+        None => None,
+    };
+    let checked = Checked { secrets, zone };
+    let secrets = &checked.secrets;
     if !secrets.secrets.is_empty() {
         crate::note(format!(
             "{} secret(s) for the container: ECS reads them when a task starts (the smoke test \
@@ -241,7 +253,7 @@ pub async fn deploy(config: &Config, rebuild: bool) -> Result<Outcome> {
     let builder = crate::builder::Lifetime::default();
     let work = async |fence: &lock::Fence| {
         let done =
-            deploy_with(config, engine.as_ref(), &aws, &secrets, fence, &builder, rebuild).await;
+            deploy_with(config, engine.as_ref(), &aws, &checked, fence, &builder, rebuild).await;
         // A builder's termination runs beside the deploy's end: it is waited for here.
         builder.end(&aws).await;
         done
@@ -317,7 +329,7 @@ async fn deploy_with(
     config: &Config,
     engine: Option<&Engine>,
     aws: &Aws,
-    secrets: &secrets::Resolved,
+    checked: &Checked,
     fence: &lock::Fence,
     builder: &crate::builder::Lifetime,
     rebuild: bool,
@@ -383,7 +395,7 @@ async fn deploy_with(
     };
     // The long AWS work runs beside the build; both finish before either error is reported, so
     // nothing is left half-made by a failing neighbour.
-    let infrastructure = ensure_infrastructure(aws, config, network.clone(), secrets, fence);
+    let infrastructure = ensure_infrastructure(aws, config, network.clone(), checked, fence);
     let (infra, release) = tokio::join!(infrastructure, release);
     let release = release?;
     let infra = infra?;

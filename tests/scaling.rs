@@ -58,17 +58,7 @@ fn autoscaling(moto: &Moto, p: &str) -> Found {
 
 /// The service's desired count in moto.
 fn desired(moto: &Moto, p: &str) -> i32 {
-    moto.run(async {
-        let out = moto
-            .ecs
-            .describe_services()
-            .cluster(format!("{p}-aws-app"))
-            .services(format!("{p}-aws-app"))
-            .send()
-            .await
-            .expect("services");
-        out.services().first().expect("the service").desired_count()
-    })
+    moto.service(p).desired_count()
 }
 
 /// The request metric's label from the load balancer's and target group's ARNs in moto.

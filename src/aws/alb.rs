@@ -530,17 +530,14 @@ pub async fn ensure_https_listener(
     Ok(true)
 }
 
-/// Deletes the :443 listener (a deploy without `--domain`); whether there was one.
-pub async fn delete_https_listener(elb: &Client, lb_arn: &str) -> Result<bool> {
-    let Some(listener) = find_listener_on(elb, lb_arn, 443).await? else {
-        return Ok(false);
-    };
+/// Deletes a listener (the :443 one, when a deploy goes without `--domain`).
+pub async fn delete_listener(elb: &Client, arn: &str) -> Result<()> {
     elb.delete_listener()
-        .set_listener_arn(listener.listener_arn)
+        .listener_arn(arn)
         .send()
         .await
         .map_err(|e| failed("deleting the :443 listener", e))?;
-    Ok(true)
+    Ok(())
 }
 
 /// The load balancer's state name (`provisioning`, `active`, ...), for progress and status.

@@ -199,7 +199,8 @@ pub async fn ensure_aliases(
                 .map_err(|e| Error::failed(format!("alias change: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    change(r53, zone, changes, &format!("aws-app: {domain} to its load balancer")).await?;
+    // A batch comment is at most 256 characters: the name (up to 253) is not in it.
+    change(r53, zone, changes, "aws-app: aliases to the load balancer").await?;
     Ok(true)
 }
 
@@ -245,53 +246,56 @@ pub async fn find_certificate(
     domain: &str,
     prefix: &str,
 ) -> Result<Option<Certificate>> {
-    for certificate in certificates_of(acm, prefix).await? {
-        if certificate.0 == domain {
-            return describe(acm, &certificate.1).await.map(Some);
-        }
+    match certificates_of(acm, prefix, Some(domain)).await?.first() {
+        Some((_, arn)) => describe(acm, arn).await.map(Some),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
-/// `(domain, ARN)` of the ISSUED or pending certificates that carry the prefix's tag, ISSUED
-/// first.
+/// `(domain, ARN)` of the ISSUED or pending certificates (of `domain` only, when given) that
+/// carry the prefix's tag, ISSUED first. One listing of both states; the tags are asked only of
+/// the certificates of the name.
 pub async fn certificates_of(
     acm: &aws_sdk_acm::Client,
     prefix: &str,
+    domain: Option<&str>,
 ) -> Result<Vec<(String, String)>> {
     let mut found = Vec::new();
-    for status in [CertificateStatus::Issued, CertificateStatus::PendingValidation] {
-        let mut token = None;
-        loop {
-            let answer = acm
-                .list_certificates()
-                .certificate_statuses(status.clone())
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| failed("listing the ACM certificates", e))?;
-            for summary in answer.certificate_summary_list() {
-                let (Some(arn), Some(name)) = (summary.certificate_arn(), summary.domain_name())
-                else {
-                    continue;
-                };
-                let tags = acm.list_tags_for_certificate().certificate_arn(arn).send().await;
-                let tags = tags.map_err(|e| failed("reading a certificate's tags", e))?;
-                let ours = tags
-                    .tags()
-                    .iter()
-                    .any(|t| t.key() == super::TAG_PREFIX && t.value() == Some(prefix));
-                if ours {
-                    found.push((name.to_string(), arn.to_string()));
-                }
+    let mut token = None;
+    loop {
+        let answer = acm
+            .list_certificates()
+            .certificate_statuses(CertificateStatus::Issued)
+            .certificate_statuses(CertificateStatus::PendingValidation)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| failed("listing the ACM certificates", e))?;
+        for summary in answer.certificate_summary_list() {
+            let (Some(arn), Some(name)) = (summary.certificate_arn(), summary.domain_name()) else {
+                continue;
+            };
+            if domain.is_some_and(|d| d != name) {
+                continue;
             }
-            token = answer.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
+            let tags = acm.list_tags_for_certificate().certificate_arn(arn).send().await;
+            let tags = tags.map_err(|e| failed("reading a certificate's tags", e))?;
+            let ours = tags
+                .tags()
+                .iter()
+                .any(|t| t.key() == super::TAG_PREFIX && t.value() == Some(prefix));
+            if ours {
+                let issued = summary.status() == Some(&CertificateStatus::Issued);
+                found.push((!issued, name.to_string(), arn.to_string()));
             }
         }
+        token = answer.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
     }
-    Ok(found)
+    found.sort_by_key(|(pending, _, _)| *pending);
+    Ok(found.into_iter().map(|(_, name, arn)| (name, arn)).collect())
 }
 
 /// A certificate as ACM describes it now.

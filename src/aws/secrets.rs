@@ -65,6 +65,7 @@ impl Reference {
                  nor an ARN ({ARN_FORMS})"
             ));
         }
+        check_name_length(name)?;
         Ok(Reference::Name { name: name.to_string(), suffix })
     }
 
@@ -84,6 +85,7 @@ impl Reference {
                 };
                 // `parameter/prod/db` is the parameter `/prod/db`; `parameter/db` is `db`.
                 let name = if path.contains('/') { format!("/{path}") } else { path.to_string() };
+                check_name_length(&name)?;
                 Ok(Reference::ParameterArn { arn: text.to_string(), region, name })
             }
             "secretsmanager" if parts.len() >= 7 && parts[5] == "secret" && account_ok => {
@@ -99,6 +101,21 @@ impl Reference {
             }
             _ => Err(bad()),
         }
+    }
+}
+
+/// The longest name either store takes: SSM's 1,011 characters (Secrets Manager's are 512).
+/// DescribeParameters refuses a filter value over 1,024, so a longer name is refused here.
+const MAX_NAME_CHARS: usize = 1011;
+
+fn check_name_length(name: &str) -> std::result::Result<(), String> {
+    match name.len() > MAX_NAME_CHARS {
+        true => Err(format!(
+            "the name is {} characters: SSM parameter names have at most {MAX_NAME_CHARS}, \
+             Secrets Manager names 512",
+            name.len()
+        )),
+        false => Ok(()),
     }
 }
 
@@ -425,6 +442,11 @@ mod tests {
             ("", "empty"),
             ("a b", "no spaces"),
             ("ab$c", "not a parameter or secret name"),
+            (&"a".repeat(1012), "at most 1011"),
+            (
+                &format!("arn:aws:ssm:us-east-1:123456789012:parameter/{}", "a".repeat(1012)),
+                "at most 1011",
+            ),
             ("arn:aws:s3:::bucket", "not the ARN"),
             ("arn:aws:ssm:us-east-1:123:parameter/x", "not the ARN"),
             ("arn:aws:ssm:us-east-1:123456789012:document/x", "not the ARN"),

@@ -56,7 +56,7 @@ pub async fn destroy(config: &Config, yes: bool) -> Result<Outcome> {
             ));
         }
         // `--domain`'s certificates (found by the prefix's tag) and their records.
-        let certificates = domain::certificates_of(&aws.acm, &config.prefix).await?;
+        let certificates = domain::certificates_of(&aws.acm, &config.prefix, None).await?;
         for (name, _) in &certificates {
             let what = format!("ACM certificate {name} and its Route 53 records");
             crate::note(format!("  {}", Change::new(what, Action::Delete).line()));

@@ -616,8 +616,8 @@ impl Moto {
         self.runtime.block_on(future)
     }
 
-    /// The task definition the prefix's service runs.
-    pub fn service_task_definition(&self, p: &str) -> String {
+    /// The prefix's ECS service as moto has it.
+    pub fn service(&self, p: &str) -> aws_sdk_ecs::types::Service {
         self.run(async {
             let out = self
                 .ecs
@@ -627,8 +627,13 @@ impl Moto {
                 .send()
                 .await
                 .expect("describe services");
-            out.services()[0].task_definition().expect("task definition").to_string()
+            out.services().first().expect("the service").clone()
         })
+    }
+
+    /// The task definition the prefix's service runs.
+    pub fn service_task_definition(&self, p: &str) -> String {
+        self.service(p).task_definition().expect("task definition").to_string()
     }
 }
 
